@@ -1,0 +1,40 @@
+# Two commands on a fresh machine with python3:  make demo   and   make test
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.zslkit-installed
+PIP     := $(BIN)/pip --disable-pip-version-check --no-input -q
+PARAMS  ?= params/demo.yaml
+ARGS    ?=
+PYTEST_ARGS ?=
+
+.PHONY: venv demo smoke test lab bench clean-venv
+
+venv: $(STAMP)
+
+# torch first (the local CPU wheel), tinysoundfont without its playback dependency, then the pins.
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install --no-deps -r requirements-nodeps.txt
+	$(PIP) install -r requirements.txt
+	$(PIP) install --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/zslkit run $(PARAMS) $(ARGS)
+
+smoke: $(STAMP)
+	$(BIN)/zslkit run params/smoke.yaml $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.root_dir=. --allow-root
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_preprocess.py
+
+clean-venv:
+	rm -rf $(VENV)
