@@ -31,7 +31,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks --ServerApp.root_dir=. --allow-root
+	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --allow-root
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_preprocess.py

@@ -1,0 +1,288 @@
+"""Parameters: the schema, YAML loading, validation and resolution.
+
+A parameter file is YAML with one mapping per section (``run``, ``data``, ``audio``, ``split``, ...).
+:func:`resolve` fills in defaults and validates every value; any problem raises
+:class:`~zslkit.errors.ParamError` naming ``section.key``, the bad value and, when known, the file.
+
+Conventions
+-----------
+- Relative paths are taken from the project root (the folder holding ``params/`` and ``notebooks/``,
+  found by walking up from the working directory, or ``$ZSLKIT_ROOT``), so a notebook gives the same
+  answer from JupyterLab (cwd ``notebooks/``) and from papermill (cwd the project root).
+- Each notebook's ``parameters`` cell declares every section as a dict; papermill injects the YAML's
+  sections over them and the notebook calls ``config.resolve(...)``.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from .errors import ParamError
+
+SECTIONS = ("run", "data", "audio", "split")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One parameter: its type, default, and limits.
+
+    ``kind`` is one of ``int float str bool list dict path``. ``lo``/``hi`` bound numbers (and list
+    lengths are not bounded). ``choices`` restricts strings. ``exists`` makes a path that must exist.
+    ``check`` is an extra predicate with the message it explains.
+    """
+
+    kind: str
+    default: Any
+    doc: str = ""
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple | None = None
+    nullable: bool = False
+    exists: bool = False
+    item: str | None = None
+    check: tuple[Callable[[Any], bool], str] | None = None
+
+
+M21_GROUP_COVERAGE = {
+    "instrument": 0.9, "family": 0.55, "ensemble": 0.5, "tempo": 0.6, "form": 0.6,
+    "origin": 0.45, "composer": 0.45, "era": 0.4, "meter": 0.3, "mode": 0.3,
+}
+
+SCHEMA: dict[str, dict[str, Any]] = {
+    "run": {
+        "name": Field("str", "demo", "run folder name under reports_dir",
+                      check=(lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) is not None,
+                             "letters, digits, '_', '.', '-' only")),
+        "seed": Field("int", 0, "global seed: data build, splits, training", lo=0),
+        "reports_dir": Field("path", "reports", "where run folders go"),
+        "data_dir": Field("path", "data", "where datasets are built or imported"),
+        "workers": Field("int", 0, "processes for parallel work; 0 = all cores", lo=0, hi=256),
+        "progress": Field("bool", True, "show progress bars"),
+    },
+    "data": {
+        "source": Field("str", "m21", "where the dataset comes from",
+                        choices=("m21", "folder", "seed")),
+        "name": Field("str", "m21-demo", "dataset folder name under run.data_dir",
+                      check=(lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) is not None,
+                             "letters, digits, '_', '.', '-' only")),
+        "m21": {
+            "n_clips": Field("int", 2000, "clips to render", lo=10, hi=200_000),
+            "clip_seconds": Field("float", 15.0, "length of each rendered clip", lo=3.1, hi=120),
+            "sample_rate": Field("int", 22050, "rendering rate", lo=8000, hi=48000),
+            "instruments_per_clip": Field("list", [0.55, 0.33, 0.12],
+                                          "probabilities of 1, 2, 3 instruments", item="float",
+                                          check=(lambda v: 1 <= len(v) <= 4 and all(p >= 0 for p in v)
+                                                 and abs(sum(v) - 1) < 1e-6,
+                                                 "1-4 non-negative probabilities summing to 1")),
+            "coverage": Field("dict", dict(M21_GROUP_COVERAGE),
+                              "probability that a clip's annotation covers each tag group",
+                              check=(lambda v: set(v) <= set(M21_GROUP_COVERAGE)
+                                     and all(isinstance(p, (int, float)) and 0 <= p <= 1
+                                             for p in v.values()),
+                                     f"keys from {sorted(M21_GROUP_COVERAGE)}, values in [0, 1]")),
+            "min_tag_count": Field("int", 30, "tags with fewer positive clips are dropped", lo=1),
+            "pieces": Field("dict", {}, "cap on pieces per repertory (overrides the profile)",
+                            check=(lambda v: all(isinstance(n, int) and n >= 0 for n in v.values()),
+                                   "repertory: non-negative integer")),
+            "soundfonts": Field("list", ["bundled"], "timbre banks: 'bundled' (TimGM6mb from "
+                                "pretty-midi), 'debian' (any installed Debian GM bank), or .sf2/.sf3 paths",
+                                item="str"),
+        },
+        "folder": {
+            "csv": Field("path", None, "CSV with columns path,tags", nullable=True, exists=True),
+            "tag_sep": Field("str", ";", "separator of tags inside the tags column"),
+            "tag_groups": Field("path", None, "optional CSV tag,group", nullable=True, exists=True),
+        },
+        "seed": {
+            "root": Field("path", None, "folder holding data_common/ and data_tag_vector/",
+                          nullable=True, exists=True),
+            "dataset": Field("str", "msd", "which original dataset", choices=("msd", "fma")),
+            "dir_mel": Field("path", None, "the original preprocessing's mel folder",
+                             nullable=True, exists=True),
+            "dir_audio": Field("path", None, "audio root, when mels are to be computed",
+                               nullable=True, exists=True),
+        },
+    },
+    "audio": {
+        "sample_rate": Field("int", 22050, "decode rate (paper: 22,050)", lo=8000, hi=96000),
+        "n_fft": Field("int", 1024, "STFT size (paper: 1024)", lo=64, hi=16384),
+        "hop_length": Field("int", 512, "STFT hop (paper: 512)", lo=16, hi=16384),
+        "n_mels": Field("int", 128, "Slaney mel bands (paper: 128)", lo=8, hi=512),
+        "log_gain": Field("float", 10.0, "log10(1 + gain * mel) (paper: 10)", lo=1e-6),
+        "pad_mode": Field("str", "constant", "STFT centre padding (librosa >= 0.10 default)",
+                          choices=("constant", "reflect")),
+        "max_duration": Field("float", None, "seconds decoded per file (paper MSD: 30)",
+                              nullable=True, lo=0.1),
+        "min_duration": Field("float", 1.0, "shorter files are skipped and reported", lo=0.0),
+        "segment_frames": Field("int", 130, "frames per model segment (paper: 130)", lo=8),
+        "n_examples": Field("int", 4, "spectrograms shown in notebook 01", lo=0, hi=64),
+    },
+    "split": {
+        "name": Field("str", "s0", "tag split name"),
+        "ratio": Field("float", 0.8, "share of tags that are seen (X)", lo=0.05, hi=0.95),
+        "seed": Field("int", 0, "tag split seed", lo=0),
+        "stratify": Field("str", "group", "keep the seen share per tag group",
+                          choices=("group", "none")),
+    },
+}
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``params/`` and ``notebooks/`` at or above ``start`` (default: cwd)."""
+    env = os.environ.get("ZSLKIT_ROOT")
+    if env:
+        return Path(env).resolve()
+    here = Path(start or os.getcwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "params").is_dir() and (folder / "notebooks").is_dir():
+            return folder
+    return here
+
+
+def defaults() -> dict[str, dict[str, Any]]:
+    """Every section filled with its defaults."""
+    return {name: _defaults_of(spec) for name, spec in SCHEMA.items()}
+
+
+def _defaults_of(spec: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (_defaults_of(v) if isinstance(v, dict) else copy.deepcopy(v.default))
+            for k, v in spec.items()}
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a parameter file; raise :class:`ParamError` naming the file if it is not a mapping."""
+    path = Path(path)
+    if not path.is_file():
+        raise ParamError(f"parameter file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ParamError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ParamError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def load(path: str | os.PathLike, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Load, validate and resolve a parameter file."""
+    return resolve(load_yaml(path), root=root, source=str(path))
+
+
+def resolve(params: Mapping[str, Any], root: str | os.PathLike | None = None,
+            source: str | None = None) -> dict[str, Any]:
+    """Merge ``params`` over the defaults and validate every value.
+
+    Parameters
+    ----------
+    params : mapping of section name -> mapping of key -> value
+        Missing sections and keys take their defaults; ``None`` or ``{}`` sections are allowed.
+    root : path, optional
+        Where relative paths are resolved; default :func:`project_root`.
+    source : str, optional
+        Named in error messages (the YAML file).
+
+    Returns
+    -------
+    dict
+        All sections, all keys, paths made absolute (as strings).
+    """
+    where = f" (in {source})" if source else ""
+    root = Path(root) if root is not None else project_root()
+    unknown = set(params) - set(SCHEMA)
+    if unknown:
+        raise ParamError(f"unknown section {sorted(unknown)[0]!r}{where}; "
+                         f"known sections: {', '.join(SCHEMA)}")
+    out = {}
+    for name, spec in SCHEMA.items():
+        given = params.get(name) or {}
+        if not isinstance(given, Mapping):
+            raise ParamError(f"section {name!r}: expected a mapping, got {given!r}{where}")
+        out[name] = _resolve_section(spec, given, name, root, where)
+    return out
+
+
+def _resolve_section(spec, given, prefix, root, where):
+    unknown = set(given) - set(spec)
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ParamError(f"unknown key {prefix}.{key}{where}; known keys in {prefix}: "
+                         f"{', '.join(sorted(spec))}")
+    out = {}
+    for key, fld in spec.items():
+        name = f"{prefix}.{key}"
+        if isinstance(fld, dict):
+            sub = given.get(key) or {}
+            if not isinstance(sub, Mapping):
+                raise ParamError(f"{name}: expected a mapping, got {sub!r}{where}")
+            out[key] = _resolve_section(fld, sub, name, root, where)
+        else:
+            value = given[key] if key in given else copy.deepcopy(fld.default)
+            out[key] = _check(fld, value, name, root, where)
+    return out
+
+
+_TYPES = {"int": int, "float": (int, float), "str": str, "bool": bool, "list": list,
+          "dict": dict, "path": str}
+
+
+def _check(fld: Field, value, name, root, where):
+    if value is None:
+        if fld.nullable or fld.default is None:
+            return None
+        raise ParamError(f"{name}: may not be null{where}")
+    expected = _TYPES[fld.kind]
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, expected) or (is_bool and fld.kind in ("int", "float")):
+        raise ParamError(f"{name}: expected {fld.kind}, got {value!r} ({type(value).__name__}){where}")
+    if fld.kind == "float":
+        value = float(value)
+    if fld.lo is not None and value < fld.lo:
+        raise ParamError(f"{name}: {value!r} is below the minimum {fld.lo}{where}")
+    if fld.hi is not None and value > fld.hi:
+        raise ParamError(f"{name}: {value!r} is above the maximum {fld.hi}{where}")
+    if fld.choices is not None and value not in fld.choices:
+        raise ParamError(f"{name}: {value!r} is not one of {list(fld.choices)}{where}")
+    if fld.kind == "list" and fld.item:
+        for v in value:
+            ok = isinstance(v, _TYPES[fld.item]) and not isinstance(v, bool)
+            if not ok:
+                raise ParamError(f"{name}: list item {v!r} is not {fld.item}{where}")
+    if fld.kind == "dict" and isinstance(fld.default, dict) and fld.default:
+        value = {**fld.default, **value}
+    if fld.check is not None and not fld.check[0](value):
+        raise ParamError(f"{name}: {value!r} is invalid: {fld.check[1]}{where}")
+    if fld.kind == "path":
+        path = Path(os.path.expanduser(value))
+        path = path if path.is_absolute() else root / path
+        if fld.exists and not path.exists():
+            raise ParamError(f"{name}: file or folder not found: {path}{where}")
+        value = str(path)
+    return value
+
+
+def dump(params: Mapping[str, Any]) -> str:
+    """YAML text of resolved parameters (what a run saves as ``params.yaml``)."""
+    return yaml.safe_dump(dict(params), sort_keys=False, default_flow_style=None)
+
+
+def describe() -> str:
+    """Every parameter with its default and meaning, for ``zslkit params --describe``."""
+    lines = []
+
+    def walk(spec, prefix):
+        for key, fld in spec.items():
+            name = f"{prefix}.{key}"
+            if isinstance(fld, dict):
+                walk(fld, name)
+            else:
+                lines.append(f"{name:32s} {fld.kind:5s} default={fld.default!r}  {fld.doc}")
+
+    for section, spec in SCHEMA.items():
+        walk(spec, section)
+    return "\n".join(lines)

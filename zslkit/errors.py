@@ -1,0 +1,21 @@
+"""Exception types. Every message names the file, key or value that is wrong."""
+
+
+class ZslkitError(Exception):
+    """Base class of every error zslkit raises on purpose."""
+
+
+class ParamError(ZslkitError, ValueError):
+    """A parameter is unknown, of the wrong type, out of range, or names a missing file."""
+
+
+class DataError(ZslkitError):
+    """Input data (audio, CSV, pickle, dataset folder) is missing or malformed."""
+
+
+class UnsafePickleError(DataError):
+    """A pickle asked to construct an object outside the admitted plain types."""
+
+
+class RunError(ZslkitError):
+    """A run could not start or a notebook failed."""
