@@ -61,7 +61,7 @@ INSTRUMENTS: list[tuple[str, int, str | None, int, int]] = [
 ]
 ENSEMBLE = {1: "solo", 2: "duet", 3: "trio", 4: "quartet"}
 #: note onsets per second below which a clip is "slow", above which it is "fast"
-TEMPO_THRESHOLDS = (2.6, 5.2)
+TEMPO_THRESHOLDS = (2.0, 4.0)
 
 _ESSEN_GERMAN = ("altdeu", "ballad", "boehme", "erk", "fink", "kinder", "zuccal", "dva")
 _FORMS = {"reel": "reel", "jig": "jig", "double jig": "jig", "slipjig": "slip jig",
@@ -333,7 +333,7 @@ def plan_clips(pieces: list[dict], n_clips: int, clip_seconds: float, p_instrume
             rng = np.random.default_rng([seed, sum(map(ord, rep)), k])
             n_inst = 1 + int(rng.choice(len(p_instruments), p=p_instruments))
             chosen = [names[i] for i in rng.choice(len(names), size=n_inst, replace=False)]
-            bpm = float(np.exp(rng.uniform(np.log(50), np.log(190))))
+            bpm = float(np.exp(rng.uniform(np.log(60), np.log(220))))
             quarters = clip_seconds * bpm / 60.0
             total = float(piece["quarters"])
             start = float(rng.uniform(0, max(total - quarters, 0.0))) if total > quarters else 0.0

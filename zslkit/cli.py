@@ -1,0 +1,43 @@
+"""The ``zslkit`` command: ``zslkit run PARAMS.yaml`` and ``zslkit params PARAMS.yaml``."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import config
+from .errors import ZslkitError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zslkit", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute the numbered notebooks into reports/<run.name>/")
+    p_run.add_argument("params", help="YAML parameter file")
+    p_run.add_argument("--from", dest="start", metavar="NN", help="start at notebook NN")
+    p_run.add_argument("--only", metavar="NN,...", help="run only these notebooks")
+    p_run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    p_par = sub.add_parser("params", help="print the resolved, validated parameters")
+    p_par.add_argument("params", nargs="?", help="YAML parameter file (omit with --describe)")
+    p_par.add_argument("--describe", action="store_true", help="list every parameter and default")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "params":
+            if args.describe:
+                print(config.describe())
+            elif args.params:
+                print(config.dump(config.load(args.params)), end="")
+            else:
+                parser.error("params: give a YAML file or --describe")
+        else:
+            from .runner import run
+            only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+            folder = run(args.params, start=args.start, only=only, force=args.force)
+            print(f"[zslkit] run written to {folder} (open {folder / 'index.html'})")
+    except ZslkitError as exc:
+        print(f"zslkit: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

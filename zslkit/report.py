@@ -1,0 +1,108 @@
+"""The run folder ``reports/<run>/``: params, environment, the tidy ``results.csv``, figures.
+
+``results.csv`` holds every number a run produces, one row per value, with the columns
+:data:`RESULT_COLUMNS` (empty where a column does not apply). Each stage replaces its own rows when
+it runs again, so a rerun never duplicates numbers.
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from . import config
+from .io import write_csv, write_json, write_text
+
+RESULT_COLUMNS = ["stage", "train_setting", "test_setting", "task", "metric", "value",
+                  "ci_low", "ci_high", "n", "n_excluded"]
+PACKAGES = ["zslkit", "numpy", "scipy", "pandas", "torch", "librosa", "soundfile", "scikit-learn",
+            "umap-learn", "matplotlib", "papermill", "nbconvert", "music21", "pretty_midi",
+            "tinysoundfont", "sentence-transformers"]
+
+
+def run_dir(params: Mapping[str, Any]) -> Path:
+    return Path(params["run"]["reports_dir"]) / params["run"]["name"]
+
+
+def prepare_run_dir(params: Mapping[str, Any]) -> Path:
+    """Create the run folder; write ``params.yaml`` and ``env.json`` if they are not there yet.
+
+    The runner writes both before the first notebook; a notebook run alone writes them here.
+    """
+    folder = run_dir(params)
+    (folder / "figures").mkdir(parents=True, exist_ok=True)
+    if not (folder / "params.yaml").is_file():
+        write_text(folder / "params.yaml", config.dump(params))
+    if not (folder / "env.json").is_file():
+        write_json(folder / "env.json", environment())
+    return folder
+
+
+def environment() -> dict[str, Any]:
+    """Python and package versions, git revision, CPU and GPU of this machine."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = None
+    return {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": sys.version.split()[0],
+            "platform": platform.platform(), "cpu": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "gpu": _gpu(), "git": git_revision(),
+            "packages": versions}
+
+
+def git_revision(root: str | os.PathLike | None = None) -> dict[str, Any] | None:
+    root = root or config.project_root()
+    try:
+        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                             text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return {"revision": rev, "dirty": bool(dirty)}
+
+
+def _gpu() -> dict[str, Any] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return {"cuda": False}
+    return {"cuda": True, "name": torch.cuda.get_device_name(0), "torch_cuda": torch.version.cuda}
+
+
+def record(folder: str | os.PathLike, stage: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """Replace ``stage``'s rows of ``results.csv`` with ``rows``; return the whole table."""
+    path = Path(folder) / "results.csv"
+    new = pd.DataFrame([{**{c: None for c in RESULT_COLUMNS}, **row, "stage": stage} for row in rows],
+                       columns=RESULT_COLUMNS)
+    unknown = {k for row in rows for k in row} - set(RESULT_COLUMNS)
+    if unknown:
+        raise ValueError(f"results.csv has no column {sorted(unknown)[0]!r}")
+    old = read_results(folder) if path.is_file() else pd.DataFrame(columns=RESULT_COLUMNS)
+    table = pd.concat([old[old.stage != stage], new], ignore_index=True) if len(old) else new
+    write_csv(path, table)
+    return table
+
+
+def read_results(folder: str | os.PathLike) -> pd.DataFrame:
+    return pd.read_csv(Path(folder) / "results.csv")
+
+
+def save_figure(fig, folder: str | os.PathLike, name: str, dpi: int = 110) -> Path:
+    """Save a matplotlib figure as ``figures/<name>.png`` in the run folder."""
+    from .io import atomic_path
+    path = Path(folder) / "figures" / f"{name}.png"
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    return path

@@ -1,0 +1,131 @@
+"""Run the numbered notebooks with papermill into ``reports/<run>/``.
+
+A run folder holds the resolved ``params.yaml``, ``env.json``, each executed notebook, an HTML
+export of each with inputs hidden (``html/``), ``index.html`` linking them, ``results.csv`` and
+``figures/``. An existing run folder is never overwritten without ``force``; with ``start``/``only``
+and ``force`` only the named stages run again, and only if the parameters are unchanged.
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from . import config
+from .errors import RunError
+from .io import write_json, write_text
+from .report import environment, run_dir
+
+
+def notebooks(root: str | os.PathLike | None = None) -> list[Path]:
+    """The numbered notebooks ``notebooks/NN_*.ipynb`` in order."""
+    folder = Path(root or config.project_root()) / "notebooks"
+    found = sorted(p for p in folder.glob("*.ipynb") if re.match(r"^\d\d_", p.name))
+    if not found:
+        raise RunError(f"{folder}: no numbered notebooks found")
+    return found
+
+
+def select(paths: Sequence[Path], start: str | None = None, only: Sequence[str] | None = None) -> list[Path]:
+    """Notebooks from stage ``start`` on, or exactly the stages in ``only`` (two-digit numbers)."""
+    numbers = {p.name[:2]: p for p in paths}
+    for n in ([start] if start else []) + list(only or []):
+        if n.zfill(2) not in numbers:
+            raise RunError(f"no notebook numbered {n!r}; have {', '.join(numbers)}")
+    if only:
+        wanted = {n.zfill(2) for n in only}
+        return [p for p in paths if p.name[:2] in wanted]
+    if start:
+        return [p for p in paths if p.name[:2] >= start.zfill(2)]
+    return list(paths)
+
+
+def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence[str] | None = None,
+        force: bool = False, root: str | os.PathLike | None = None, log=print) -> Path:
+    """Execute the selected notebooks; return the run folder.
+
+    Raises
+    ------
+    RunError
+        The run folder exists without ``force``; parameters changed for a partial rerun; or a
+        notebook failed (the message names the notebook and the cell; the executed notebook is kept).
+    """
+    import papermill as pm
+
+    root = Path(root or config.project_root())
+    params = config.load(params_path, root=root)
+    folder = run_dir(params)
+    chosen = select(notebooks(root), start, only)
+    partial = len(chosen) < len(notebooks(root))
+    if folder.exists() and any(folder.iterdir()):
+        if not force:
+            raise RunError(f"{folder} exists; pass --force to overwrite it"
+                           + (" (only the selected stages run again)" if partial else ""))
+        if partial:
+            saved = folder / "params.yaml"
+            if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(config.dump(params)):
+                raise RunError(f"{saved} differs from {params_path}; a partial rerun needs the same "
+                               "parameters (run all stages with --force instead)")
+        else:
+            shutil.rmtree(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "figures").mkdir(exist_ok=True)
+    write_text(folder / "params.yaml", config.dump(params))
+    write_json(folder / "env.json", {**environment(), "params_file": str(params_path),
+                                     "stages": [p.name for p in chosen]})
+    try:
+        for nb in chosen:
+            out = folder / nb.name
+            log(f"[zslkit] {nb.name} ...")
+            t0 = time.time()
+            try:
+                pm.execute_notebook(str(nb), str(out), parameters=dict(params), cwd=str(root),
+                                    kernel_name="python3", progress_bar=False, log_output=False)
+            except pm.PapermillExecutionError as exc:
+                export_html(out, folder)
+                raise RunError(f"{nb.name} failed in cell {exc.cell_index} (execution count "
+                               f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n"
+                               f"executed notebook kept at {out}") from None
+            export_html(out, folder)
+            log(f"[zslkit] {nb.name} done in {time.time() - t0:.1f} s")
+    finally:
+        write_index(folder)
+    return folder
+
+
+def export_html(notebook: Path, folder: Path) -> Path:
+    """HTML export of an executed notebook with inputs hidden, in ``folder/html/``."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    target = folder / "html" / (notebook.stem + ".html")
+    write_text(target, body)
+    return target
+
+
+def write_index(folder: Path) -> Path:
+    """``index.html``: links to each notebook's HTML, figures, params and results."""
+    items = "".join(f'<li><a href="html/{p.name}">{html.escape(p.stem)}</a> '
+                    f'(<a href="{p.stem}.ipynb">ipynb</a>)</li>'
+                    for p in sorted((folder / "html").glob("*.html")))
+    figures = "".join(f'<li><a href="figures/{p.name}">{html.escape(p.stem)}</a></li>'
+                      for p in sorted((folder / "figures").glob("*.png")))
+    results = ""
+    if (folder / "results.csv").is_file():
+        import pandas as pd
+        results = pd.read_csv(folder / "results.csv").to_html(index=False, na_rep="")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(folder.name)}"
+            f"</title></head><body><h1>zslkit run {html.escape(folder.name)}</h1>"
+            f"<p><a href='params.yaml'>params.yaml</a> · <a href='env.json'>env.json</a> · "
+            f"<a href='results.csv'>results.csv</a></p><h2>Notebooks</h2><ul>{items}</ul>"
+            f"<h2>Figures</h2><ul>{figures}</ul><h2>Results</h2>{results}</body></html>")
+    write_text(folder / "index.html", page)
+    return folder / "index.html"
