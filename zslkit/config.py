@@ -200,7 +200,7 @@ def resolve(params: Mapping[str, Any], root: str | os.PathLike | None = None,
                          f"known sections: {', '.join(SCHEMA)}")
     out = {}
     for name, spec in SCHEMA.items():
-        given = params.get(name) or {}
+        given = {} if params.get(name) is None else params[name]
         if not isinstance(given, Mapping):
             raise ParamError(f"section {name!r}: expected a mapping, got {given!r}{where}")
         out[name] = _resolve_section(spec, given, name, root, where)
@@ -217,7 +217,7 @@ def _resolve_section(spec, given, prefix, root, where):
     for key, fld in spec.items():
         name = f"{prefix}.{key}"
         if isinstance(fld, dict):
-            sub = given.get(key) or {}
+            sub = {} if given.get(key) is None else given[key]
             if not isinstance(sub, Mapping):
                 raise ParamError(f"{name}: expected a mapping, got {sub!r}{where}")
             out[key] = _resolve_section(fld, sub, name, root, where)

@@ -54,7 +54,7 @@ INSTRUMENTS: list[tuple[str, int, str | None, int, int]] = [
     ("recorder", 74, "woodwind", 60, 86), ("clarinet", 71, "woodwind", 50, 86),
     ("oboe", 68, "woodwind", 58, 89), ("bassoon", 70, "woodwind", 34, 70),
     ("saxophone", 65, "woodwind", 49, 80), ("bagpipe", 109, "woodwind", 55, 81),
-    ("harmonica", 22, "woodwind", 60, 84), ("whistle", 78, "woodwind", 72, 96),
+    ("harmonica", 22, "woodwind", 60, 84), ("whistle", 78, "woodwind", 62, 74),
     ("marimba", 12, "percussion", 45, 93), ("xylophone", 13, "percussion", 65, 100),
     ("vibraphone", 11, "percussion", 53, 89), ("glockenspiel", 9, "percussion", 79, 105),
     ("choir", 52, None, 48, 79),

@@ -1,0 +1,96 @@
+"""Stage 01: build or import the dataset named in the params, and compute its log-mels."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import audio, splits
+from .datasets import Dataset
+from .errors import ParamError
+from .io import write_json
+
+
+def dataset_dir(params: Mapping[str, Any]) -> Path:
+    return Path(params["run"]["data_dir"]) / params["data"]["name"]
+
+
+def prepare_dataset(params: Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]]:
+    """Build (``m21``) or import (``folder``, ``seed``) the dataset; cached and resumable.
+
+    Returns the dataset and a report of what was left out and why.
+    """
+    run, data = params["run"], params["data"]
+    out = dataset_dir(params)
+    source = data["source"]
+    if source == "m21":
+        from .datasets import m21
+        return m21.build(out, Path(run["data_dir"]) / "_m21_symbolic", data["m21"], seed=run["seed"],
+                         workers=run["workers"], progress=run["progress"])
+    if source == "folder":
+        from .datasets.folder import import_folder
+        if not data["folder"]["csv"]:
+            raise ParamError("data.folder.csv: required when data.source is 'folder'")
+        ds, left_out = import_folder(data["folder"]["csv"], out, data["folder"]["tag_sep"],
+                                     data["folder"]["tag_groups"], name=data["name"])
+        return ds, {"left_out": left_out.to_dict("records")}
+    if source == "seed":
+        from .datasets.seed import import_seed
+        seed = data["seed"]
+        if not seed["root"]:
+            raise ParamError("data.seed.root: required when data.source is 'seed'")
+        ds, missing = import_seed(seed["root"], out, seed["dataset"], seed["dir_mel"],
+                                  seed["dir_audio"], name=data["name"])
+        return ds, {"missing_mels": missing.to_dict("records")}
+    raise ParamError(f"data.source: {source!r} is not supported")
+
+
+def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Log-mels for every track (skipping finished ones); records normalisation in dataset.json.
+
+    Returns the per-track table of :func:`zslkit.audio.preprocess` (status, reason, frames), or,
+    for the original project's mels, the table of missing ones.
+    """
+    a, run = params["audio"], params["run"]
+    if ds.meta.get("mels") == "original":
+        errors = pd.read_csv(ds.root / "mels" / "errors.csv", dtype=str)
+        return errors.assign(status="error")
+    tracks = [(t, str(ds.audio_path(t))) for t in ds.tracks.track_id]
+    table = audio.preprocess(tracks, ds.root / "mels", audio.MelSpec.from_params(a),
+                             max_duration=a["max_duration"], min_duration=a["min_duration"],
+                             workers=run["workers"], progress=run["progress"])
+    ds.__dict__.pop("mels", None)  # re-open the store with the new index
+    if "normalisation" not in ds.meta or ds.meta["normalisation"].get("n_tracks") != len(ds.mels):
+        mean, std = audio.mel_statistics(ds.mels)
+        ds.meta["normalisation"] = {"mean": mean, "std": std, "from": "all tracks of this dataset",
+                                    "n_tracks": len(ds.mels)}
+        write_json(ds.root / "dataset.json", ds.meta)
+    return table
+
+
+def split_preview(ds: Dataset, split: Mapping[str, Any], n_seeds: int = 5) -> pd.DataFrame:
+    """A/B/C counts and shares the default tag split would give, for ``n_seeds`` split seeds."""
+    labels = ds.label_matrix()
+    rows = []
+    for seed in range(split["seed"], split["seed"] + n_seeds):
+        seen, unseen = splits.split_tags(ds.tags, split["ratio"], seed, split["stratify"])
+        rows.append({"split_seed": seed, "X": len(seen), "Y": len(unseen),
+                     **splits.subset_shares(labels, ds.tag_texts, unseen)})
+    return pd.DataFrame(rows)
+
+
+def results_rows(ds: Dataset, mel_table: pd.DataFrame, preview: pd.DataFrame) -> list[dict]:
+    """Stage 01's numbers for ``results.csv``."""
+    counts = np.asarray(ds.annotations.sum(axis=0)).ravel()
+    n_err = int((mel_table.status == "error").sum()) if len(mel_table) else 0
+    rows = [{"metric": "n_tracks", "value": ds.n_tracks}, {"metric": "n_tags", "value": ds.n_tags},
+            {"metric": "n_labels", "value": int(ds.annotations.nnz)},
+            {"metric": "min_tag_count", "value": int(counts.min()) if len(counts) else 0},
+            {"metric": "n_mel_errors", "value": n_err, "n": len(mel_table)}]
+    for _, r in preview.iterrows():  # one row per candidate split seed, no pooling
+        for k in "ABC":
+            rows.append({"test_setting": f"tag split seed {int(r.split_seed)}", "metric": f"share_{k}",
+                         "value": float(r[f"share_{k}"]), "n": int(r[k])})
+    return rows

@@ -1,0 +1,68 @@
+"""Figures. Each function returns a matplotlib Figure; notebooks show it and save it to the run."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use(matplotlib.get_backend() or "Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def tag_counts_by_group(counts: pd.DataFrame, min_count: int | None = None):
+    """Horizontal bars of positive tracks per tag, one panel per tag group.
+
+    ``counts`` has columns ``tag, group, count`` (``Dataset.tag_counts()``).
+    """
+    groups = list(dict.fromkeys(counts.group))
+    heights = [max(1, (counts.group == g).sum()) for g in groups]
+    fig, axes = plt.subplots(len(groups), 1, figsize=(7, 0.22 * sum(heights) + 0.6 * len(groups)),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
+    for ax, g in zip(axes[:, 0], groups):
+        sub = counts[counts.group == g].sort_values("count")
+        ax.barh(sub.tag, sub["count"], color="C0")
+        ax.set_title(f"{g} ({len(sub)} tags)", fontsize=9, loc="left")
+        ax.tick_params(labelsize=7)
+        if min_count:
+            ax.axvline(min_count, color="C3", lw=0.8, ls="--")
+    axes[-1, 0].set_xlabel("positive tracks")
+    fig.tight_layout()
+    return fig
+
+
+def mel_grid(mels: Sequence[np.ndarray], titles: Sequence[str], hop_seconds: float,
+             segment_frames: int | None = 130):
+    """Log-mel spectrograms (time-major arrays) side by side, segment boundaries marked."""
+    n = len(mels)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 2.0 * n), squeeze=False)
+    for ax, mel, title in zip(axes[:, 0], mels, titles):
+        mel = np.asarray(mel, dtype=np.float32)
+        ax.imshow(mel.T, origin="lower", aspect="auto", cmap="magma",
+                  extent=(0, mel.shape[0] * hop_seconds, 0, mel.shape[1]))
+        if segment_frames:
+            for k in range(1, mel.shape[0] // segment_frames + 1):
+                ax.axvline(k * segment_frames * hop_seconds, color="w", lw=0.6, ls=":")
+        ax.set_title(title, fontsize=8, loc="left")
+        ax.set_ylabel("mel band", fontsize=8)
+        ax.tick_params(labelsize=7)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.tight_layout()
+    return fig
+
+
+def split_shares(preview: pd.DataFrame):
+    """Stacked bars of the A/B/C shares for several tag-split seeds."""
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    bottom = np.zeros(len(preview))
+    for k, colour in zip("ABC", ("C0", "C1", "C2")):
+        vals = preview[f"share_{k}"].to_numpy()
+        ax.bar(preview.split_seed.astype(str), vals, bottom=bottom, label=k, color=colour)
+        bottom += vals
+    ax.axhline(1 / 3, color="k", lw=0.8, ls="--")
+    ax.set_xlabel("tag split seed")
+    ax.set_ylabel("share of tracks")
+    ax.legend(ncol=3, fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig
