@@ -374,9 +374,6 @@ def observed_tags(plan: ClipPlan, coverage: Mapping[str, float]) -> list[tuple[s
 
 # -- rendering (runs in worker processes) --------------------------------------------------
 
-_SYNTHS: dict = {}
-
-
 def soundfont_paths(names: Iterable[str]) -> list[Path]:
     """Resolve ``data.m21.soundfonts`` entries to files; raise naming a missing one."""
     import pretty_midi
@@ -402,13 +399,13 @@ def soundfont_paths(names: Iterable[str]) -> list[Path]:
 
 
 def _synth(sf_path: str, sample_rate: int):
+    """A fresh synthesiser per clip: tinysoundfont keeps voice state across notes_off/sounds_off,
+    and a clip must not depend on which clip the same worker rendered before (about 10 ms for
+    the bundled sf2; compressed sf3 banks take seconds to load)."""
     import tinysoundfont
-    key = (sf_path, sample_rate)
-    if key not in _SYNTHS:
-        synth = tinysoundfont.Synth(samplerate=sample_rate)
-        sfid = synth.sfload(sf_path)
-        _SYNTHS[key] = (synth, sfid)
-    return _SYNTHS[key]
+    synth = tinysoundfont.Synth(samplerate=sample_rate)
+    sfid = synth.sfload(sf_path)
+    return synth, sfid
 
 
 def render_clip(plan: ClipPlan, midi_path: Path, total_quarters: float, sf_path: str,
@@ -455,10 +452,6 @@ def render_clip(plan: ClipPlan, midi_path: Path, total_quarters: float, sf_path:
             synth.noteon(chan, pitch, vel)
         else:
             synth.noteoff(chan, pitch)
-    for k in range(len(plan.instruments)):
-        for p in range(128):
-            synth.noteoff(k, p)
-    synth.generate(sample_rate // 2)  # let releases die out before the next clip
     mono = out.mean(axis=1)
     peak = float(np.abs(mono).max())
     if peak > 0:

@@ -1,0 +1,65 @@
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from zslkit import ParamError, config
+from zslkit.datasets import m21
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("m21")
+    P = config.resolve({"data": {"m21": {"n_clips": 40, "clip_seconds": 4.0, "min_tag_count": 1,
+                                         "pieces": {"palestrina": 2, "monteverdi": 2, "trecento": 2}}}},
+                       root=root)["data"]["m21"]
+    ds, report = m21.build(root / "ds", root / "sym", P, seed=3, workers=2, progress=False)
+    return root, P, ds, report
+
+
+def test_build_writes_a_consistent_dataset(built):
+    root, P, ds, report = built
+    assert ds.n_tracks == 40 and report["clips_without_tags"] == 0
+    assert set(ds.tags.group) <= set(config.M21_GROUP_COVERAGE)
+    for tid in ds.tracks.track_id[:5]:
+        y, sr = sf.read(ds.audio_path(tid))
+        assert sr == 22050 and len(y) == 4 * 22050 and np.abs(y).max() > 0.1
+    # observed tags are a subset of the full truth, and the instruments are tagged as rendered
+    Y = ds.label_matrix()
+    for i, row in ds.tracks.iterrows():
+        observed = set(ds.tags.tag[Y[i]])
+        assert observed <= set(row.tags_full.split(";"))
+    assert (root / "sym" / "manifest.jsonl").is_file() and list((root / "sym" / "midi").glob("*.mid"))
+
+
+def test_build_is_deterministic_and_resumable(built, tmp_path):
+    root, P, ds, _ = built
+    victim = ds.audio_path(ds.tracks.track_id[7])
+    before = sf.read(victim)[0]
+    victim.unlink()
+    again, report = m21.build(root / "ds", root / "sym", P, seed=3, workers=1, progress=False)
+    assert report["clips_rendered_now"] == 1
+    np.testing.assert_allclose(sf.read(victim)[0], before, atol=1e-4)
+    pd.testing.assert_frame_equal(again.tracks, ds.tracks)
+    other, _ = m21.build(tmp_path / "other", root / "sym", P, seed=4, workers=1, progress=False)
+    assert not other.tracks.instruments.equals(ds.tracks.instruments)
+
+
+def test_coverage_and_tempo_tags():
+    plan = m21.ClipPlan("c", "p", ["violin", "trumpet"], 120.0, 0, 0.0, 90, 0.5, 0, seed=1, onset_rate=5.0)
+    plan.tags_full = m21.clip_tags(plan, {"form": "reel", "origin": "irish", "meter": "duple", "mode": "major"})
+    assert plan.tags_full["family"] == ["brass", "strings"] and plan.tags_full["ensemble"] == ["duet"]
+    assert plan.tags_full["tempo"] == ["fast"]
+    everything = m21.observed_tags(plan, {g: 1.0 for g in config.M21_GROUP_COVERAGE})
+    assert {t for _, t in everything} == {t for ts in plan.tags_full.values() for t in ts}
+    nothing = m21.observed_tags(plan, {g: 0.0 for g in config.M21_GROUP_COVERAGE})
+    assert {t for _, t in nothing} == {"violin", "trumpet"}  # never left without a tag
+
+
+def test_unknown_repertory_and_soundfont_are_named(tmp_path):
+    with pytest.raises(ParamError, match="unknown repertory 'motown'"):
+        m21.candidates("motown")
+    with pytest.raises(ParamError, match="soundfont not found: .*nope.sf2"):
+        m21.soundfont_paths(["bundled", str(tmp_path / "nope.sf2")])
