@@ -62,7 +62,7 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
     params = config.load(params_path, root=root)
     folder = run_dir(params)
     chosen = select(notebooks(root), start, only)
-    partial = len(chosen) < len(notebooks(root))
+    partial = bool(start or only)  # an explicit stage selection keeps the rest of the run
     if folder.exists() and any(folder.iterdir()):
         if not force:
             raise RunError(f"{folder} exists; pass --force to overwrite it"

@@ -1,0 +1,127 @@
+"""The runner and notebook 01 end to end on params/smoke.yaml (into temporary folders)."""
+import json
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pandas as pd
+import pytest
+import yaml
+
+from zslkit import RunError, config, runner
+from zslkit.cli import main
+
+from conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def smoke_params(tmp, **run):
+    P = yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text())
+    P["run"].update({"reports_dir": str(tmp / "reports"), "data_dir": str(tmp / "data"), **run})
+    path = tmp / "smoke.yaml"
+    path.write_text(yaml.safe_dump(P))
+    return path
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    params = smoke_params(tmp)
+    assert main(["run", str(params)]) == 0
+    return tmp, params, tmp / "reports" / "smoke"
+
+
+def test_run_folder_has_everything(smoke_run):
+    _, _, folder = smoke_run
+    for name in ("params.yaml", "env.json", "index.html", "results.csv", "01_preprocess.ipynb",
+                 "html/01_preprocess.html", "figures/01_tag_counts.png", "figures/01_examples.png",
+                 "figures/01_split_shares.png"):
+        assert (folder / name).is_file(), name
+    env = json.loads((folder / "env.json").read_text())
+    assert env["packages"]["torch"].startswith("2.13") and env["python"].startswith("3.")
+    assert "01_preprocess" in (folder / "index.html").read_text()
+    html = (folder / "html" / "01_preprocess.html").read_text()
+    assert "prepare.prepare_dataset" not in html  # inputs hidden
+
+
+def test_recorded_metrics(smoke_run):
+    tmp, _, folder = smoke_run
+    results = pd.read_csv(folder / "results.csv")
+    assert list(results.columns) == ["stage", "train_setting", "test_setting", "task", "metric", "value",
+                                     "ci_low", "ci_high", "n", "n_excluded"]
+    value = results.set_index("metric").value
+    assert value["n_tracks"] == 180 and 40 <= value["n_tags"] <= 100 and value["min_tag_count"] >= 5
+    assert value["n_mel_errors"] == 0
+    shares = results[results.metric.str.startswith("share_")]
+    per_seed = shares.groupby("test_setting").value.sum()
+    assert ((per_seed - 1).abs() < 1e-9).all() and len(per_seed) == 5
+    assert shares[shares.metric == "share_A"].value.mean() > 1 / 4
+    mels = list((tmp / "data" / "m21-smoke" / "mels").glob("*.npy"))
+    assert len(mels) == 180
+
+
+def test_existing_run_is_not_overwritten(smoke_run):
+    _, params, folder = smoke_run
+    with pytest.raises(RunError, match="exists; pass --force"):
+        runner.run(params)
+    assert main(["run", str(params)]) == 1
+
+
+def test_partial_rerun_needs_the_same_params(smoke_run, tmp_path):
+    tmp, params, folder = smoke_run
+    changed = yaml.safe_load(params.read_text())
+    changed["split"]["seed"] = 9
+    other = tmp_path / "changed.yaml"
+    other.write_text(yaml.safe_dump(changed))
+    with pytest.raises(RunError, match="differs from"):
+        runner.run(other, only=["01"], force=True)
+    before = pd.read_csv(folder / "results.csv")
+    runner.run(params, only=["1"], force=True)  # same params: reruns stage 01 only, no duplicates
+    after = pd.read_csv(folder / "results.csv")
+    assert len(after) == len(before)
+
+
+def test_notebook_runs_alone_with_papermill(smoke_run, tmp_path):
+    tmp, params, _ = smoke_run
+    alone = smoke_params(tmp, name="alone")
+    out = tmp_path / "out.ipynb"
+    subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "01_preprocess.ipynb"),
+                    str(out), "-f", str(alone), "--no-progress-bar", "--log-level", "ERROR"],
+                   check=True, cwd=ROOT, capture_output=True)
+    assert (tmp / "reports" / "alone" / "results.csv").is_file()
+
+
+def test_failing_cell_names_notebook_and_cell(tmp_path):
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "params").mkdir()
+    nb = nbformat.v4.new_notebook()
+    params_cell = nbformat.v4.new_code_cell("run = {}")
+    params_cell.metadata["tags"] = ["parameters"]
+    nb.cells = [params_cell, nbformat.v4.new_code_cell("1 / 0")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "notebooks" / "01_broken.ipynb")
+    (tmp_path / "params" / "p.yaml").write_text("run: {name: broken}\n")
+    with pytest.raises(RunError, match=r"01_broken.ipynb failed in cell \d+ .*ZeroDivisionError") as err:
+        runner.run(tmp_path / "params" / "p.yaml", root=tmp_path, log=lambda *_: None)
+    assert (tmp_path / "reports" / "broken" / "01_broken.ipynb").is_file()
+    assert "kept at" in str(err.value)
+
+
+def test_selection_of_stages(tmp_path):
+    paths = [tmp_path / f"{n:02d}_x.ipynb" for n in range(1, 6)]
+    assert [p.name[:2] for p in runner.select(paths, start="03")] == ["03", "04", "05"]
+    assert [p.name[:2] for p in runner.select(paths, only=["2", "05"])] == ["02", "05"]
+    with pytest.raises(RunError, match="no notebook numbered '07'"):
+        runner.select(paths, only=["07"])
+
+
+def test_notebooks_are_stored_clean_with_one_parameters_cell():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, path.name
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, path.name
