@@ -107,3 +107,15 @@ def test_mel_statistics_known_values(tmp_path):
     np.save(tmp_path / "b.npy", np.full((10, 4), 3.0, dtype=np.float16))
     mean, std = mel_statistics(MelStore({"a": tmp_path / "a.npy", "b": tmp_path / "b.npy"}))
     assert mean == pytest.approx(2.0) and std == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "PCM_32", "FLOAT"])
+@pytest.mark.parametrize("fmt", ["WAV", "FLAC"])
+def test_integer_fast_path_equals_libsndfile_floats(wav, subtype, fmt):
+    import soundfile as sf
+    if fmt == "FLAC" and subtype in ("PCM_32", "FLOAT"):
+        pytest.skip("FLAC has no such subtype")
+    y = np.stack([tone(440, 0.5, noise=0.2), tone(660, 0.5, noise=0.2)], axis=1) * 0.9
+    path = wav(f"x.{fmt.lower()}", y, 22050, subtype=subtype, format=fmt)
+    expected = sf.read(path, dtype="float32", always_2d=True)[0].mean(axis=1)
+    np.testing.assert_array_equal(load_audio(path, 22050), expected)
