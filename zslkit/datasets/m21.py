@@ -389,23 +389,34 @@ def soundfont_paths(names: Iterable[str]) -> list[Path]:
             if not found:
                 raise ParamError("data.m21.soundfonts: 'debian' given but none of fluid-soundfont-gm, "
                                  "fluidr3mono-gm-soundfont, musescore-general-soundfont-small is installed")
-            out.extend(found)
+            out.extend(found)  # Debian's alternatives may point several names at one bank
         else:
             path = Path(name).expanduser()
             if not path.is_file():
                 raise ParamError(f"data.m21.soundfonts: soundfont not found: {path}")
             out.append(path)
-    return out
+    return list(dict.fromkeys(p.resolve() for p in out))
+
+
+_SYNTHS: dict = {}
 
 
 def _synth(sf_path: str, sample_rate: int):
-    """A fresh synthesiser per clip: tinysoundfont keeps voice state across notes_off/sounds_off,
-    and a clip must not depend on which clip the same worker rendered before (about 10 ms for
-    the bundled sf2; compressed sf3 banks take seconds to load)."""
+    """The process's synthesiser for a bank (compressed sf3 banks take seconds to load)."""
     import tinysoundfont
-    synth = tinysoundfont.Synth(samplerate=sample_rate)
-    sfid = synth.sfload(sf_path)
-    return synth, sfid
+    key = (sf_path, sample_rate)
+    if key not in _SYNTHS:
+        synth = tinysoundfont.Synth(samplerate=sample_rate)
+        _SYNTHS[key] = (synth, synth.sfload(sf_path))
+    return _SYNTHS[key]
+
+
+def _silence(synth, sample_rate: int) -> None:
+    """Stop every voice and render past the fade: the next clip then starts from a clean state,
+    so a clip does not depend on which clip its worker rendered before (512 samples suffice;
+    tests check bit-identical re-renders)."""
+    synth.sounds_off()
+    synth.generate(sample_rate // 10)
 
 
 def render_clip(plan: ClipPlan, midi_path: Path, total_quarters: float, sf_path: str,
@@ -452,6 +463,7 @@ def render_clip(plan: ClipPlan, midi_path: Path, total_quarters: float, sf_path:
             synth.noteon(chan, pitch, vel)
         else:
             synth.noteoff(chan, pitch)
+    _silence(synth, sample_rate)
     mono = out.mean(axis=1)
     peak = float(np.abs(mono).max())
     if peak > 0:
