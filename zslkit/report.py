@@ -95,8 +95,12 @@ def record(folder: str | os.PathLike, stage: str, rows: Iterable[Mapping[str, An
     return table
 
 
+TEXT_COLUMNS = ("stage", "train_setting", "test_setting", "task", "metric")
+
+
 def read_results(folder: str | os.PathLike) -> pd.DataFrame:
-    return pd.read_csv(Path(folder) / "results.csv")
+    """``results.csv`` with its text columns kept as text (a stage '01' stays '01')."""
+    return pd.read_csv(Path(folder) / "results.csv", dtype={c: str for c in TEXT_COLUMNS})
 
 
 def save_figure(fig, folder: str | os.PathLike, name: str, dpi: int = 110) -> Path:
