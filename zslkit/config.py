@@ -50,8 +50,8 @@ class Field:
 
 
 M21_GROUP_COVERAGE = {
-    "instrument": 0.9, "family": 0.55, "ensemble": 0.5, "tempo": 0.6, "form": 0.6,
-    "origin": 0.45, "composer": 0.45, "era": 0.4, "meter": 0.3, "mode": 0.3,
+    "instrument": 0.9, "family": 0.55, "ensemble": 0.35, "tempo": 0.6, "form": 0.6,
+    "origin": 0.45, "composer": 0.45, "era": 0.4, "meter": 0.2, "mode": 0.2,
 }
 
 SCHEMA: dict[str, dict[str, Any]] = {
