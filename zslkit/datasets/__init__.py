@@ -91,8 +91,16 @@ class Dataset:
     def has_mels(self) -> bool:
         return (self.root / "mels" / "index.csv").is_file()
 
+    @cached_property
+    def _paths(self) -> dict[str, str]:
+        return dict(zip(self.tracks.track_id, self.tracks.path))
+
     def audio_path(self, track_id: str) -> Path:
-        path = Path(self.tracks.set_index("track_id").at[str(track_id), "path"])
+        """The audio file of a track (relative paths are taken from the dataset folder)."""
+        try:
+            path = Path(self._paths[str(track_id)])
+        except KeyError:
+            raise DataError(f"{self.root}: no track {track_id!r}") from None
         return path if path.is_absolute() else self.root / path
 
     def label_matrix(self) -> np.ndarray:

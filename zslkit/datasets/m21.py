@@ -553,7 +553,8 @@ def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], par
     kept_tags = sorted((t for t in counts.index if counts[t] >= params["min_tag_count"]),
                        key=lambda t: (group_of[t], t))
     dropped = {t: int(counts[t]) for t in counts.index if counts[t] < params["min_tag_count"]}
-    tag_lists = [[t for _, t in obs if t in set(kept_tags)] for obs in observed]
+    kept = set(kept_tags)
+    tag_lists = [[t for _, t in obs if t in kept] for obs in observed]
     keep = [i for i, tl in enumerate(tag_lists) if tl]
     rows = []
     for i in keep:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from ..audio import PAPER_MEAN, PAPER_STD
 from ..errors import DataError, UnsafePickleError
-from ..io import save_npz, write_csv
+from ..io import save_npz, write_csv, write_json
 from . import Dataset, write_dataset
 
 _ALLOWED = {
@@ -145,7 +145,6 @@ def index_original_mels(ds: Dataset, dir_mel: str | os.PathLike) -> pd.DataFrame
     report = pd.DataFrame(issues, columns=["track_id", "issue"])
     write_csv(mel_dir / "errors.csv", report.rename(columns={"issue": "reason"}))
     ds.meta["mels"] = "original"
-    from ..io import write_json
     write_json(ds.root / "dataset.json", ds.meta)
     return report
 
