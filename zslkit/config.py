@@ -25,7 +25,7 @@ import yaml
 
 from .errors import ParamError
 
-SECTIONS = ("run", "data", "audio", "split")
+SECTIONS = ("run", "data", "audio", "split", "sideinfo")
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,59 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "n_examples": Field("int", 4, "spectrograms shown in notebook 01", lo=0, hi=64),
     },
     "split": {
-        "name": Field("str", "s0", "tag split name"),
+        "name": Field("str", "s0", "tag split name (several per dataset)",
+                      check=(lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) is not None,
+                             "letters, digits, '_', '.', '-' only")),
         "ratio": Field("float", 0.8, "share of tags that are seen (X)", lo=0.05, hi=0.95),
         "seed": Field("int", 0, "tag split seed", lo=0),
         "stratify": Field("str", "group", "keep the seen share per tag group",
                           choices=("group", "none")),
+        "unseen": Field("list", None, "explicit unseen tags (texts); overrides ratio/seed",
+                        nullable=True, item="str"),
+        "track_seed": Field("int", 0, "seed of the 90/10 train/valid split of A, B, A+B", lo=0),
+        "train_ratio": Field("float", 0.9, "train share of A, B and A+B", lo=0.05, hi=0.99),
+        "original": Field("path", None, "folder with the original tag_key_split_*.p and "
+                          "track_keys_*.p files to import instead", nullable=True, exists=True),
+    },
+    "sideinfo": {
+        "kinds": Field("list", ["glove", "sentence", "attributes", "random"],
+                       "side-information tables to build", item="str",
+                       check=(lambda v: set(v) <= {"glove", "sentence", "attributes", "random"}
+                              and len(v) > 0,
+                              "a non-empty subset of glove, sentence, attributes, random")),
+        "show": Field("str", "glove", "kind shown in the similarity heatmap and neighbours"),
+        "glove": {
+            "path": Field("path", None, "GloVe text or word2vec file; null = bundled GloVe 6B 50-d",
+                          nullable=True, exists=True),
+            "format": Field("str", "auto", "file format", choices=("auto", "glove", "word2vec")),
+            "oov": Field("str", "drop", "tags with no known word: drop them or fail",
+                         choices=("drop", "fail")),
+            "negation": Field("str", "flip", "'no vocals': flip = minus the content words' mean; "
+                              "average = naive mean with the negator", choices=("flip", "average")),
+        },
+        "sentence": {
+            "template": Field("str", "{tag}", "prompt; {tag} is replaced by the tag text",
+                              check=(lambda v: "{tag}" in v, "must contain {tag}")),
+            "batch_size": Field("int", 64, "encoder batch size", lo=1),
+        },
+        "attributes": {
+            "target_group": Field("str", "form", "tag group described by attribute vectors"),
+            "attribute_groups": Field("list", ["origin", "meter", "mode", "tempo"],
+                                      "groups whose co-occurrence describes the target", item="str"),
+            "form": Field("str", "count", "count, or confidence (share of the target's tracks)",
+                          choices=("count", "confidence")),
+            "tracks": Field("str", "train", "train = training tracks only (no leakage); "
+                            "all = every track, as the paper's FMA vectors", choices=("train", "all")),
+            "openmic": Field("path", None, "OpenMIC-2018 npz (Y_true, Y_mask, sample_key), with fma_tracks",
+                             nullable=True, exists=True),
+            "fma_tracks": Field("path", None, "FMA metadata tracks.csv", nullable=True, exists=True),
+        },
+        "random": {
+            "like": Field("str", "glove", "kind whose dimension the random vectors take",
+                          choices=("glove", "sentence", "attributes")),
+            "dim": Field("int", None, "explicit dimension (overrides like)", nullable=True, lo=1),
+            "seed": Field("int", 0, "seed of the random vectors", lo=0),
+        },
     },
 }
 

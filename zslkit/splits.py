@@ -13,12 +13,15 @@ Conventions (paper_spec §3)
 from __future__ import annotations
 
 import math
-from typing import Sequence
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .errors import ParamError
+from .errors import DataError, ParamError
+from .io import atomic_path, read_json, write_json
 
 
 def split_tags(tags: pd.DataFrame, ratio: float = 0.8, seed: int = 0,
@@ -51,6 +54,18 @@ def split_tags(tags: pd.DataFrame, ratio: float = 0.8, seed: int = 0,
     else:
         raise ParamError(f"split.stratify: {stratify!r} is not one of ['group', 'none']")
     return [t for t in texts if t not in unseen], [t for t in texts if t in unseen]
+
+
+def tag_split_from_params(tags: pd.DataFrame, split: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(seen, unseen) from the ``split`` params: the explicit ``unseen`` list, or a seeded split."""
+    if split.get("unseen") is None:
+        return split_tags(tags, split["ratio"], split["seed"], split["stratify"])
+    known = set(tags.tag)
+    for t in split["unseen"]:
+        if t not in known:
+            raise ParamError(f"split.unseen: tag {t!r} is not in the dataset")
+    chosen = set(split["unseen"])
+    return [t for t in tags.tag if t not in chosen], [t for t in tags.tag if t in chosen]
 
 
 def track_subsets(labels: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
@@ -87,3 +102,195 @@ def subset_shares(labels: np.ndarray, tag_texts: Sequence[str], unseen: Sequence
     return {**{k: len(sub[k]) for k in "ABC"},
             **{f"share_{k}": len(sub[k]) / total if total else 0.0 for k in "ABC"},
             "left_out": len(sub["untagged"]) + len(sub["all_seen"])}
+
+
+# ----------------------------------------------------------------------------- track split
+
+SUBSETS = ("A", "B", "AB")
+
+
+def split_tracks(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray, seed: int = 0,
+                 train_ratio: float = 0.9) -> dict[str, list[str]]:
+    """The A/B/C split with train/valid parts, as track ids.
+
+    A, B and A+B are each shuffled independently (seeded) and cut at ``floor(train_ratio * n)``,
+    as the original code does; so ``AB_valid`` is not ``A_valid + B_valid``. C is never split.
+
+    Returns
+    -------
+    dict with keys ``A, B, C, A_train, A_valid, B_train, B_valid, AB_train, AB_valid, untagged,
+    all_seen`` (lists of track ids, in dataset order for A, B, C).
+    """
+    ids = np.asarray(track_ids, dtype=object)
+    sub = track_subsets(labels, seen)
+    out = {k: ids[sub[k]].tolist() for k in ("A", "B", "C", "untagged", "all_seen")}
+    members = {"A": sub["A"], "B": sub["B"], "AB": np.sort(np.concatenate([sub["A"], sub["B"]]))}
+    for k, name in enumerate(SUBSETS):
+        order = np.random.default_rng([seed, k]).permutation(members[name])
+        cut = math.floor(train_ratio * len(order))
+        out[f"{name}_train"] = ids[order[:cut]].tolist()
+        out[f"{name}_valid"] = ids[order[cut:]].tolist()
+    return out
+
+
+def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
+                      split: Mapping[str, list[str]]) -> list[str]:
+    """Problems with a track split (the original's sanity pass, plus coverage); [] when sound."""
+    row = {t: i for i, t in enumerate(track_ids)}
+    labels = np.asarray(labels, dtype=bool)
+    problems = []
+    rules = {"A": lambda x, y: x & ~y, "B": lambda x, y: x & y, "C": lambda x, y: ~x & y}
+    for name, rule in rules.items():
+        missing = [t for t in split[name] if t not in row]
+        if missing:
+            problems.append(f"{name}: {len(missing)} unknown track id(s), e.g. {missing[0]!r}")
+            continue
+        rows = labels[[row[t] for t in split[name]]].reshape(-1, len(seen))
+        bad = int((~rule(rows[:, seen].any(axis=1), rows[:, ~seen].any(axis=1))).sum())
+        if bad:
+            problems.append(f"{name}: {bad} track(s) break the definition of {name}")
+    for name in SUBSETS:
+        parts = split[f"{name}_train"] + split[f"{name}_valid"]
+        whole = split["A"] + split["B"] if name == "AB" else split[name]
+        if sorted(parts) != sorted(whole) or len(set(parts)) != len(parts):
+            problems.append(f"{name}_train and {name}_valid do not partition {name}")
+    return problems
+
+
+def split_warnings(labels: np.ndarray, tag_texts: Sequence[str], seen: np.ndarray,
+                   split: Mapping[str, list[str]]) -> list[str]:
+    """Conditions a researcher must know about: empty subsets, unseen tags with no positive."""
+    out = [f"subset {k} is empty" for k in ("A", "B", "C") if not split[k]]
+    counts = np.asarray(labels, dtype=bool).sum(axis=0)
+    dead = [t for t, c, s in zip(tag_texts, counts, seen) if not s and c == 0]
+    if dead:
+        out.append(f"{len(dead)} unseen tag(s) have no positive track: {', '.join(dead[:10])}")
+    if split["untagged"]:
+        out.append(f"{len(split['untagged'])} track(s) have no tag and are left out")
+    if split["all_seen"]:
+        out.append(f"{len(split['all_seen'])} track(s) are positive for every seen tag and are left "
+                   "out, as in the original")
+    return out
+
+
+# ----------------------------------------------------------------------------- storage
+
+def split_folder(dataset_root: str | os.PathLike, name: str) -> Path:
+    return Path(dataset_root) / "splits" / name
+
+
+def save_split(dataset_root: str | os.PathLike, name: str, settings: Mapping[str, Any],
+               seen: Sequence[str], unseen: Sequence[str], tracks: Mapping[str, list[str]],
+               track_seed: int) -> Path:
+    """Write ``splits/<name>/tag_split.json`` and ``track_split_trs<seed>.json``.
+
+    An existing tag split of the same name made with other settings is never overwritten.
+    """
+    folder = split_folder(dataset_root, name)
+    tag_file = folder / "tag_split.json"
+    record = {"name": name, "settings": dict(settings), "seen": list(seen), "unseen": list(unseen)}
+    if tag_file.is_file():
+        old = read_json(tag_file)
+        if (old["settings"], old["seen"], old["unseen"]) != (record["settings"], record["seen"],
+                                                              record["unseen"]):
+            raise ParamError(f"split.name: {tag_file} exists with other settings or tags; choose "
+                             "another split name or delete that folder")
+    write_json(tag_file, record)
+    write_json(folder / f"track_split_trs{track_seed}.json", {"track_seed": track_seed, **tracks})
+    return folder
+
+
+def load_split(dataset_root: str | os.PathLike, name: str, track_seed: int = 0):
+    """(seen, unseen, tracks) of a saved split."""
+    folder = split_folder(dataset_root, name)
+    for f in ("tag_split.json", f"track_split_trs{track_seed}.json"):
+        if not (folder / f).is_file():
+            raise DataError(f"{folder / f}: split not found; run notebook 02 first")
+    tags = read_json(folder / "tag_split.json")
+    tracks = read_json(folder / f"track_split_trs{track_seed}.json")
+    tracks.pop("track_seed", None)
+    return tags["seen"], tags["unseen"], tracks
+
+
+# -- the original project's pickles ----------------------------------------------------------
+
+def export_original(folder: str | os.PathLike, tgs: str, trs: str, tag_texts: Sequence[str],
+                    track_ids: Sequence[str], seen: Sequence[str], unseen: Sequence[str],
+                    tracks: Mapping[str, list[str]]) -> list[Path]:
+    """Write ``tag_key_split_<tgs>.p`` ([train_keys, test_keys]), ``track_keys_{AB,A,B}_<trs>_<tgs>.p``
+    ([train, valid]) and ``track_keys_C_<trs>_<tgs>.p`` (list). Keys are row positions (protocol 2).
+    """
+    import pickle
+    folder = Path(folder)
+    tag_key = {t: i for i, t in enumerate(tag_texts)}
+    track_key = {t: i for i, t in enumerate(track_ids)}
+    files = {f"tag_key_split_{tgs}.p": [[tag_key[t] for t in seen], [tag_key[t] for t in unseen]],
+             f"track_keys_C_{trs}_{tgs}.p": [track_key[t] for t in tracks["C"]]}
+    for name in SUBSETS:
+        files[f"track_keys_{name}_{trs}_{tgs}.p"] = [[track_key[t] for t in tracks[f"{name}_train"]],
+                                                    [track_key[t] for t in tracks[f"{name}_valid"]]]
+    written = []
+    for fname, obj in files.items():
+        with atomic_path(folder / fname) as tmp:
+            tmp.write_bytes(pickle.dumps(obj, protocol=2))
+        written.append(folder / fname)
+    return written
+
+
+def import_original(folder: str | os.PathLike, tgs: str, trs: str, tag_texts: Sequence[str],
+                    track_ids: Sequence[str]):
+    """Read the original split pickles (restricted unpickler); return (seen, unseen, tracks)."""
+    from .datasets.seed import safe_load_pickle
+    folder = Path(folder)
+    train_keys, test_keys = safe_load_pickle(folder / f"tag_key_split_{tgs}.p")
+
+    def texts(keys, table, what, fname):
+        try:
+            return [table[int(k)] for k in keys]
+        except (IndexError, ValueError, TypeError) as exc:
+            raise DataError(f"{folder / fname}: {what} key out of range: {exc}") from None
+
+    seen = texts(train_keys, list(tag_texts), "tag", f"tag_key_split_{tgs}.p")
+    unseen = texts(test_keys, list(tag_texts), "tag", f"tag_key_split_{tgs}.p")
+    ids = list(track_ids)
+    tracks = {"C": texts(safe_load_pickle(folder / f"track_keys_C_{trs}_{tgs}.p"), ids, "track",
+                         f"track_keys_C_{trs}_{tgs}.p")}
+    for name in SUBSETS:
+        fname = f"track_keys_{name}_{trs}_{tgs}.p"
+        train, valid = safe_load_pickle(folder / fname)
+        tracks[f"{name}_train"] = texts(train, ids, "track", fname)
+        tracks[f"{name}_valid"] = texts(valid, ids, "track", fname)
+    tracks["A"] = tracks["A_train"] + tracks["A_valid"]
+    tracks["B"] = tracks["B_train"] + tracks["B_valid"]
+    tracks.setdefault("untagged", [])
+    tracks.setdefault("all_seen", [])
+    return seen, unseen, tracks
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def statistics(labels: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str],
+               tracks: Mapping[str, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The paper's dataset table (one row) and a per-group table.
+
+    Returns
+    -------
+    table : X, Y, labels, A, B, C, tracks, and train/valid sizes of A, B, A+B
+    groups : per tag group: tags, seen, unseen, positives of seen and of unseen tags
+    """
+    unseen = set(unseen)
+    is_unseen = tags.tag.isin(unseen).to_numpy()
+    n_abc = sum(len(tracks[k]) for k in ("A", "B", "C"))
+    row = {"X": int((~is_unseen).sum()), "Y": int(is_unseen.sum()), "labels": len(tags),
+           "A": len(tracks["A"]), "B": len(tracks["B"]), "C": len(tracks["C"]), "tracks": n_abc}
+    for name in SUBSETS:
+        row[f"{name} train"] = len(tracks[f"{name}_train"])
+        row[f"{name} valid"] = len(tracks[f"{name}_valid"])
+    counts = np.asarray(labels, dtype=bool).sum(axis=0)
+    frame = tags.assign(unseen=is_unseen, positives=counts)
+    groups = frame.groupby("group").apply(
+        lambda g: pd.Series({"tags": len(g), "seen": int((~g.unseen).sum()), "unseen": int(g.unseen.sum()),
+                             "positives seen": int(g.positives[~g.unseen].sum()),
+                             "positives unseen": int(g.positives[g.unseen].sum())}),
+        include_groups=False)
+    return pd.DataFrame([row]), groups.reset_index()
