@@ -135,8 +135,10 @@ SCHEMA: dict[str, dict[str, Any]] = {
                         nullable=True, item="str"),
         "track_seed": Field("int", 0, "seed of the 90/10 train/valid split of A, B, A+B", lo=0),
         "train_ratio": Field("float", 0.9, "train share of A, B and A+B", lo=0.05, hi=0.99),
-        "original": Field("path", None, "folder with the original tag_key_split_*.p and "
-                          "track_keys_*.p files to import instead", nullable=True, exists=True),
+        "original": Field("path", None, "folder with the original tag_key_split_<name>.p and "
+                          "track_keys_*_<original_trs>_<name>.p files to import instead",
+                          nullable=True, exists=True),
+        "original_trs": Field("str", "TRSPP", "track split name inside the original file names"),
     },
     "sideinfo": {
         "kinds": Field("list", ["glove", "sentence", "attributes", "random"],

@@ -415,3 +415,35 @@ def nearest_seen(table: SideInfo, seen: Sequence[str], unseen: Sequence[str], k:
         top = np.argsort(-s)[:k]
         rows.append({"unseen": t, "nearest seen": ", ".join(f"{table.tags[seen_idx[j]]} {s[j]:.2f}" for j in top)})
     return pd.DataFrame(rows)
+
+
+def prepare_sideinfo(ds, params: Mapping[str, Any], split) -> dict[str, SideInfo]:
+    """Build every kind in the ``sideinfo`` params and save it to ``<dataset>/sideinfo/``.
+
+    Attribute vectors with ``tracks='train'`` count A-train and B-train tracks only: no validation
+    track and no C track contributes (B-Y evaluation, as in the paper, still covers B-train).
+    """
+    row = {t: i for i, t in enumerate(ds.tracks.track_id)}
+    train_rows = np.array(sorted(row[t] for t in set(split.tracks["A_train"]) | set(split.tracks["B_train"])),
+                          dtype=int)
+    tables = build_tables(ds.label_matrix(), ds.tags, params, train_rows)
+    for kind, table in tables.items():
+        table.save(Path(ds.root) / "sideinfo" / f"{kind}.npz")
+    return tables
+
+
+def coverage_report(tables: Mapping[str, SideInfo]) -> pd.DataFrame:
+    """Per kind: dimension, tags with a vector, and the tags without one."""
+    return pd.DataFrame([{"kind": k, "dim": t.dim, "tags with vector": int(t.present.sum()),
+                          "without": len(t.missing()), "missing tags": ", ".join(t.missing()[:15])}
+                         for k, t in tables.items()])
+
+
+def results_rows(tables: Mapping[str, SideInfo]) -> list[dict]:
+    """Per kind: dimension and number of tags without a vector, for ``results.csv``."""
+    rows = []
+    for kind, t in tables.items():
+        rows.append({"task": f"sideinfo {kind}", "metric": "dim", "value": t.dim})
+        rows.append({"task": f"sideinfo {kind}", "metric": "n_tags_without_vector", "value": len(t.missing()),
+                     "n": len(t.tags)})
+    return rows

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -294,3 +295,57 @@ def statistics(labels: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str],
                              "positives unseen": int(g.positives[g.unseen].sum())}),
         include_groups=False)
     return pd.DataFrame([row]), groups.reset_index()
+
+
+# ----------------------------------------------------------------------------- stage 02
+
+@dataclass
+class Split:
+    """A tag split and its track split, as used by every later stage."""
+
+    name: str
+    seen: list[str]
+    unseen: list[str]
+    tracks: dict[str, list[str]]
+    warnings: list[str]
+
+    def seen_mask(self, tag_texts: Sequence[str]) -> np.ndarray:
+        seen = set(self.seen)
+        return np.array([t in seen for t in tag_texts])
+
+
+def prepare_split(ds, split: Mapping[str, Any]) -> Split:
+    """Make (or import) the split named in the ``split`` params, check it, save it.
+
+    Saved to ``<dataset>/splits/<name>/`` as JSON, with the original ``.p`` layout beside it in
+    ``original/``. Raises :class:`DataError` when an imported split breaks the A/B/C definitions.
+    """
+    labels, track_ids, texts = ds.label_matrix(), ds.tracks.track_id.tolist(), ds.tag_texts
+    name, trs = split["name"], split["track_seed"]
+    if split["original"]:
+        seen, unseen, tracks = import_original(split["original"], name, split["original_trs"],
+                                               texts, track_ids)
+        mask = np.isin(texts, seen)
+        full = track_subsets(labels, mask)
+        tracks["untagged"] = [track_ids[i] for i in full["untagged"]]
+        tracks["all_seen"] = [track_ids[i] for i in full["all_seen"]]
+        settings = {"imported_from": str(split["original"]), "original_trs": split["original_trs"]}
+    else:
+        seen, unseen = tag_split_from_params(ds.tags, split)
+        mask = np.isin(texts, seen)
+        tracks = split_tracks(labels, track_ids, mask, trs, split["train_ratio"])
+        settings = {k: split[k] for k in ("ratio", "seed", "stratify", "unseen", "train_ratio")}
+    problems = check_track_split(labels, track_ids, mask, tracks)
+    if problems:
+        raise DataError(f"split {name!r} is not a valid A/B/C split: " + "; ".join(problems))
+    folder = save_split(ds.root, name, settings, seen, unseen, tracks, trs)
+    export_original(folder / "original", name, f"trs{trs}", texts, track_ids, seen, unseen, tracks)
+    return Split(name, list(seen), list(unseen), tracks, split_warnings(labels, texts, mask, tracks))
+
+
+def results_rows(split: Split, table: pd.DataFrame) -> list[dict]:
+    """Stage 02's split numbers for ``results.csv`` (one row per statistic)."""
+    row = table.iloc[0]
+    return ([{"test_setting": f"split {split.name}", "metric": f"n_{col.replace(' ', '_')}",
+              "value": int(row[col])} for col in table.columns]
+            + [{"test_setting": f"split {split.name}", "metric": "n_warnings", "value": len(split.warnings)}])

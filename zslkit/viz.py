@@ -66,3 +66,28 @@ def split_shares(preview: pd.DataFrame):
     ax.legend(ncol=3, fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def similarity_heatmap(sim: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str], title: str = ""):
+    """Tag-to-tag cosine similarity, ordered by group, unseen tags marked in red with '*'."""
+    unseen = set(unseen)
+    order = tags.assign(u=tags.tag.isin(unseen)).sort_values(["group", "u", "tag"]).index.to_numpy()
+    sub = sim[np.ix_(order, order)]
+    labels = [f"{t} *" if t in unseen else t for t in tags.tag.iloc[order]]
+    n = len(order)
+    fig, ax = plt.subplots(figsize=(0.16 * n + 2.5, 0.16 * n + 2))
+    im = ax.imshow(sub, cmap="RdBu_r", vmin=-1, vmax=1)
+    ax.set_xticks(range(n), labels, rotation=90, fontsize=6)
+    ax.set_yticks(range(n), labels, fontsize=6)
+    for tick_x, tick_y, t in zip(ax.get_xticklabels(), ax.get_yticklabels(), tags.tag.iloc[order]):
+        if t in unseen:
+            tick_x.set_color("C3")
+            tick_y.set_color("C3")
+    groups = tags.group.iloc[order].to_numpy()
+    for k in np.flatnonzero(groups[1:] != groups[:-1]) + 0.5:
+        ax.axhline(k, color="k", lw=0.6)
+        ax.axvline(k, color="k", lw=0.6)
+    fig.colorbar(im, ax=ax, fraction=0.03, label="cosine")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
