@@ -35,7 +35,7 @@ def smoke_run(tmp_path_factory):
 
 def test_run_folder_has_everything(smoke_run):
     _, _, folder = smoke_run
-    for name in ("params.yaml", "env.json", "index.html", "results.csv", "01_preprocess.ipynb",
+    for name in ("params.yaml", "env.json", "index.html", "results.csv", "01_preprocess.ipynb", "02_splits.ipynb",
                  "html/01_preprocess.html", "figures/01_tag_counts.png", "figures/01_examples.png",
                  "figures/01_split_shares.png"):
         assert (folder / name).is_file(), name
@@ -51,7 +51,7 @@ def test_recorded_metrics(smoke_run):
     results = pd.read_csv(folder / "results.csv")
     assert list(results.columns) == ["stage", "train_setting", "test_setting", "task", "metric", "value",
                                      "ci_low", "ci_high", "n", "n_excluded"]
-    value = results.set_index("metric").value
+    value = results[results.stage == "01_preprocess"].set_index("metric").value
     build = json.loads((tmp / "data" / "m21-smoke" / "build_report.json").read_text())
     assert build["clips_planned"] == 180
     assert value["n_tracks"] == 180 - build["clips_without_tags"] >= 170
@@ -128,3 +128,24 @@ def test_notebooks_are_stored_clean_with_one_parameters_cell():
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert not cell.outputs and cell.execution_count is None, path.name
+
+
+def test_notebook_02_outputs(smoke_run):
+    tmp, _, folder = smoke_run
+    for kind in ("glove", "sentence", "attributes", "random"):
+        assert (folder / "figures" / f"02_similarity_{kind}.png").is_file()
+        assert (tmp / "data" / "m21-smoke" / "sideinfo" / f"{kind}.npz").is_file()
+    split_dir = tmp / "data" / "m21-smoke" / "splits" / "s0"
+    assert (split_dir / "tag_split.json").is_file() and (split_dir / "original" / "tag_key_split_s0.p").is_file()
+    results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
+    v = results[results.stage == "02_splits"].set_index("metric").value
+    assert v["n_A"] + v["n_B"] + v["n_C"] == v["n_tracks"] and v["n_X"] + v["n_Y"] == v["n_labels"]
+    assert v["n_A_train"] + v["n_A_valid"] == v["n_A"] and v["n_X"] == int(0.8 * v["n_labels"])
+
+
+def test_every_notebook_declares_every_section():
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        declared = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line}
+        assert declared == set(config.SECTIONS), path.name

@@ -1,0 +1,153 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from zslkit import DataError, ParamError, config
+from zslkit.sideinfo import (SideInfo, WordVectors, attribute_table, build_tables, nearest_seen,
+                             openmic_fma_vectors, random_table, tag_words, word_vector_table, zscore_rows)
+
+VOCAB = {"hip": [1, 0, 0], "hop": [0, 1, 0], "vocals": [0, 0, 1], "female": [1, 1, 0],
+         "rock": [2, 0, 0], "no": [5, 5, 5], "drums": [0, 2, 2]}
+
+
+@pytest.fixture
+def glove_file(tmp_path):
+    path = tmp_path / "tiny.txt"
+    path.write_text("".join(f"{w} {' '.join(map(str, v))}\n" for w, v in VOCAB.items()))
+    return path
+
+
+@pytest.mark.parametrize("text, words", [
+    ("hipHop", ["hip", "hop"]), ("female_vocals", ["female", "vocals"]), ("Hip-Hop", ["hip", "hop"]),
+    ("no vocals", ["no", "vocals"]), ("non-vocal", ["non", "vocal"]), ("80s", ["80s"]),
+    ("R&B", ["r", "b"]), ("HTMLParser", ["html", "parser"]),
+])
+def test_tag_words(text, words):
+    assert tag_words(text) == words
+
+
+def test_word_vector_table_rules(glove_file):
+    wv = WordVectors.from_file(glove_file)
+    table = word_vector_table(["rock", "hipHop", "female vocals", "no vocals", "rock zzz", "qqq"], wv)
+    v = dict(zip(table.tags, table.vectors))
+    np.testing.assert_array_equal(v["rock"], [2, 0, 0])
+    np.testing.assert_array_equal(v["hipHop"], [0.5, 0.5, 0])         # camelCase split and averaged
+    np.testing.assert_array_equal(v["female vocals"], [0.5, 0.5, 0.5])
+    np.testing.assert_array_equal(v["no vocals"], [0, 0, -1])         # flipped, not averaged with "no"
+    np.testing.assert_array_equal(v["rock zzz"], [2, 0, 0])           # partial: known words only
+    assert np.isnan(v["qqq"]).all() and table.missing() == ["qqq"]
+    status = dict(zip(table.report.tag, table.report.status))
+    assert status == {"rock": "ok", "hipHop": "ok", "female vocals": "ok", "no vocals": "ok",
+                      "rock zzz": "partial", "qqq": "oov"}
+    naive = word_vector_table(["no vocals"], wv, negation="average")
+    np.testing.assert_array_equal(naive.vectors[0], [2.5, 2.5, 3])
+    with pytest.raises(DataError, match="1 tag\\(s\\) have no known word: qqq"):
+        word_vector_table(["rock", "qqq"], wv, oov="fail")
+
+
+def test_negation_points_away_from_the_positive_tag(glove_file):
+    table = word_vector_table(["drums", "no drums", "without drums"], WordVectors.from_file(glove_file))
+    sim = table.cosine()
+    assert sim[0, 1] == pytest.approx(-1) and sim[0, 2] == pytest.approx(-1)
+
+
+def test_word2vec_text_and_binary(tmp_path):
+    words = list(VOCAB)
+    vecs = np.array([VOCAB[w] for w in words], dtype=np.float32)
+    text = tmp_path / "w2v.txt"
+    text.write_text(f"{len(words)} 3\n" + "".join(f"{w} {' '.join(map(str, VOCAB[w]))}\n" for w in words))
+    binary = tmp_path / "w2v.bin"
+    with open(binary, "wb") as fh:
+        fh.write(f"{len(words)} 3\n".encode())
+        for w, v in zip(words, vecs):
+            fh.write(w.encode() + b" " + v.astype("<f4").tobytes() + b"\n")
+    for path in (text, binary):
+        wv = WordVectors.from_file(path)
+        np.testing.assert_array_equal(wv.get("drums"), [0, 2, 2])
+        assert wv.dim == 3 and len(wv.index) == len(words)
+
+
+def test_malformed_vector_file_is_named(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("rock 1 2 3\npop 1 x 3\n")
+    with pytest.raises(DataError, match="bad.txt:2"):
+        WordVectors.from_file(bad)
+
+
+def test_bundled_glove_covers_the_m21_vocabulary():
+    wv = WordVectors.bundled()
+    assert wv.dim == 50 and len(wv.index) > 390_000
+    table = word_vector_table(["violin", "viola", "slip jig", "glockenspiel", "no vocals"], wv)
+    assert table.missing() == []
+    sim = table.cosine()
+    assert sim[0, 1] > 0.5  # violin ~ viola
+
+
+def test_attribute_vectors_known_counts():
+    tags = pd.DataFrame({"tag": ["jig", "reel", "irish", "german", "fast", "slow"],
+                         "group": ["form", "form", "origin", "origin", "tempo", "tempo"]})
+    #                  jig reel irish german fast slow
+    labels = np.array([[1, 0, 1, 0, 1, 0],
+                       [1, 0, 1, 0, 0, 0],   # no tempo tag: says nothing about tempo
+                       [0, 1, 0, 1, 0, 1],
+                       [0, 1, 1, 0, 1, 0]], dtype=bool)
+    t = attribute_table(labels, tags, "form", ["origin", "tempo"], "count")
+    assert t.meta["columns"] == ["+irish", "+german", "+fast", "+slow", "-irish", "-german", "-fast", "-slow"]
+    jig_raw = np.array([[2, 0, 1, 0, 0, 2, 0, 1]])
+    reel_raw = np.array([[1, 1, 1, 1, 1, 1, 1, 1]])
+    np.testing.assert_allclose(t.vectors[0], zscore_rows(jig_raw)[0], rtol=1e-6)
+    np.testing.assert_allclose(t.vectors[1], zscore_rows(reel_raw)[0])  # constant row -> zeros
+    assert np.isnan(t.vectors[2:]).all()
+    only_first = attribute_table(labels, tags, "form", ["origin"], "confidence", track_rows=np.array([0, 2]))
+    assert only_first.meta["n_tracks_counted"] == 2
+    with pytest.raises(ParamError, match="tag group 'genre' is not in the dataset"):
+        attribute_table(labels, tags, "genre", ["origin"])
+
+
+def test_openmic_fma_route(tmp_path):
+    y_true = np.array([[0.9, 0.2], [0.6, 0.5], [0.1, 0.8]])
+    y_mask = np.array([[1, 1], [1, 0], [1, 1]], dtype=bool)
+    np.savez(tmp_path / "openmic.npz", Y_true=y_true, Y_mask=y_mask,
+             sample_key=np.array(["000002_0", "000002_10", "000005_0"]))
+    (tmp_path / "tracks.csv").write_text(",track\n,genres\ntrack_id,\n2,[10]\n5,\"[10, 12]\"\n")
+    vec = openmic_fma_vectors(tmp_path / "openmic.npz", tmp_path / "tracks.csv")
+    # genre 10 = track 2 (clips 1+2) + track 5; slots: +i0 +i1 -i0 -i1
+    np.testing.assert_allclose(vec.loc[10], zscore_rows(np.array([[2, 1, 1, 1]]))[0], rtol=1e-6)
+    np.testing.assert_allclose(vec.loc[12], zscore_rows(np.array([[0, 1, 1, 0]]))[0], rtol=1e-6)
+    conf = openmic_fma_vectors(tmp_path / "openmic.npz", tmp_path / "tracks.csv", form="confidence")
+    np.testing.assert_allclose(conf.loc[12], zscore_rows(np.array([[0, 0.3, 0.4, 0]]))[0], rtol=1e-5)
+
+
+def test_random_table_and_save_load(tmp_path):
+    t = random_table(["a", "b", "c"], 7, seed=3)
+    assert t.vectors.shape == (3, 7)
+    np.testing.assert_array_equal(t.vectors, random_table(["a", "b", "c"], 7, seed=3).vectors)
+    back = SideInfo.load(t.save(tmp_path / "random.npz"))
+    assert back.kind == "random" and back.tags == ["a", "b", "c"] and back.meta["seed"] == 3
+    np.testing.assert_array_equal(back.vectors, t.vectors)
+
+
+def test_build_tables_random_takes_the_dimension_of_its_model(glove_file):
+    tags = pd.DataFrame({"tag": ["rock", "hipHop", "no vocals"], "group": ["g"] * 3})
+    P = config.resolve({"sideinfo": {"kinds": ["random", "glove"], "glove": {"path": str(glove_file)}}})
+    tables = build_tables(np.ones((2, 3), bool), tags, P["sideinfo"])
+    assert list(tables) == ["random", "glove"] and tables["random"].dim == tables["glove"].dim == 3
+    P = config.resolve({"sideinfo": {"kinds": ["random"], "random": {"like": "sentence"}}})
+    with pytest.raises(ParamError, match="sideinfo.random.like: 'sentence' is not among the kinds"):
+        build_tables(np.ones((2, 3), bool), tags, P["sideinfo"])
+
+
+def test_nearest_seen(glove_file):
+    table = word_vector_table(["rock", "hip", "female", "qqq"], WordVectors.from_file(glove_file))
+    near = nearest_seen(table, ["rock", "hip"], ["female", "qqq"], k=1)
+    assert near["nearest seen"].tolist()[1] == "(no vector)"
+    assert near["nearest seen"].tolist()[0].startswith(("rock", "hip"))
+
+
+@pytest.mark.slow
+def test_sentence_vectors_offline():
+    from zslkit.sideinfo import sentence_table
+    t = sentence_table(["sad piano", "melancholic piano ballad", "aggressive heavy metal"])
+    assert t.dim == 384 and np.allclose(np.linalg.norm(t.vectors, axis=1), 1, atol=1e-5)
+    sim = t.cosine()
+    assert sim[0, 1] > sim[0, 2] + 0.2
