@@ -107,3 +107,27 @@ def test_saved_split_is_never_silently_replaced(tmp_path):
     save_split(tmp_path, "s0", {"seed": 0}, ["a"], ["b"], tracks, 0)  # same content: fine
     with pytest.raises(ParamError, match="exists with other settings"):
         save_split(tmp_path, "s0", {"seed": 1}, ["b"], ["a"], tracks, 0)
+
+
+def test_prepare_split_round_trip_through_original_files(tmp_path):
+    import shutil
+    from zslkit import config
+    from zslkit.datasets import write_dataset, Dataset
+    from zslkit.splits import prepare_split
+    rng = np.random.default_rng(0)
+    labels = rng.random((80, 10)) < 0.3
+    tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(80)], "path": "x.wav"})
+    tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(10)], "group": ["a"] * 5 + ["b"] * 5})
+    ds = write_dataset(tmp_path / "ds", tracks, tags, labels, {"name": "ds"})
+    P = config.resolve({"split": {"name": "s0", "seed": 4}}, root=tmp_path)["split"]
+    first = prepare_split(ds, P)
+    assert any("no tag" in w for w in first.warnings) == bool((~labels.any(axis=1)).any())
+    paper = tmp_path / "paper"
+    paper.mkdir()
+    for f in (tmp_path / "ds" / "splits" / "s0" / "original").iterdir():
+        shutil.copy(f, paper / f.name.replace("trs0", "TRSPP").replace("s0", "TGSPP"))
+    Q = config.resolve({"split": {"name": "TGSPP", "original": str(paper)}}, root=tmp_path)["split"]
+    second = prepare_split(Dataset.load(tmp_path / "ds"), Q)
+    assert (second.seen, second.unseen) == (first.seen, first.unseen)
+    for k in ("C", "A_train", "A_valid", "B_train", "B_valid", "AB_train", "AB_valid"):
+        assert second.tracks[k] == first.tracks[k]
