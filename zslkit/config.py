@@ -25,7 +25,7 @@ import yaml
 
 from .errors import ParamError
 
-SECTIONS = ("run", "data", "audio", "split", "sideinfo")
+SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train")
 
 
 @dataclass(frozen=True)
@@ -179,6 +179,40 @@ SCHEMA: dict[str, dict[str, Any]] = {
             "dim": Field("int", None, "explicit dimension (overrides like)", nullable=True, lo=1),
             "seed": Field("int", 0, "seed of the random vectors", lo=0),
         },
+    },
+    "model": {
+        "encoder": Field("str", "paper", "audio encoder: the paper's 1-D CNN or a 2-D short-chunk CNN",
+                         choices=("paper", "shortchunk")),
+        "tag_hidden": Field("int", None, "hidden width of an MLP tag branch; null = linear (paper)",
+                            nullable=True, lo=1),
+        "sideinfo": Field("str", "glove", "side-information kind the tag branch reads",
+                          choices=("glove", "sentence", "attributes", "random")),
+    },
+    "train": {
+        "setting": Field("str", "A", "training tracks: A-X, B-X or (A+B)-X", choices=("A", "B", "AB")),
+        "device": Field("str", "auto", "auto = CUDA when present, else CPU", choices=("auto", "cpu", "cuda")),
+        "batch_size": Field("int", 64, "segments per batch (paper: 64)", lo=2),
+        "loss": Field("str", "hinge", "hinge (paper) or contrastive (softmax over all X)",
+                      choices=("hinge", "contrastive")),
+        "margin": Field("float", 0.4, "hinge margin (paper: 0.4)", lo=0.0, hi=2.0),
+        "negatives": Field("int", 1, "negatives per segment for the hinge loss (paper: 1)", lo=1),
+        "temperature": Field("float", 0.1, "softmax temperature of the contrastive loss", lo=1e-3),
+        "optimizer": Field("str", "sgd", "sgd (paper) or adam", choices=("sgd", "adam")),
+        "lr": Field("float", 1e-3, "learning rate (paper: 1e-3)", lo=1e-7, hi=10.0),
+        "momentum": Field("float", 0.9, "SGD momentum (paper: 0.9)", lo=0.0, hi=0.999),
+        "nesterov": Field("bool", True, "Nesterov momentum (paper: true)"),
+        "decay": Field("float", 1e-6, "Keras time decay per update (paper: 1e-6)", lo=0.0),
+        "l2": Field("float", 1e-5, "L2 on convolution kernels, added to the loss (paper: 1e-5)", lo=0.0),
+        "plateau_factor": Field("float", 0.2, "lr factor after a plateau (paper: 0.2)", lo=0.01, hi=1.0),
+        "plateau_patience": Field("int", 5, "epochs without improvement before a drop (paper: 5)", lo=1),
+        "min_lr": Field("float", 1.6e-7, "floor of the plateau drops (paper: 1.6e-7)", lo=0.0),
+        "early_stop": Field("int", 20, "epochs without improvement before stopping (paper: 20)", lo=1),
+        "max_epochs": Field("int", 200, "upper bound on epochs", lo=1),
+        "normalisation": Field("str", "dataset", "mel standardisation: this dataset's mean/std or "
+                               "the paper's MSD constants", choices=("dataset", "paper")),
+        "workers": Field("int", 1, "DataLoader worker processes (0 = in the main process)", lo=0, hi=64),
+        "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
+        "baseline": Field("bool", False, "also train the supervised classifier on X"),
     },
 }
 

@@ -91,3 +91,24 @@ def similarity_heatmap(sim: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def training_curves(curves: dict[str, pd.DataFrame], best_epochs: dict[str, int] | None = None):
+    """Train/valid loss, learning rate and seconds per epoch for one or more models."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
+    for k, (name, c) in enumerate(curves.items()):
+        axes[0].plot(c.epoch, c.train_loss, color=f"C{k}", ls="--", label=f"{name} train")
+        axes[0].plot(c.epoch, c.valid_loss, color=f"C{k}", label=f"{name} valid")
+        if best_epochs and name in best_epochs:
+            axes[0].axvline(best_epochs[name], color=f"C{k}", lw=0.7, ls=":")
+        axes[1].plot(c.epoch, c.lr, color=f"C{k}", label=name)
+        axes[2].plot(c.epoch, c.seconds, color=f"C{k}", label=name)
+    axes[0].set_ylabel("loss per segment")
+    axes[1].set_ylabel("learning rate")
+    axes[1].set_yscale("log")
+    axes[2].set_ylabel("seconds per epoch")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
