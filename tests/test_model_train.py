@@ -1,0 +1,177 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
+from sklearn.metrics import roc_auc_score
+
+from zslkit import config
+from zslkit.datasets import Dataset, write_dataset
+from zslkit.embed import segments, track_embeddings
+from zslkit.io import write_csv, write_json
+from zslkit.metrics import roc_auc
+from zslkit.model import Classifier, JointModel, PaperEncoder, TagBranch, count_parameters
+from zslkit.sideinfo import random_table
+from zslkit.splits import prepare_split
+from zslkit.train import Trainer, TrackSet, contrastive_loss, hinge_loss, sample_batch
+
+
+def test_paper_encoder_parameter_count_and_shapes():
+    enc = PaperEncoder()
+    assert count_parameters(enc) == 242_788
+    x = torch.randn(3, 130, 128)
+    assert enc(x).shape == (3, 100)
+    joint = JointModel(enc, TagBranch(50))
+    assert count_parameters(joint.tag) == 5_100
+    assert joint.scores(x, torch.randn(7, 50)).shape == (3, 7)
+    s = joint.pair_scores(x, torch.randn(7, 50), torch.tensor([[0, 1], [2, 3], [4, 6]]))
+    assert s.shape == (3, 2) and s.abs().max() <= 1 + 1e-6
+    assert Classifier(PaperEncoder(), 9)(x).shape == (3, 9)
+
+
+def test_hinge_loss_by_hand():
+    scores = torch.tensor([[0.9, 0.1, 0.8], [0.2, 0.5, -0.3]])
+    # row 0: max(0, .4-.9+.1)=0, max(0, .4-.9+.8)=.3; row 1: max(0,.4-.2+.5)=.7, max(0,.4-.2-.3)=0
+    assert hinge_loss(scores, 0.4).item() == pytest.approx(1.0)
+
+
+def test_contrastive_loss_masks_other_positives():
+    scores = torch.tensor([[0.5, 0.4, -0.2]])
+    positives = torch.tensor([[True, True, False]])
+    loss = contrastive_loss(scores, torch.tensor([0]), positives, temperature=1.0)
+    expected = -np.log(np.exp(0.5) / (np.exp(0.5) + np.exp(-0.2)))  # tag 1 is masked out
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(5, 20).flatmap(lambda n: arrays(bool, st.tuples(st.integers(1, 30), st.just(n)))),
+       st.integers(0, 2**31 - 1), st.integers(1, 3))
+def test_sampling_draws_positives_and_true_negatives(pos, seed, k):
+    pos[:, -k:] = False              # at least k negatives
+    pos[:, 0] = True                 # and a positive
+    tracks = TrackSet([f"t{i}" for i in range(len(pos))], [""] * len(pos),
+                      np.full(len(pos), 200), pos)
+    idx = np.arange(len(pos))
+    starts, p, n = sample_batch(tracks, idx, np.random.default_rng(seed), k)
+    assert pos[idx, p].all()
+    assert n.shape == (len(pos), k) and not pos[idx[:, None], n].any()
+    assert all(len(set(row)) == k for row in n)
+    assert ((starts >= 0) & (starts <= 200 - 130)).all()
+    assert (n < pos.shape[1]).all() and (p < pos.shape[1]).all()  # X indices only
+
+
+@settings(max_examples=50, deadline=None)
+@given(arrays(np.float64, st.tuples(st.integers(2, 30), st.integers(1, 6)),
+              elements=st.sampled_from([0.0, 0.1, 0.5, 0.9, 1.0])),
+       st.integers(0, 1000))
+def test_roc_auc_equals_sklearn_with_ties(scores, seed):
+    labels = np.random.default_rng(seed).random(scores.shape) < 0.4
+    ours = roc_auc(scores, labels, axis=0)
+    for j in range(scores.shape[1]):
+        if 0 < labels[:, j].sum() < len(labels):
+            assert ours[j] == pytest.approx(roc_auc_score(labels[:, j], scores[:, j]))
+        else:
+            assert np.isnan(ours[j])
+
+
+def test_segments_and_track_embedding_average():
+    mel = np.arange(300 * 2, dtype=np.float32).reshape(300, 2)
+    seg = segments(mel)
+    assert seg.shape == (2, 130, 2) and seg[1, 0, 0] == 260
+    assert segments(mel[:50]).shape == (1, 130, 2)  # short clip tiled
+
+    class Mean(torch.nn.Module):
+        def forward(self, x):
+            return x.mean(dim=1)
+    store = {"a": mel}
+    emb = track_embeddings(Mean(), store, ["a"], mean=0.0, std=1.0)
+    np.testing.assert_allclose(emb[0], mel[:260].mean(axis=0), rtol=1e-6)
+
+
+# -- a small learnable dataset -------------------------------------------------------------------
+
+def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.random((n_tracks, n_tags)) < 0.3
+    labels[labels.sum(axis=1) == 0, 0] = True
+    (root / "mels").mkdir(parents=True)
+    rows = []
+    for i in range(n_tracks):
+        mel = rng.random((260, 128)).astype(np.float32) * 0.2
+        for j in np.flatnonzero(labels[i]):
+            mel[:, 16 * j:16 * j + 8] += 1.0  # each tag lights up its own mel band
+        np.save(root / "mels" / f"t{i}.npy", mel.astype(np.float16))
+        rows.append((f"t{i}", f"t{i}.npy", 260))
+    write_csv(root / "mels" / "index.csv", pd.DataFrame(rows, columns=["track_id", "file", "n_frames"]))
+    tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(n_tracks)], "path": "none.wav"})
+    tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(n_tags)], "group": "g"})
+    ds = write_dataset(root, tracks, tags, labels, {"name": "syn", "normalisation": {"mean": 0.4, "std": 0.5}})
+    random_table(ds.tag_texts, 16, seed=1).save(root / "sideinfo" / "random.npz")
+    return Dataset.load(root)
+
+
+@pytest.fixture
+def syn(tmp_path):
+    ds = synthetic_dataset(tmp_path / "ds")
+    P = config.resolve({"split": {"stratify": "none", "seed": 2}, "model": {"sideinfo": "random"},
+                        "train": {"batch_size": 16, "workers": 0, "max_epochs": 3, "optimizer": "adam",
+                                  "negatives": 2}}, root=tmp_path)
+    return ds, prepare_split(ds, P["split"]), P
+
+
+def make_trainer(ds, split, P, out, kind="joint", **train):
+    from zslkit.train import seen_vectors
+    vectors = seen_vectors(ds, split, "random") if kind == "joint" else None
+    return Trainer(ds, split, vectors, {**P["train"], **train}, P["model"], out, seed=0, kind=kind)
+
+
+def test_no_unseen_tag_reaches_training(syn, tmp_path):
+    ds, split, P = syn
+    tr = make_trainer(ds, split, P, tmp_path / "t")
+    assert tr.seen == split.seen and tr.vectors.shape[0] == len(split.seen)
+    assert not set(tr.seen) & set(split.unseen)
+    for b in range(len(tr.train_src)):
+        _, pos, neg, positives = tr.train_src[b]
+        assert positives.shape[1] == len(split.seen) and int(neg.max()) < len(split.seen)
+    broken = type(split)(split.name, split.seen + split.unseen[:1], split.unseen, split.tracks, [])
+    with pytest.raises(AssertionError, match="unseen tag"):
+        make_trainer(ds, broken, P, tmp_path / "u")
+
+
+def test_same_seed_same_first_epoch_loss(syn, tmp_path):
+    ds, split, P = syn
+    a = make_trainer(ds, split, P, tmp_path / "a").run_epoch(progress=False)["train_loss"]
+    b = make_trainer(ds, split, P, tmp_path / "b", workers=2).run_epoch(progress=False)["train_loss"]
+    assert a == pytest.approx(b, rel=1e-6)
+
+
+def test_resume_equals_uninterrupted(syn, tmp_path):
+    ds, split, P = syn
+    full = make_trainer(ds, split, P, tmp_path / "full")
+    full.fit(progress=False, max_epochs=3)
+    part = make_trainer(ds, split, P, tmp_path / "part")
+    part.fit(progress=False, max_epochs=2)           # "killed" after two epochs
+    resumed = make_trainer(ds, split, P, tmp_path / "part")
+    resumed.fit(progress=False, max_epochs=3)
+    assert resumed.state["epoch"] == 3 and len(resumed.curves()) == 3
+    for (k, v), (_, w) in zip(full.net.state_dict().items(), resumed.net.state_dict().items()):
+        torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
+    other = make_trainer(ds, split, P, tmp_path / "part", lr=0.5)
+    with pytest.raises(Exception, match="trained with other parameters"):
+        other.fit(progress=False, max_epochs=4)
+
+
+@pytest.mark.parametrize("kind, loss", [("joint", "hinge"), ("joint", "contrastive"), ("classifier", "hinge")])
+def test_training_lowers_the_loss_and_learns(syn, tmp_path, kind, loss):
+    from zslkit.train import seen_tag_auc
+    ds, split, P = syn
+    tr = make_trainer(ds, split, P, tmp_path / kind, kind=kind, loss=loss, max_epochs=12, lr=3e-3)
+    curves = tr.fit(progress=False)
+    assert curves.train_loss.iloc[-1] < 0.7 * curves.train_loss.iloc[0]
+    tr.load_best()
+    auc = seen_tag_auc(tr, ds, split.tracks["A"] + split.tracks["B"])
+    assert auc["value"] > 0.8  # the tags are audible by construction
+    assert (tmp_path / kind / "best.pt").is_file() and (tmp_path / kind / "curves.csv").is_file()
+    blob = torch.load(tmp_path / kind / "best.pt", weights_only=True)
+    assert blob["seen"] == split.seen
