@@ -54,9 +54,9 @@ def test_load_reports_file_problems(tmp_path):
 
 
 def test_shipped_params_files_are_valid():
-    for name in ("demo", "smoke"):
+    for name, run_name in (("demo", "demo"), ("smoke", "smoke"), ("demo_paper", "demo-paper")):
         P = config.load(config.project_root() / "params" / f"{name}.yaml")
-        assert P["run"]["name"] == name
+        assert P["run"]["name"] == run_name
 
 
 def test_dump_round_trips(tmp_path):

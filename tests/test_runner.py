@@ -35,7 +35,7 @@ def smoke_run(tmp_path_factory):
 
 def test_run_folder_has_everything(smoke_run):
     _, _, folder = smoke_run
-    for name in ("params.yaml", "env.json", "index.html", "results.csv", "01_preprocess.ipynb", "02_splits.ipynb",
+    for name in ("params.yaml", "env.json", "index.html", "results.csv", "01_preprocess.ipynb", "02_splits.ipynb", "03_train.ipynb",
                  "html/01_preprocess.html", "figures/01_tag_counts.png", "figures/01_examples.png",
                  "figures/01_split_shares.png"):
         assert (folder / name).is_file(), name
@@ -149,3 +149,16 @@ def test_every_notebook_declares_every_section():
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         declared = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line}
         assert declared == set(config.SECTIONS), path.name
+
+
+def test_notebook_03_outputs(smoke_run):
+    tmp, _, folder = smoke_run
+    assert (folder / "figures" / "03_curves.png").is_file()
+    for kind in ("joint", "classifier"):
+        assert (folder / "train" / kind / "best.pt").is_file()
+        curves = pd.read_csv(folder / "train" / kind / "curves.csv")
+        assert len(curves) == 3 and curves.valid_loss.notna().all()
+    results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
+    auc = results[(results.stage == "03_train") & (results.metric == "AUC-l")]
+    assert set(auc.test_setting) == {"A-valid-X", "B-X"} and len(auc) == 4
+    assert auc.value.between(0, 1).all() and (auc.n > 0).all()
