@@ -175,3 +175,11 @@ def test_training_lowers_the_loss_and_learns(syn, tmp_path, kind, loss):
     assert (tmp_path / kind / "best.pt").is_file() and (tmp_path / kind / "curves.csv").is_file()
     blob = torch.load(tmp_path / kind / "best.pt", weights_only=True)
     assert blob["seen"] == split.seen
+
+
+def test_divergence_is_an_error_not_a_silent_nan(syn, tmp_path):
+    from zslkit import RunError
+    ds, split, P = syn
+    tr = make_trainer(ds, split, P, tmp_path / "nan", kind="classifier", optimizer="sgd", lr=1e9)
+    with pytest.raises(RunError, match="diverged in epoch 1"):
+        tr.fit(progress=False)

@@ -10,7 +10,8 @@ Conventions (paper_spec §4.5-4.7)
 - Loss ``hinge``: ``sum_b sum_k max(0, margin - cos(a_b, p_b) + cos(a_b, n_bk))`` (summed, as the
   original), plus ``l2 * sum(w^2)`` over the convolution kernels (Keras' kernel regulariser).
   ``contrastive``: softmax cross-entropy over all X tags (other positives masked), temperature
-  ``temperature``, summed. The classifier uses binary cross-entropy over X, summed.
+  ``temperature``, summed. The classifier uses binary cross-entropy, averaged over the X tags of
+  a segment and summed over the batch. A non-finite loss stops training with an error.
   Logged losses are per segment (sum / batch).
 - Optimiser: SGD, lr 1e-3, momentum 0.9, Nesterov, Keras time decay ``lr / (1 + decay * step)``;
   the learning rate drops x0.2 after ``plateau_patience`` epochs without a better validation loss
@@ -39,7 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from .audio import PAPER_MEAN, PAPER_STD, MelStore
-from .errors import DataError, ParamError
+from .errors import DataError, ParamError, RunError
 from .io import atomic_path, write_csv
 from .model import Classifier, JointModel, TagBranch, make_encoder
 
@@ -76,9 +77,22 @@ def track_set(ds, track_ids: Sequence[str], seen: Sequence[str]) -> TrackSet:
                     labels[ok])
 
 
+_MAPS: dict[str, np.ndarray] = {}
+
+
+def open_mel(path: str) -> np.ndarray:
+    """A memory map of a mel file, kept open per process (opening costs more than reading a crop)."""
+    mel = _MAPS.get(path)
+    if mel is None:
+        if len(_MAPS) >= 8192:
+            _MAPS.clear()
+        mel = _MAPS[path] = np.load(path, mmap_mode="r")
+    return mel
+
+
 def crop(path: str, n_frames: int, start: int, length: int = SEGMENT) -> np.ndarray:
     """Frames ``start:start+length`` of a memory-mapped mel, tiling clips shorter than ``length``."""
-    mel = np.load(path, mmap_mode="r")
+    mel = open_mel(path)
     if n_frames < length:
         mel = np.tile(np.asarray(mel), (math.ceil(length / n_frames), 1))
     return np.asarray(mel[start:start + length], dtype=np.float32)
@@ -238,7 +252,8 @@ class Trainer:
     def loss(self, batch) -> torch.Tensor:
         x, pos, neg, positives = (t.to(self.device) for t in batch)
         if self.kind == "classifier":
-            return F.binary_cross_entropy_with_logits(self.net(x), positives.float(), reduction="sum")
+            bce = F.binary_cross_entropy_with_logits(self.net(x), positives.float(), reduction="none")
+            return bce.mean(dim=1).sum()  # per segment: mean over tags; summed over the batch
         if self.p["loss"] == "hinge":
             index = torch.cat([pos[:, None], neg], dim=1)
             return hinge_loss(self.net.pair_scores(x, self.vectors, index), self.p["margin"])
@@ -300,6 +315,10 @@ class Trainer:
         while self.state["epoch"] < max_epochs and self.state["bad_epochs"] < self.p["early_stop"]:
             row = self.run_epoch(progress)
             row["valid_loss"] = self.validate()
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["valid_loss"])):
+                raise RunError(f"{self.kind} training diverged in epoch {self.state['epoch'] + 1} (train loss "
+                               f"{row['train_loss']}, valid loss {row['valid_loss']}); lower train.lr or "
+                               "use train.optimizer: adam")
             self.state["epoch"] += 1
             row["epoch"] = self.state["epoch"]
             improved = row["valid_loss"] < self.state["best"] - 1e-6
