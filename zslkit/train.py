@@ -137,20 +137,35 @@ class BatchSource(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.n_batches
 
-    def __getitem__(self, b: int):
+    def __getitem__(self, key):
+        """Batch ``key = (epoch, b)`` (or ``b`` of the current epoch)."""
+        epoch, b = key if isinstance(key, tuple) else (self.epoch, key)
         if self.valid:
             idx = np.arange(b * self.batch_size, min((b + 1) * self.batch_size, len(self.tracks)))
             rng = np.random.default_rng([self.seed, 999_983, b])
         else:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.tracks))
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.tracks))
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            rng = np.random.default_rng([self.seed, self.epoch, b])
+            rng = np.random.default_rng([self.seed, epoch, b])
         starts, pos, neg = sample_batch(self.tracks, idx, rng, self.negatives)
         x = np.stack([crop(self.tracks.files[i], int(self.tracks.n_frames[i]), int(s))
                       for i, s in zip(idx, starts)])
         x = (x - self.mean) / self.std
         return (torch.from_numpy(x), torch.from_numpy(pos), torch.from_numpy(neg),
                 torch.from_numpy(self.tracks.positives[idx]))
+
+
+class EpochKeys(torch.utils.data.Sampler):
+    """Yields ``(epoch, b)`` for every batch of the source's current epoch."""
+
+    def __init__(self, source: BatchSource):
+        self.source = source
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __iter__(self):
+        return iter([(self.source.epoch, b) for b in range(len(self.source))])
 
 
 # ----------------------------------------------------------------------------- losses
@@ -247,6 +262,7 @@ class Trainer:
         self.train_src = BatchSource(self.train_set, train["batch_size"], negatives, seed, self.mean, self.std)
         self.valid_src = BatchSource(self.valid_set, train["batch_size"], negatives, seed, self.mean,
                                      self.std, valid=True)
+        self._loaders: dict = {}
 
     # -- one batch -----------------------------------------------------------------------------
     def loss(self, batch) -> torch.Tensor:
@@ -263,9 +279,14 @@ class Trainer:
         return self.p["l2"] * sum((w ** 2).sum() for w in self.net.audio.kernels())
 
     def _loader(self, source):
-        workers = self.p["workers"]
-        return torch.utils.data.DataLoader(source, batch_size=None, shuffle=False, num_workers=workers,
-                                           persistent_workers=False, prefetch_factor=4 if workers else None)
+        """One DataLoader per source, workers kept alive across epochs; the sampler (main process)
+        hands out ``(epoch, batch)`` keys, so workers never need to be told the epoch."""
+        if source not in self._loaders:
+            workers = self.p["workers"]
+            self._loaders[source] = torch.utils.data.DataLoader(
+                source, batch_size=None, sampler=EpochKeys(source), num_workers=workers,
+                persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+        return self._loaders[source]
 
     def run_epoch(self, progress: bool = True) -> dict[str, float]:
         from tqdm.auto import tqdm
