@@ -7,13 +7,16 @@ loop. zslkit: memory-mapped float16 crops, vectorised sampling, a DataLoader wor
 Both train the same paper model with the same batch size and hinge loss on an MSD-like synthetic
 set (30-s clips, 900 seen tags).
 
-Usage: python benchmarks/bench_train.py [--tracks 640] [--batches 30] [--workers 1]
+Usage: python benchmarks/bench_train.py [--tracks 1280] [--batches 20] [--workers 1] [--cold]
 Prints training segments per second for each, their ratio, the same for the data path alone,
-and the share of zslkit's training time spent waiting for data.
+and the share of training time spent waiting for data. ``--cold`` drops the page cache before
+each timed phase (needs root: ``/proc/sys/vm/drop_caches``), which is the case of a dataset
+larger than memory; without it every file is read from the page cache.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import tempfile
@@ -75,6 +78,13 @@ def ours_batches(labels, files, batch_size, n_batches, workers):
         yield x, p, n
 
 
+def drop_caches(cold: bool) -> None:
+    if cold:
+        os.sync()
+        with open("/proc/sys/vm/drop_caches", "w") as fh:
+            fh.write("3\n")
+
+
 def train(batches, vectors):
     torch.manual_seed(0)
     model = JointModel(PaperEncoder(), TagBranch(DIM))
@@ -102,10 +112,11 @@ def data_only(batches):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tracks", type=int, default=640)
-    ap.add_argument("--batches", type=int, default=30)
+    ap.add_argument("--tracks", type=int, default=1280)
+    ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--cold", action="store_true", help="drop the page cache before each phase (root)")
     args = ap.parse_args()
     n_batches = min(args.batches, args.tracks // args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,11 +124,16 @@ def main():
         vectors = torch.randn(N_TAGS, DIM)
         list(baseline_batches(labels, f32, args.batch_size, 1))  # warm the page cache for both
         list(ours_batches(labels, f16, args.batch_size, 1, 0))
+        drop_caches(args.cold)
         base_seg, base_wait = train(baseline_batches(labels, f32, args.batch_size, n_batches), vectors)
+        drop_caches(args.cold)
         ours_seg, ours_wait = train(ours_batches(labels, f16, args.batch_size, n_batches, args.workers), vectors)
+        drop_caches(args.cold)
         base_data = data_only(baseline_batches(labels, f32, args.batch_size, n_batches))
+        drop_caches(args.cold)
         ours_data = data_only(ours_batches(labels, f16, args.batch_size, n_batches, args.workers))
-    print(f"{n_batches} batches of {args.batch_size}, {N_TAGS} seen tags, 30-s mels, torch threads "
+    print(f"{n_batches} batches of {args.batch_size}, {N_TAGS} seen tags, 30-s mels, "
+          f"page cache {'cold' if args.cold else 'warm'}, torch threads "
           f"{torch.get_num_threads()}, zslkit DataLoader workers {args.workers}")
     print(f"training, baseline data path: {base_seg:8.1f} segments/s (data wait {base_wait:.0%})")
     print(f"training, zslkit:             {ours_seg:8.1f} segments/s (data wait {ours_wait:.0%})")
