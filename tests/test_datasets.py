@@ -7,7 +7,7 @@ import pytest
 import scipy.sparse as sp
 
 from zslkit import DataError, UnsafePickleError
-from zslkit.audio import MelStore, PAPER_MEAN
+from zslkit.audio import PAPER_MEAN
 from zslkit.datasets import Dataset, annotations_from_lists, write_dataset
 from zslkit.datasets.folder import import_folder
 from zslkit.datasets.seed import import_seed, safe_load_pickle, safe_loads_pickle
@@ -24,6 +24,7 @@ def test_write_and_load_round_trip(tmp_path):
     assert ds.tag_texts == ["rock", "jazz"] and ds.tracks.year.tolist() == [1, 2, 3]
     np.testing.assert_array_equal(ds.label_matrix(), [[1, 0], [1, 1], [0, 0]])
     assert ds.summary()["tracks_without_tags"] == 1
+    np.testing.assert_array_equal(ds.labels(["c", "b"], ["jazz", "rock"]), [[0, 0], [1, 1]])
     assert dict(zip(ds.tag_counts().tag, ds.tag_counts()["count"])) == {"rock": 2, "jazz": 1}
 
 

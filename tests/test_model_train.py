@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 from zslkit import config
 from zslkit.datasets import Dataset, write_dataset
 from zslkit.embed import segments, track_embeddings
-from zslkit.io import write_csv, write_json
+from zslkit.io import write_csv
 from zslkit.metrics import roc_auc
 from zslkit.model import Classifier, JointModel, PaperEncoder, TagBranch, count_parameters
 from zslkit.sideinfo import random_table

@@ -1,6 +1,5 @@
 """The runner and notebook 01 end to end on params/smoke.yaml (into temporary folders)."""
 import json
-import shutil
 import subprocess
 import sys
 

@@ -151,3 +151,8 @@ def test_sentence_vectors_offline():
     assert t.dim == 384 and np.allclose(np.linalg.norm(t.vectors, axis=1), 1, atol=1e-5)
     sim = t.cosine()
     assert sim[0, 1] > sim[0, 2] + 0.2
+
+
+def test_repeated_word_keeps_its_first_row():
+    wv = WordVectors(["rock", "jazz", "rock"], np.array([[1.0], [2.0], [3.0]]), "t")
+    assert wv.get("rock")[0] == 1.0 and wv.get("jazz")[0] == 2.0

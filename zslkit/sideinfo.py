@@ -104,11 +104,8 @@ class WordVectors:
     """A word -> vector lookup backed by an array (memory-mapped for the bundled GloVe)."""
 
     def __init__(self, words: Sequence[str], vectors: np.ndarray, source: str):
-        self.index = {w: i for i, w in enumerate(words)}  # first occurrence wins: most frequent
-        if len(self.index) != len(words):
-            self.index = {}
-            for i, w in enumerate(words):
-                self.index.setdefault(w, i)
+        # a repeated word keeps its first (most frequent) row: later keys overwrite earlier ones
+        self.index = dict(zip(reversed(words), range(len(words) - 1, -1, -1)))
         self.vectors = vectors
         self.source = source
 
@@ -296,7 +293,8 @@ def attribute_table(labels: np.ndarray, tags: pd.DataFrame, target_group: str,
     vectors[target] = zscore_rows(raw)
     empty = [tags.tag.iloc[t] for j, t in enumerate(target) if raw[j].sum() == 0]
     attr_names = tags.tag.iloc[attr_cols].tolist()
-    report = pd.DataFrame({"tag": tags.tag, "status": ["ok" if i in set(target) else "not in target group"
+    in_target = set(target.tolist())
+    report = pd.DataFrame({"tag": tags.tag, "status": ["ok" if i in in_target else "not in target group"
                                                        for i in range(len(tags))]})
     report.loc[report.tag.isin(empty), "status"] = "no co-occurrence"
     return SideInfo("attributes", tags.tag.tolist(), vectors,

@@ -39,7 +39,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .audio import PAPER_MEAN, PAPER_STD, MelStore
+from .audio import PAPER_MEAN, PAPER_STD
 from .errors import DataError, ParamError, RunError
 from .io import atomic_path, write_csv
 from .model import Classifier, JointModel, TagBranch, make_encoder
@@ -66,9 +66,7 @@ def track_set(ds, track_ids: Sequence[str], seen: Sequence[str]) -> TrackSet:
     """Tracks with mels and at least one seen positive, with their X-label matrix."""
     store = ds.mels
     keep = [t for t in track_ids if t in store]
-    col = {t: j for j, t in enumerate(ds.tag_texts)}
-    row = {t: i for i, t in enumerate(ds.tracks.track_id)}
-    labels = ds.annotations[[row[t] for t in keep]][:, [col[t] for t in seen]].toarray().astype(bool)
+    labels = ds.labels(keep, seen)
     ok = labels.any(axis=1)
     keep = [t for t, k in zip(keep, ok) if k]
     index = pd.read_csv(ds.root / "mels" / "index.csv", dtype={"track_id": str}).set_index("track_id")
@@ -410,8 +408,8 @@ def complete_labels(ds, track_ids: Sequence[str], tags: Sequence[str]) -> np.nda
     """
     if "tags_full" not in ds.tracks.columns:
         return None
-    full = dict(zip(ds.tracks.track_id, ds.tracks.tags_full))
-    return np.array([[t in set(full[i].split(";")) for t in tags] for i in track_ids], dtype=bool)
+    full = {t: set(f.split(";")) for t, f in zip(ds.tracks.track_id, ds.tracks.tags_full)}
+    return np.array([[t in full[i] for t in tags] for i in track_ids], dtype=bool)
 
 
 def seen_tag_auc(trainer: Trainer, ds, track_ids: Sequence[str], complete: bool = False) -> dict:
@@ -424,9 +422,7 @@ def seen_tag_auc(trainer: Trainer, ds, track_ids: Sequence[str], complete: bool 
     ids = [t for t in track_ids if t in ds.mels]
     emb = track_embeddings(trainer.net.audio, ds.mels, ids, trainer.mean, trainer.std,
                            device=trainer.device)
-    col = {t: j for j, t in enumerate(ds.tag_texts)}
-    row = {t: i for i, t in enumerate(ds.tracks.track_id)}
-    labels = ds.annotations[[row[t] for t in ids]][:, [col[t] for t in trainer.seen]].toarray().astype(bool)
+    labels = ds.labels(ids, trainer.seen)
     if complete:
         labels = complete_labels(ds, ids, trainer.seen)
         if labels is None:

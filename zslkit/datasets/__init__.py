@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -102,6 +102,12 @@ class Dataset:
         except KeyError:
             raise DataError(f"{self.root}: no track {track_id!r}") from None
         return path if path.is_absolute() else self.root / path
+
+    def labels(self, track_ids: Sequence[str], tags: Sequence[str]) -> np.ndarray:
+        """Boolean (len(track_ids), len(tags)) slice of the annotations, in the given orders."""
+        row = {t: i for i, t in enumerate(self.tracks.track_id)}
+        col = {t: j for j, t in enumerate(self.tags.tag)}
+        return self.annotations[[row[t] for t in track_ids]][:, [col[t] for t in tags]].toarray().astype(bool)
 
     def label_matrix(self) -> np.ndarray:
         """Dense boolean (tracks, tags) matrix."""
