@@ -12,7 +12,7 @@ from zslkit.embed import segments, track_embeddings
 from zslkit.io import write_csv
 from zslkit.metrics import roc_auc
 from zslkit.model import Classifier, JointModel, PaperEncoder, TagBranch, count_parameters
-from zslkit.sideinfo import random_table
+from zslkit.sideinfo import random_table, table_path
 from zslkit.splits import prepare_split
 from zslkit.train import Trainer, TrackSet, contrastive_loss, hinge_loss, sample_batch
 
@@ -107,7 +107,7 @@ def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0):
     tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(n_tracks)], "path": "none.wav"})
     tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(n_tags)], "group": "g"})
     ds = write_dataset(root, tracks, tags, labels, {"name": "syn", "normalisation": {"mean": 0.4, "std": 0.5}})
-    random_table(ds.tag_texts, 16, seed=1).save(root / "sideinfo" / "random.npz")
+    random_table(ds.tag_texts, 16, seed=1).save(table_path(root, "s0", "random"))
     return Dataset.load(root)
 
 

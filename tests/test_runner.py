@@ -133,7 +133,7 @@ def test_notebook_02_outputs(smoke_run):
     tmp, _, folder = smoke_run
     for kind in ("glove", "sentence", "attributes", "random"):
         assert (folder / "figures" / f"02_similarity_{kind}.png").is_file()
-        assert (tmp / "data" / "m21-smoke" / "sideinfo" / f"{kind}.npz").is_file()
+        assert (tmp / "data" / "m21-smoke" / "splits" / "s0" / "sideinfo" / f"{kind}.npz").is_file()
     split_dir = tmp / "data" / "m21-smoke" / "splits" / "s0"
     assert (split_dir / "tag_split.json").is_file() and (split_dir / "original" / "tag_key_split_s0.p").is_file()
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})

@@ -25,7 +25,7 @@ import yaml
 
 from .errors import ParamError
 
-SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train")
+SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train", "embed", "evaluate")
 
 
 @dataclass(frozen=True)
@@ -213,6 +213,32 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "workers": Field("int", 1, "DataLoader worker processes (0 = in the main process)", lo=0, hi=64),
         "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
         "baseline": Field("bool", False, "also train the supervised classifier on X"),
+    },
+    "embed": {
+        "normalize_segments": Field("bool", False, "average L2-normalised segment embeddings "
+                                    "(the paper averages raw ones)"),
+        "batch_segments": Field("int", 512, "segments per forward pass", lo=1),
+        "umap": {
+            "n_neighbors": Field("int", 15, "UMAP neighbourhood size", lo=2),
+            "min_dist": Field("float", 0.1, "UMAP minimum distance", lo=0.0, hi=1.0),
+            "metric": Field("str", "cosine", "UMAP metric", choices=("cosine", "euclidean")),
+            "max_tracks": Field("int", 1500, "tracks drawn (seeded) into the joint-space map", lo=0),
+        },
+        "color_group": Field("str", "family", "tag group that colours tracks in the joint-space map"),
+        "queries": Field("list", ["piano", "fast violin music", "a sad song in a minor key"],
+                         "free-text queries shown in notebook 04 (texts need not be tags)", item="str"),
+        "example_tracks": Field("int", 3, "tracks annotated in notebook 04", lo=0, hi=50),
+        "top_k": Field("int", 10, "rows in the explorer's tables", lo=1, hi=200),
+        "widget": Field("bool", True, "show the ipywidgets explorer (false for headless runs)"),
+    },
+    "evaluate": {
+        "bootstrap": Field("int", 1000, "bootstrap resamples for 95 % confidence intervals (0 = none)",
+                           lo=0, hi=100_000),
+        "ks": Field("list", [1, 3, 5, 10], "cut-offs of hit@k, P@k and AP@k", item="int",
+                    check=(lambda v: len(v) > 0 and all(k >= 1 for k in v), "positive integers")),
+        "complete_labels": Field("bool", True, "also score m21 against its complete labels"),
+        "examples": Field("int", 4, "tracks shown with their top-10 annotation", lo=0, hi=50),
+        "classifier": Field("bool", True, "evaluate the supervised classifier when it was trained"),
     },
 }
 

@@ -19,7 +19,8 @@ Kinds
   :func:`openmic_fma_vectors` is the paper's own route from OpenMIC-2018 and FMA metadata.
 - ``random``: seeded Gaussian vectors of the same dimension as the kind they stand in for.
 
-A table is saved as ``sideinfo/<kind>.npz`` with ``tags`` (texts), ``vectors`` (n_tags, dim)
+A table is saved per tag split, as ``<dataset>/splits/<split>/sideinfo/<kind>.npz`` (attribute
+vectors depend on the split's training tracks), with ``tags`` (texts), ``vectors`` (n_tags, dim)
 float32 with NaN rows for tags that have no vector, and ``meta`` (JSON).
 """
 from __future__ import annotations
@@ -415,8 +416,18 @@ def nearest_seen(table: SideInfo, seen: Sequence[str], unseen: Sequence[str], k:
     return pd.DataFrame(rows)
 
 
+def table_path(dataset_root: str | os.PathLike, split_name: str, kind: str) -> Path:
+    """Where the table of ``kind`` for tag split ``split_name`` is kept."""
+    return Path(dataset_root) / "splits" / split_name / "sideinfo" / f"{kind}.npz"
+
+
+def load_table(ds, split_name: str, kind: str) -> SideInfo:
+    """The saved table of ``kind`` for a split (written by notebook 02)."""
+    return SideInfo.load(table_path(ds.root, split_name, kind))
+
+
 def prepare_sideinfo(ds, params: Mapping[str, Any], split) -> dict[str, SideInfo]:
-    """Build every kind in the ``sideinfo`` params and save it to ``<dataset>/sideinfo/``.
+    """Build every kind in the ``sideinfo`` params and save it with the split (:func:`table_path`).
 
     Attribute vectors with ``tracks='train'`` count A-train and B-train tracks only: no validation
     track and no C track contributes (B-Y evaluation, as in the paper, still covers B-train).
@@ -426,7 +437,7 @@ def prepare_sideinfo(ds, params: Mapping[str, Any], split) -> dict[str, SideInfo
                           dtype=int)
     tables = build_tables(ds.label_matrix(), ds.tags, params, train_rows)
     for kind, table in tables.items():
-        table.save(Path(ds.root) / "sideinfo" / f"{kind}.npz")
+        table.save(table_path(ds.root, split.name, kind))
     return tables
 
 

@@ -387,12 +387,51 @@ class Trainer:
         self.net.load_state_dict(blob["model"])
 
 
+def load_checkpoint(path: str | os.PathLike, model_params: Mapping[str, Any], side_dim: int | None = None,
+                    n_mels: int = 128, device: str | torch.device = "cpu"):
+    """A trained model from ``best.pt`` or ``last.pt`` (read with ``weights_only=True``), in eval mode.
+
+    Returns ``(model, info)``; ``info`` has ``kind, seen, mean, std, epoch``. A joint model needs
+    ``side_dim``, the dimension of the side information its tag branch reads.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: checkpoint not found; run notebook 03 first")
+    blob = torch.load(path, map_location=device, weights_only=True)
+    encoder = make_encoder(model_params["encoder"], n_mels=n_mels)
+    if blob["kind"] == "joint":
+        if side_dim is None:
+            raise ParamError(f"{path}: a joint model needs the side-information dimension")
+        net = JointModel(encoder, TagBranch(side_dim, hidden=model_params["tag_hidden"]))
+    else:
+        net = Classifier(encoder, len(blob["seen"]))
+    try:
+        net.load_state_dict(blob["model"])
+    except RuntimeError as exc:
+        raise ParamError(f"{path} does not fit model params {dict(model_params)} "
+                         f"(side dim {side_dim}): {str(exc).splitlines()[0]}") from None
+    net.to(device).eval()
+    return net, {k: blob[k] for k in ("kind", "seen", "mean", "std", "epoch")}
+
+
+@torch.no_grad()
+def classifier_scores(net, store, track_ids: Sequence[str], mean: float, std: float,
+                      device: str | torch.device = "cpu") -> np.ndarray:
+    """The supervised classifier's logits ``(n_tracks, n_seen)`` on segment-averaged embeddings.
+
+    The linear output commutes with the segment mean, so this equals averaging segment logits.
+    """
+    from .embed import track_embeddings
+    emb = track_embeddings(net.audio, store, track_ids, mean, std, device=device)
+    return net.out(torch.as_tensor(emb, device=device)).cpu().numpy()
+
+
 # ----------------------------------------------------------------------------- stage 03
 
 def seen_vectors(ds, split, kind: str) -> np.ndarray:
     """Side-information rows of the seen tags, in ``split.seen`` order."""
-    from .sideinfo import SideInfo
-    table = SideInfo.load(Path(ds.root) / "sideinfo" / f"{kind}.npz")
+    from .sideinfo import load_table
+    table = load_table(ds, split.name, kind)
     row = {t: i for i, t in enumerate(table.tags)}
     missing = [t for t in split.seen if t not in row]
     if missing:

@@ -109,3 +109,117 @@ def training_curves(curves: dict[str, pd.DataFrame], best_epochs: dict[str, int]
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- UMAP maps
+
+def umap_coords(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
+                metric: str = "cosine") -> np.ndarray:
+    """2-D UMAP of the rows of ``x``: ``(n, 2)`` float32, deterministic for a seed.
+
+    ``n_neighbors`` is capped at ``n - 1`` so small tag sets work; a seed makes umap-learn run
+    single-threaded, which is what makes it reproducible.
+    """
+    import warnings
+
+    from .errors import DataError
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) < 4 or np.isnan(x).any():
+        raise DataError(f"UMAP needs at least 4 rows without NaN; got {len(x)} rows, "
+                        f"{int(np.isnan(x).any(axis=1).sum())} with NaN")
+    import umap
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+        warnings.filterwarnings("ignore", message=".*k >= N.*")
+        reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist, metric=metric,
+                            random_state=seed, n_components=2, init="spectral" if len(x) > 8 else "random")
+        return reducer.fit_transform(x).astype(np.float32)
+
+
+def _group_colours(groups: Sequence[str]) -> dict[str, str]:
+    cmap = plt.get_cmap("tab10" if len(set(groups)) <= 10 else "tab20")
+    return {g: cmap(i % cmap.N) for i, g in enumerate(dict.fromkeys(groups))}
+
+
+def _tag_scatter(ax, xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], seen: np.ndarray,
+                 colours: dict, labels: bool = True, size: float = 40):
+    for g, c in colours.items():
+        for is_seen, marker in ((True, "o"), (False, "^")):
+            m = (np.asarray(groups) == g) & (np.asarray(seen) == is_seen)
+            if m.any():
+                ax.scatter(xy[m, 0], xy[m, 1], s=size, c=[c], marker=marker, edgecolors="k",
+                           linewidths=0.4 if is_seen else 1.0, zorder=3)
+    if labels:
+        for (x, y), t, s in zip(xy, tags, seen):
+            ax.annotate(t if s else f"{t}*", (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points",
+                        color="k" if s else "C3", zorder=4)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _tag_legend(ax, colours: dict, extra: Sequence = ()):
+    from matplotlib.lines import Line2D
+    handles = [Line2D([], [], ls="", marker="o", color=c, label=g) for g, c in colours.items()]
+    handles += [Line2D([], [], ls="", marker="o", mfc="w", mec="k", label="seen (X)"),
+                Line2D([], [], ls="", marker="^", mfc="w", mec="k", label="unseen (Y) *"), *extra]
+    ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+
+
+def tag_space(xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], seen: np.ndarray,
+              title: str = "learned tag space (UMAP)"):
+    """Tags on a 2-D map: colour = tag group, circle = seen (X), triangle = unseen (Y, red label)."""
+    colours = _group_colours(groups)
+    fig, ax = plt.subplots(figsize=(9, 7))
+    _tag_scatter(ax, xy, tags, groups, seen, colours)
+    _tag_legend(ax, colours)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def side_vs_learned(side_xy: np.ndarray, learned_xy: np.ndarray, tags: Sequence[str],
+                    groups: Sequence[str], seen: np.ndarray, side_name: str = "side information"):
+    """The side-information space before training beside the learned tag space (same tags)."""
+    colours = _group_colours(groups)
+    fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
+    _tag_scatter(axes[0], side_xy, tags, groups, seen, colours)
+    axes[0].set_title(f"before training: {side_name} (UMAP)", fontsize=10)
+    _tag_scatter(axes[1], learned_xy, tags, groups, seen, colours)
+    axes[1].set_title("after training: tag branch output (UMAP)", fontsize=10)
+    _tag_legend(axes[1], colours)
+    fig.tight_layout()
+    return fig
+
+
+def joint_space(tag_xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], seen: np.ndarray,
+                track_xy: np.ndarray, track_labels: Sequence[str], colour_group: str):
+    """Tracks (small dots, coloured by their tag in ``colour_group``; grey when they have none or
+    several) and tags (large markers, labelled) on one map."""
+    from matplotlib.lines import Line2D
+    fig, ax = plt.subplots(figsize=(10, 7.5))
+    track_labels = np.asarray(track_labels, dtype=object)
+    classes = [c for c in dict.fromkeys(track_labels) if c not in ("", None)]
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    grey = track_labels == ""
+    ax.scatter(track_xy[grey, 0], track_xy[grey, 1], s=4, c="0.8", zorder=1)
+    handles = [Line2D([], [], ls="", marker=".", color="0.7", label="tracks: none or several")]
+    for i, c in enumerate(sorted(classes)):
+        m = track_labels == c
+        colour = cmap(i % cmap.N)
+        ax.scatter(track_xy[m, 0], track_xy[m, 1], s=6, color=colour, alpha=0.7, zorder=2)
+        handles.append(Line2D([], [], ls="", marker="o", color=colour, label=f"tracks: {c}"))
+    in_group = np.asarray(groups) == colour_group
+    ax.scatter(tag_xy[~in_group, 0], tag_xy[~in_group, 1], s=30, c="w", edgecolors="k",
+               marker="s", zorder=3)
+    ax.scatter(tag_xy[in_group, 0], tag_xy[in_group, 1], s=60, c="k", marker="s", zorder=3)
+    for (x, y), t, s in zip(tag_xy, tags, seen):
+        ax.annotate(t if s else f"{t}*", (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points",
+                    color="k" if s else "C3", zorder=4)
+    handles += [Line2D([], [], ls="", marker="s", color="k", label=f"tags in {colour_group}"),
+                Line2D([], [], ls="", marker="s", mfc="w", mec="k", label="other tags (* unseen)")]
+    ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"joint space of tracks and tags (UMAP), tracks coloured by {colour_group}", fontsize=10)
+    fig.tight_layout()
+    return fig
