@@ -2,6 +2,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import soundfile as sf
 
@@ -25,3 +26,67 @@ def wav(tmp_path):
         sf.write(path, y, sr, **kw)
         return path
     return write
+
+
+def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=None):
+    """A small learnable dataset: each tag lights up mel bands; random side information.
+
+    With ``atoms=n`` each tag lights two of ``n`` bands and its side information is the indicator
+    of those two atoms, so an unseen tag is a new combination of seen parts (zero-shot solvable).
+    """
+    from zslkit.datasets import Dataset, write_dataset
+    from zslkit.io import write_csv
+    from zslkit.sideinfo import SideInfo, random_table, table_path
+    rng = np.random.default_rng(seed)
+    labels = rng.random((n_tracks, n_tags)) < 0.3
+    labels[labels.sum(axis=1) == 0, 0] = True
+    if atoms:
+        pairs = [(a, b) for a in range(atoms) for b in range(a + 1, atoms)]
+        pairs = [pairs[i] for i in rng.permutation(len(pairs))[:n_tags]]
+        bands = [[16 * a, 16 * b] for a, b in pairs]
+    else:
+        bands = [[(16 * j) % 120] for j in range(n_tags)]
+    (root / "mels").mkdir(parents=True)
+    rows = []
+    for i in range(n_tracks):
+        mel = rng.random((260, 128)).astype(np.float32) * 0.2
+        for j in np.flatnonzero(labels[i]):
+            for b in bands[j]:
+                mel[:, b:b + 8] += 1.0
+        np.save(root / "mels" / f"t{i}.npy", mel.astype(np.float16))
+        rows.append((f"t{i}", f"t{i}.npy", 260))
+    write_csv(root / "mels" / "index.csv", pd.DataFrame(rows, columns=["track_id", "file", "n_frames"]))
+    tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(n_tracks)], "path": "none.wav"})
+    tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(n_tags)], "group": ["g1", "g2"] * (n_tags // 2) + ["g1"] * (n_tags % 2)})
+    ds = write_dataset(root, tracks, tags, labels, {"name": "syn", "normalisation": {"mean": 0.4, "std": 0.5}})
+    random_table(ds.tag_texts, side_dim, seed=1).save(table_path(root, "s0", "random"))
+    if atoms:
+        onehot = np.zeros((n_tags, atoms), dtype=np.float32)
+        for j, (a, b) in enumerate(pairs):
+            onehot[j, [a, b]] = 1.0
+        SideInfo("attributes", ds.tag_texts, onehot).save(table_path(root, "s0", "attributes"))
+    return Dataset.load(root)
+
+
+def trained_run(root, sideinfo="attributes", epochs=10, baseline=True, n_tracks=240, n_tags=12, seed=0):
+    """Train a joint model (and the classifier) on a synthetic atoms dataset into ``root/run``.
+
+    Returns ``(ds, split, params, run_dir)``, laid out like a real run after notebook 03.
+    """
+    from zslkit import config
+    from zslkit.splits import prepare_split
+    from zslkit.train import Trainer, seen_vectors
+    ds = synthetic_dataset(root / "ds", n_tracks=n_tracks, n_tags=n_tags, atoms=6, seed=seed)
+    P = config.resolve({"run": {"name": "run", "reports_dir": str(root), "seed": seed},
+                        "split": {"stratify": "none", "seed": 2, "ratio": 0.75},
+                        "model": {"sideinfo": sideinfo},
+                        "train": {"batch_size": 16, "workers": 0, "max_epochs": epochs, "optimizer": "adam",
+                                  "lr": 3e-3, "loss": "contrastive", "device": "cpu", "baseline": baseline},
+                        "embed": {"widget": False, "umap": {"max_tracks": 60}},
+                        "evaluate": {"bootstrap": 200}}, root=root)
+    split = prepare_split(ds, P["split"])
+    run_dir = root / "run"
+    for kind in ["joint"] + (["classifier"] if baseline else []):
+        vectors = seen_vectors(ds, split, sideinfo) if kind == "joint" else None
+        Trainer(ds, split, vectors, P["train"], P["model"], run_dir / "train" / kind, seed, kind).fit(progress=False)
+    return ds, split, P, run_dir

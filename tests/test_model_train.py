@@ -7,13 +7,11 @@ from hypothesis.extra.numpy import arrays
 from sklearn.metrics import roc_auc_score
 
 from zslkit import config
-from zslkit.datasets import Dataset, write_dataset
 from zslkit.embed import segments, track_embeddings
-from zslkit.io import write_csv
 from zslkit.metrics import roc_auc
 from zslkit.model import Classifier, JointModel, PaperEncoder, TagBranch, count_parameters
-from zslkit.sideinfo import random_table, table_path
 from zslkit.splits import prepare_split
+from conftest import synthetic_dataset
 from zslkit.train import Trainer, TrackSet, contrastive_loss, hinge_loss, sample_batch
 
 
@@ -90,26 +88,6 @@ def test_segments_and_track_embedding_average():
 
 
 # -- a small learnable dataset -------------------------------------------------------------------
-
-def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = rng.random((n_tracks, n_tags)) < 0.3
-    labels[labels.sum(axis=1) == 0, 0] = True
-    (root / "mels").mkdir(parents=True)
-    rows = []
-    for i in range(n_tracks):
-        mel = rng.random((260, 128)).astype(np.float32) * 0.2
-        for j in np.flatnonzero(labels[i]):
-            mel[:, 16 * j:16 * j + 8] += 1.0  # each tag lights up its own mel band
-        np.save(root / "mels" / f"t{i}.npy", mel.astype(np.float16))
-        rows.append((f"t{i}", f"t{i}.npy", 260))
-    write_csv(root / "mels" / "index.csv", pd.DataFrame(rows, columns=["track_id", "file", "n_frames"]))
-    tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(n_tracks)], "path": "none.wav"})
-    tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(n_tags)], "group": "g"})
-    ds = write_dataset(root, tracks, tags, labels, {"name": "syn", "normalisation": {"mean": 0.4, "std": 0.5}})
-    random_table(ds.tag_texts, 16, seed=1).save(table_path(root, "s0", "random"))
-    return Dataset.load(root)
-
 
 @pytest.fixture
 def syn(tmp_path):

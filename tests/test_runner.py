@@ -161,3 +161,16 @@ def test_notebook_03_outputs(smoke_run):
     auc = results[(results.stage == "03_train") & (results.metric == "AUC-l")]
     assert set(auc.test_setting) == {"A-valid-X", "B-X"} and len(auc) == 4
     assert auc.value.between(0, 1).all() and (auc.n > 0).all()
+
+
+def test_notebook_04_outputs(smoke_run):
+    tmp, _, folder = smoke_run
+    for name in ("04_side_vs_learned", "04_tag_space", "04_joint_space"):
+        assert (folder / "figures" / f"{name}.png").is_file(), name
+    for name in ("joint.npz", "umap_side.csv", "umap_tags.csv", "umap_joint.csv"):
+        assert (folder / "embeddings" / name).is_file(), name
+    joint = pd.read_csv(folder / "embeddings" / "umap_joint.csv")
+    assert (joint.kind == "track").sum() == 100
+    results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
+    v = results[results.stage == "04_embeddings"].set_index("metric").value
+    assert v["n_tracks"] >= 170 and v["n_tags_X"] > 0 and v["n_tags_Y"] > 0
