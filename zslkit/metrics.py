@@ -1,32 +1,142 @@
-"""Ranking metrics on a score table.
+"""Ranking metrics on a score table, vectorised over every row or column at once.
 
 Conventions
 -----------
-- ``scores`` and ``labels`` have the same shape; metrics are computed along ``axis``: ``axis=0``
-  gives one value per column (per tag: retrieval, "-l"), ``axis=1`` one per row (per track:
-  annotation, "-i").
-- ROC-AUC is the rank statistic with tied scores given their average rank, which equals
-  scikit-learn's ``roc_auc_score``.
-- A row or column with no positive or no negative has no AUC: it is NaN, excluded from means,
-  and counted as ``n_excluded``.
+- ``scores`` and ``labels`` have the same 2-D shape (tracks x tags in this package). ``axis=1``
+  computes one value per row, over the columns: per track, over tags (annotation, "-i").
+  ``axis=0`` computes one value per column, over the rows: per tag, over tracks (retrieval, "-l").
+- Items are ranked by descending score. ROC-AUC and average precision treat tied scores as
+  scikit-learn does: AUC gives a tied group its average rank (``roc_auc_score``); AP takes each
+  positive's precision at the end of its tied group (``average_precision_score``). Ties inside
+  a top-k list are broken by numpy's default argsort (deterministic, otherwise arbitrary, as in
+  the original code); with continuous model scores they do not occur in practice.
+- ``hit@k`` is 1 if a positive is among the top k; ``P@k`` is true precision, positives in the
+  top k over k; ``AP@k`` is the original code's "precision@k" (Kaggle ``ml_metrics.apk``: the sum
+  of precision at each positive in the top k, over ``min(n_positives, k)``), kept for comparison.
+- A row or column with no positive or no negative has no ranking to score: it is excluded from
+  *every* metric alike (NaN per item), and counted as ``n_excluded``. (The original script
+  excluded such rows from AUC only, and counted them as 0 or NaN in the others.)
+- Means are over the remaining items; confidence intervals are percentile bootstraps of that mean,
+  resampling items (tracks for "-i", tags for "-l").
+
+Functions return plain arrays and dicts, as mir_eval's do; :func:`validate` raises
+:class:`~zslkit.errors.DataError` naming the problem.
 """
 from __future__ import annotations
 
+import os
+from typing import Sequence
+
 import numpy as np
-from scipy.stats import rankdata
+
+from .errors import DataError
+
+CHUNK_ELEMENTS = 1 << 22  # ~4 M table entries per pass: about 150 MB of work arrays
+
+
+def validate(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check a score table and its labels; return them as (float, bool) arrays."""
+    scores, labels = np.asarray(scores), np.asarray(labels)
+    if scores.ndim != 2 or scores.shape != labels.shape:
+        raise DataError(f"scores {scores.shape} and labels {labels.shape} must be 2-D and the same shape")
+    if labels.dtype != bool:
+        if not np.isin(labels, (0, 1)).all():
+            raise DataError("labels must be 0/1 or boolean")
+        labels = labels.astype(bool)
+    if not np.issubdtype(scores.dtype, np.floating):
+        scores = scores.astype(np.float64)
+    bad = ~np.isfinite(scores)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise DataError(f"{int(bad.sum())} non-finite score(s), the first at row {r}, column {c}: {scores[r, c]}")
+    return scores, labels
+
+
+def metric_names(ks: Sequence[int] = (1, 5, 10)) -> list[str]:
+    return ["AUC", "AP"] + [f"{m}@{k}" for k in ks for m in ("hit", "P", "AP")]
+
+
+def per_item(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence[int] = (1, 5, 10),
+             chunk_elements: int = CHUNK_ELEMENTS, workers: int | None = None) -> dict[str, np.ndarray]:
+    """Every metric for every row (``axis=1``) or column (``axis=0``).
+
+    The table is processed in chunks of about ``chunk_elements`` entries (bounded memory), on
+    ``workers`` threads (default: all cores).
+
+    Returns ``{name: (n_items,) float64}`` for the names of :func:`metric_names` (NaN for excluded
+    items), plus ``n_pos`` and ``n_neg`` (int) and ``valid`` (bool).
+    """
+    scores, labels = validate(scores, labels)
+    if axis not in (0, 1):
+        raise DataError(f"axis must be 0 (per column) or 1 (per row), got {axis}")
+    n_items, n = scores.shape[1 - axis], scores.shape[axis]
+    out = {name: np.full(n_items, np.nan) for name in metric_names(ks)}
+    out["n_pos"] = np.zeros(n_items, dtype=np.int64)
+    step = max(1, chunk_elements // max(n, 1))
+
+    def work(a: int) -> None:  # numpy releases the GIL in sorting: chunks run in threads
+        b = min(a + step, n_items)
+        s = scores[a:b] if axis == 1 else scores[:, a:b].T
+        y = labels[a:b] if axis == 1 else labels[:, a:b].T
+        for name, values in _rows(np.ascontiguousarray(s), np.ascontiguousarray(y), ks).items():
+            out[name][a:b] = values
+
+    starts = range(0, n_items, step)
+    workers = min(len(starts), workers or os.cpu_count() or 1)
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(work, starts))
+    else:
+        for a in starts:
+            work(a)
+    out["n_neg"] = n - out["n_pos"]
+    out["valid"] = (out["n_pos"] > 0) & (out["n_neg"] > 0)
+    for name in metric_names(ks):
+        out[name][~out["valid"]] = np.nan
+    return out
+
+
+def _rows(s: np.ndarray, y: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """Metrics of each row of ``s`` (m, n) against ``y`` (m, n), ranking within rows."""
+    m, n = s.shape
+    order = np.argsort(-s, axis=1)
+    ss = np.take_along_axis(s, order, axis=1)
+    yy = np.take_along_axis(y, order, axis=1)
+    del order
+    pos = np.arange(n)
+    # tied groups: for every position, the first and last position of its group of equal scores
+    change = ss[:, 1:] != ss[:, :-1]
+    del ss
+    end = np.where(np.c_[change, np.ones((m, 1), bool)], pos, n)
+    end = np.minimum.accumulate(end[:, ::-1], axis=1)[:, ::-1]
+    start = np.where(np.c_[np.ones((m, 1), bool), change], pos, 0)
+    start = np.maximum.accumulate(start, axis=1)
+    del change
+    cum = np.cumsum(yy, axis=1, dtype=np.int64)
+    n_pos = cum[:, -1]
+    n_neg = n - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # AUC: a positive at descending positions [start, end] has ascending rank n - (start + end) / 2
+        rank_sum = np.where(yy, n - (start + end) / 2.0, 0.0).sum(axis=1)
+        auc = (rank_sum - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+        # AP: each positive contributes the precision at the end of its tied group
+        prec_end = np.take_along_axis(cum, end, axis=1) / (end + 1.0)
+        ap = np.where(yy, prec_end, 0.0).sum(axis=1) / n_pos
+        out = {"AUC": auc, "AP": ap, "n_pos": n_pos}
+        for k in ks:
+            kk = min(k, n)
+            top = yy[:, :kk]
+            hits = top.sum(axis=1)
+            out[f"hit@{k}"] = (hits > 0).astype(np.float64)
+            out[f"P@{k}"] = hits / k
+            out[f"AP@{k}"] = np.where(top, cum[:, :kk] / (pos[:kk] + 1.0), 0.0).sum(axis=1) / np.minimum(n_pos, k)
+    return out
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray, axis: int = 0) -> np.ndarray:
-    """ROC-AUC along ``axis`` (vectorised); NaN where only one class is present."""
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels, dtype=bool)
-    ranks = rankdata(scores, axis=axis)
-    n_pos = labels.sum(axis=axis)
-    n_neg = labels.shape[axis] - n_pos
-    rank_sum = np.where(labels, ranks, 0).sum(axis=axis)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        auc = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-    return np.where((n_pos > 0) & (n_neg > 0), auc, np.nan)
+    """ROC-AUC per column (``axis=0``) or row (``axis=1``); NaN where only one class is present."""
+    return per_item(scores, labels, axis, ks=())["AUC"]
 
 
 def summarise(values: np.ndarray) -> dict:
@@ -35,3 +145,53 @@ def summarise(values: np.ndarray) -> dict:
     ok = ~np.isnan(values)
     return {"value": float(values[ok].mean()) if ok.any() else float("nan"),
             "n": int(ok.sum()), "n_excluded": int((~ok).sum())}
+
+
+def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
+                 batch: int = 1 << 24) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of the defined ``values`` (NaN excluded)."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if n_boot <= 0 or len(values) < 2:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = np.empty(n_boot)
+    per = max(1, batch // len(values))
+    for a in range(0, n_boot, per):
+        b = min(a + per, n_boot)
+        means[a:b] = values[rng.integers(0, len(values), size=(b - a, len(values)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+def evaluate(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence[int] = (1, 5, 10),
+             n_boot: int = 0, seed: int = 0) -> dict[str, dict]:
+    """Every metric summarised: ``{name: {value, ci_low, ci_high, n, n_excluded}}``.
+
+    ``AP`` is averaged into mean average precision (the paper's MAP). ``per_item`` holds the
+    per-row/column values (for plots and further tests).
+    """
+    items = per_item(scores, labels, axis, ks)
+    out = {}
+    for name in metric_names(ks):
+        s = summarise(items[name])
+        s["ci_low"], s["ci_high"] = bootstrap_ci(items[name], n_boot, seed)
+        out[name] = s
+    out["per_item"] = items
+    return out
+
+
+def chance_test(values: np.ndarray, chance: float = 0.5) -> dict:
+    """Two-sided one-sample t-test of the mean of ``values`` (NaN excluded) against ``chance``.
+
+    For a random-side-information model, use per-tag AUC-l: the random draw is per tag, so tags
+    are the independent units (per-track values share the same tag vectors and are not).
+    """
+    from scipy import stats
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) < 2:
+        return {"mean": float(values.mean()) if len(values) else float("nan"), "t": float("nan"),
+                "p": float("nan"), "n": int(len(values))}
+    t, p = stats.ttest_1samp(values, chance)
+    return {"mean": float(values.mean()), "t": float(t), "p": float(p), "n": int(len(values))}

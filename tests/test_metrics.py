@@ -1,0 +1,103 @@
+"""Metrics against scikit-learn and hand computations (mir_eval style: known answers)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from zslkit import DataError
+from zslkit.metrics import bootstrap_ci, chance_test, evaluate, metric_names, per_item
+
+
+def apk_reference(actual, predicted, k):
+    """Kaggle ml_metrics.apk, as the original eval.py used it."""
+    predicted = predicted[:k]
+    score, hits = 0.0, 0.0
+    for i, p in enumerate(predicted):
+        if p in actual and p not in predicted[:i]:
+            hits += 1.0
+            score += hits / (i + 1.0)
+    return score / min(len(actual), k) if actual else 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), levels=st.sampled_from([3, 6, 1000]), axis=st.sampled_from([0, 1]),
+       shape=st.tuples(st.integers(2, 30), st.integers(2, 30)))
+def test_auc_and_ap_equal_sklearn_per_row_with_ties(seed, levels, axis, shape):
+    rng = np.random.default_rng(seed)
+    scores = rng.integers(0, levels, shape).astype(np.float32)  # few levels: many ties
+    labels = rng.random(shape) < 0.35
+    got = per_item(scores, labels, axis=axis, chunk_elements=7)  # tiny chunks: many passes
+    s, y = (scores, labels) if axis == 1 else (scores.T, labels.T)
+    for i in range(len(s)):
+        if 0 < y[i].sum() < len(y[i]):
+            assert got["AUC"][i] == pytest.approx(roc_auc_score(y[i], s[i]), abs=1e-12)
+            assert got["AP"][i] == pytest.approx(average_precision_score(y[i], s[i]), abs=1e-12)
+        else:
+            assert np.isnan(got["AUC"][i]) and np.isnan(got["AP"][i]) and not got["valid"][i]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.sampled_from([1, 3, 5, 50]))
+def test_top_k_metrics_by_hand(seed, k):
+    rng = np.random.default_rng(seed)
+    scores = rng.standard_normal((12, 20))  # continuous: no ties
+    labels = rng.random((12, 20)) < 0.3
+    labels[:, 0] = True
+    labels[:, 1] = False
+    got = per_item(scores, labels, axis=1, ks=(k,))
+    for i in range(12):
+        ranked = list(np.argsort(-scores[i]))
+        top = labels[i, ranked[:k]]
+        assert got[f"hit@{k}"][i] == float(top.any())
+        assert got[f"P@{k}"][i] == pytest.approx(top.sum() / k)
+        actual = set(np.flatnonzero(labels[i]))
+        assert got[f"AP@{k}"][i] == pytest.approx(apk_reference(actual, ranked, k))
+    if k == 1:
+        np.testing.assert_array_equal(got["AP@1"], got["hit@1"])
+
+
+def test_known_answers():
+    scores = np.array([[0.9, 0.8, 0.7, 0.1]])
+    labels = np.array([[1, 0, 1, 0]], dtype=bool)
+    got = evaluate(scores, labels, axis=1, ks=(1, 2))
+    assert got["AUC"]["value"] == pytest.approx(0.75)          # 3 of 4 pairs ordered
+    assert got["AP"]["value"] == pytest.approx((1 + 2 / 3) / 2)
+    assert got["P@2"]["value"] == 0.5 and got["hit@1"]["value"] == 1.0
+    assert got["AP@2"]["value"] == pytest.approx(0.5)            # (1/1) / min(2, 2)
+    tied = per_item(np.array([[0.5, 0.5, 0.5, 0.5]]), labels)
+    assert tied["AUC"][0] == 0.5 and tied["AP"][0] == 0.5          # all tied: chance
+
+
+def test_degenerate_rows_are_excluded_from_every_metric_and_counted():
+    scores = np.random.default_rng(0).random((5, 6))
+    labels = np.zeros((5, 6), dtype=bool)
+    labels[0, :2] = True
+    labels[1, :] = True       # no negative
+    labels[3, 3] = True       # row 2 and 4: no positive
+    got = evaluate(scores, labels, axis=1)
+    for name in metric_names():
+        assert got[name]["n"] == 2 and got[name]["n_excluded"] == 3, name
+    assert got["per_item"]["valid"].tolist() == [True, False, False, True, False]
+
+
+def test_validate_names_the_problem():
+    with pytest.raises(DataError, match="same shape"):
+        per_item(np.zeros((2, 3)), np.zeros((3, 2)))
+    with pytest.raises(DataError, match="row 1, column 2: nan"):
+        per_item(np.array([[0, 1, 2.0], [0, 1, np.nan]]), np.ones((2, 3)))
+    with pytest.raises(DataError, match="0/1"):
+        per_item(np.zeros((2, 2)), np.full((2, 2), 2))
+
+
+def test_bootstrap_interval():
+    values = np.random.default_rng(1).normal(0.7, 0.1, 400)
+    lo, hi = bootstrap_ci(values, 500, seed=0)
+    assert lo < values.mean() < hi and hi - lo == pytest.approx(2 * 1.96 * values.std() / 20, rel=0.15)
+    assert bootstrap_ci(values, 500, seed=0) == (lo, hi)
+    assert np.isnan(bootstrap_ci(values, 0)[0])
+
+
+def test_chance_test_separates_chance_from_signal():
+    rng = np.random.default_rng(2)
+    assert chance_test(rng.normal(0.5, 0.05, 40))["p"] > 0.01
+    assert chance_test(rng.normal(0.6, 0.05, 40))["p"] < 1e-6
