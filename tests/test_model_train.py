@@ -1,8 +1,8 @@
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings, strategies as st
+from hypothesis.extra.numpy import arrays
 
 from zslkit import config
 from zslkit.embed import segments, track_embeddings
