@@ -122,6 +122,9 @@ class TinyDataset:
     def labels(self, ids, tags):
         return np.array([[t in self.truth[i] for t in tags] for i in ids], dtype=bool)
 
+    def complete_truth(self):
+        return {t: set(f.split(";")) for t, f in zip(self.tracks.track_id, self.tracks.tags_full)}
+
 
 def test_explorer_functions_on_known_vectors():
     E, ds, groups = hand_made(), TinyDataset(), {"rock": "genre", "pop": "genre", "jazz": "genre"}
@@ -130,7 +133,7 @@ def test_explorer_functions_on_known_vectors():
     top = explore.top_tracks(E, ds, "jazz", k=2)
     assert top.track_id.tolist() == ["b", "d"] and top.labelled.all()
     assert top.tags.tolist() == ["jazz", "jazz"]
-    ann = explore.annotate(E, ds, "a", groups, k=3, complete=explore.complete_truth(ds))
+    ann = explore.annotate(E, ds, "a", groups, k=3, complete=ds.complete_truth())
     assert ann.tag.tolist() == ["rock", "pop", "jazz"] and ann["rank"].tolist() == [1, 2, 3]
     assert ann.annotated.tolist() == [True, False, False] and ann.true.tolist() == [True, True, False]
     tracks, tags = explore.search_text(E, ds, "anything", lambda texts: np.array([[0, 0, 1.0]]), groups, k=1)
@@ -139,7 +142,7 @@ def test_explorer_functions_on_known_vectors():
         explore.search_text(E, ds, "  ", lambda t: None, groups)
     with pytest.raises(DataError, match="'metal' is not in this run"):
         explore.top_tracks(E, ds, "metal")
-    assert explore.group_labels(ds, ["a", "b", "c"], "genre", explore.complete_truth(ds)) == ["", "jazz", "pop"]
+    assert explore.group_labels(ds, ["a", "b", "c"], "genre", ds.complete_truth()) == ["", "jazz", "pop"]
     with pytest.raises(DataError, match="no tag group 'mood'"):
         explore.group_labels(ds, ["a"], "mood")
 

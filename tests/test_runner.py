@@ -48,8 +48,8 @@ def test_run_folder_has_everything(smoke_run):
 def test_recorded_metrics(smoke_run):
     tmp, _, folder = smoke_run
     results = pd.read_csv(folder / "results.csv")
-    assert list(results.columns) == ["stage", "train_setting", "test_setting", "task", "metric", "value",
-                                     "ci_low", "ci_high", "n", "n_excluded"]
+    assert list(results.columns) == ["stage", "model", "train_setting", "test_setting", "task", "labels", "metric",
+                                     "value", "ci_low", "ci_high", "n", "n_excluded"]
     value = results[results.stage == "01_preprocess"].set_index("metric").value
     build = json.loads((tmp / "data" / "m21-smoke" / "build_report.json").read_text())
     assert build["clips_planned"] == 180
@@ -158,7 +158,7 @@ def test_notebook_03_outputs(smoke_run):
         curves = pd.read_csv(folder / "train" / kind / "curves.csv")
         assert len(curves) == 3 and curves.valid_loss.notna().all()
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
-    auc = results[(results.stage == "03_train") & (results.metric == "AUC-l")]
+    auc = results[(results.stage == "03_train") & (results.metric == "AUC-l") & (results.labels == "annotation")]
     assert set(auc.test_setting) == {"A-valid-X", "B-X"} and len(auc) == 4
     assert auc.value.between(0, 1).all() and (auc.n > 0).all()
 

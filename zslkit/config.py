@@ -213,6 +213,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "workers": Field("int", 1, "DataLoader worker processes (0 = in the main process)", lo=0, hi=64),
         "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
         "baseline": Field("bool", False, "also train the supervised classifier on X"),
+        "seed": Field("int", None, "seed of initialisation and sampling; null = run.seed (sweeps vary "
+                      "this, not run.seed, which also seeds the data build)", nullable=True, lo=0),
     },
     "embed": {
         "normalize_segments": Field("bool", False, "average L2-normalised segment embeddings "
@@ -239,6 +241,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "complete_labels": Field("bool", True, "also score m21 against its complete labels"),
         "examples": Field("int", 4, "tracks shown with their top-10 annotation", lo=0, hi=50),
         "classifier": Field("bool", True, "evaluate the supervised classifier when it was trained"),
+        "random_baseline": Field("bool", True, "train and evaluate the same model on random side "
+                                 "information (the chance control)"),
     },
 }
 

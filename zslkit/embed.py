@@ -156,23 +156,25 @@ class Embeddings:
                        z["seen"], z["side"], json.loads(str(z["meta"])))
 
 
-def embeddings_path(run_dir: str | os.PathLike) -> Path:
-    return Path(run_dir) / "embeddings" / "joint.npz"
+def embeddings_path(run_dir: str | os.PathLike, name: str = "joint") -> Path:
+    return Path(run_dir) / "embeddings" / f"{name}.npz"
 
 
-def load_joint(run_dir: str | os.PathLike, ds, split, params: Mapping[str, Any], device="cpu"):
-    """The run's best joint model and the side-information table it reads.
+def load_joint(run_dir: str | os.PathLike, ds, split, params: Mapping[str, Any], device="cpu",
+               name: str = "joint", sideinfo: str | None = None):
+    """The run's best joint model ``train/<name>/best.pt`` and the side-information table it reads
+    (``sideinfo``, default ``model.sideinfo``).
 
     Returns ``(model, checkpoint_info, table)``; ``checkpoint_info`` has ``seen, mean, std, epoch``.
     """
     from .sideinfo import load_table
     from .train import load_checkpoint
-    table = load_table(ds, split.name, params["model"]["sideinfo"])
-    model, info = load_checkpoint(Path(run_dir) / "train" / "joint" / "best.pt", params["model"],
+    table = load_table(ds, split.name, sideinfo or params["model"]["sideinfo"])
+    model, info = load_checkpoint(Path(run_dir) / "train" / name / "best.pt", params["model"],
                                   side_dim=table.dim, n_mels=ds.mels[ds.mels.track_ids[0]].shape[1],
                                   device=device)
     if info["seen"] != list(split.seen):
-        raise DataError(f"{run_dir}/train/joint/best.pt was trained on other seen tags than split "
+        raise DataError(f"{run_dir}/train/{name}/best.pt was trained on other seen tags than split "
                         f"{split.name!r}; rerun notebook 03")
     return model, info, table
 
@@ -190,14 +192,15 @@ def embed_tag_vectors(model, vectors: np.ndarray, device="cpu") -> np.ndarray:
 
 
 def embed_run(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
-              progress: bool = False) -> Embeddings:
-    """Stage 04: embed every track with a mel and every tag of the split; save to the run.
+              progress: bool = False, name: str = "joint", sideinfo: str | None = None) -> Embeddings:
+    """Stage 04: embed every track with a mel and every tag of the split with the model
+    ``train/<name>``; save to ``embeddings/<name>.npz`` in the run.
 
     The tag order is the split's seen tags then its unseen tags; the track order is the dataset's.
     """
     from .train import resolve_device
     device = resolve_device(params["train"]["device"])
-    model, info, table = load_joint(run_dir, ds, split, params, device)
+    model, info, table = load_joint(run_dir, ds, split, params, device, name, sideinfo)
     e = params["embed"]
     ids = [t for t in ds.tracks.track_id if t in ds.mels]
     tracks = track_embeddings(model.audio, ds.mels, ids, info["mean"], info["std"], e["batch_segments"],
@@ -212,7 +215,7 @@ def embed_run(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
                      np.arange(len(tags)) < len(split.seen), side,
                      {"sideinfo": table.kind, "split": split.name, "checkpoint_epoch": info["epoch"],
                       "normalize_segments": e["normalize_segments"], "encoder": params["model"]["encoder"]})
-    emb.save(embeddings_path(run_dir))
+    emb.save(embeddings_path(run_dir, name))
     return emb
 
 
@@ -275,7 +278,7 @@ def umap_maps(emb: Embeddings, ds, umap_params: Mapping[str, Any], seed: int,
     Returns ``{"side", "tags", "joint"}``: tables with ``kind ('tag' or 'track'), id, group,
     split, x, y`` (the joint table also has ``colour``, the track's tag in ``colour_group``).
     """
-    from .explore import complete_truth, group_labels
+    from .explore import group_labels
     from .viz import umap_coords
     u = dict(n_neighbors=umap_params["n_neighbors"], min_dist=umap_params["min_dist"],
              metric=umap_params["metric"], seed=seed)
@@ -292,7 +295,7 @@ def umap_maps(emb: Embeddings, ds, umap_params: Mapping[str, Any], seed: int,
     ids = [emb.track_ids[i] for i in pick]
     unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
     xy = umap_coords(np.vstack([unit(emb.tag_emb[ok]), unit(emb.tracks[pick])]), **u)
-    colour = group_labels(ds, ids, colour_group, complete_truth(ds))
+    colour = group_labels(ds, ids, colour_group, ds.complete_truth())
     tracks = pd.DataFrame({"kind": "track", "id": ids, "group": "", "split": "", "colour": colour})
     out["joint"] = pd.concat([base.assign(colour=""), tracks], ignore_index=True).assign(x=xy[:, 0], y=xy[:, 1])
     return out

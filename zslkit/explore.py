@@ -97,13 +97,6 @@ def annotate(emb: Embeddings, ds, track_id: str, groups: Mapping[str, str], k: i
     return out
 
 
-def complete_truth(ds) -> dict[str, set] | None:
-    """m21's complete labels as ``{track_id: set of tags}``, or None for other datasets."""
-    if "tags_full" not in ds.tracks.columns:
-        return None
-    return {t: set(str(f).split(";")) for t, f in zip(ds.tracks.track_id, ds.tracks.tags_full)}
-
-
 def group_labels(ds, track_ids: Sequence[str], group: str, complete: Mapping[str, set] | None = None) -> list[str]:
     """Each track's one tag in ``group``; '' when it has none or several (for colouring maps)."""
     tags = ds.tags.tag[ds.tags.group == group].tolist()
@@ -127,7 +120,7 @@ def explorer(emb: Embeddings, ds, encode: Callable[[Sequence[str]], np.ndarray] 
     import ipywidgets as W
     from IPython.display import display
 
-    complete = complete_truth(ds)
+    complete = ds.complete_truth()
     scorable = [t for t, ok in zip(emb.tags, emb.scorable) if ok]
 
     def player(track_id: str):

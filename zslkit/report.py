@@ -20,7 +20,7 @@ import pandas as pd
 from . import config
 from .io import write_csv, write_json, write_text
 
-RESULT_COLUMNS = ["stage", "train_setting", "test_setting", "task", "metric", "value",
+RESULT_COLUMNS = ["stage", "model", "train_setting", "test_setting", "task", "labels", "metric", "value",
                   "ci_low", "ci_high", "n", "n_excluded"]
 PACKAGES = ["zslkit", "numpy", "scipy", "pandas", "torch", "librosa", "soundfile", "scikit-learn",
             "umap-learn", "matplotlib", "papermill", "nbconvert", "music21", "pretty_midi",
@@ -95,7 +95,7 @@ def record(folder: str | os.PathLike, stage: str, rows: Iterable[Mapping[str, An
     return table
 
 
-TEXT_COLUMNS = ("stage", "train_setting", "test_setting", "task", "metric")
+TEXT_COLUMNS = ("stage", "model", "train_setting", "test_setting", "task", "labels", "metric")
 
 
 def read_results(folder: str | os.PathLike) -> pd.DataFrame:

@@ -439,18 +439,6 @@ def seen_vectors(ds, split, kind: str) -> np.ndarray:
     return table.vectors[[row[t] for t in split.seen]]
 
 
-def complete_labels(ds, track_ids: Sequence[str], tags: Sequence[str]) -> np.ndarray | None:
-    """The full truth of m21 clips (``tracks.csv`` column ``tags_full``), or None for other data.
-
-    m21's annotation is partial by design; scoring against the renderer's complete labels shows
-    how much of a low AUC is missing annotation rather than the model.
-    """
-    if "tags_full" not in ds.tracks.columns:
-        return None
-    full = {t: set(f.split(";")) for t, f in zip(ds.tracks.track_id, ds.tracks.tags_full)}
-    return np.array([[t in full[i] for t in tags] for i in track_ids], dtype=bool)
-
-
 def seen_tag_auc(trainer: Trainer, ds, track_ids: Sequence[str], complete: bool = False) -> dict:
     """Retrieval ROC-AUC over the seen tags on ``track_ids`` (whole tracks, segment-averaged).
 
@@ -463,7 +451,7 @@ def seen_tag_auc(trainer: Trainer, ds, track_ids: Sequence[str], complete: bool 
                            device=trainer.device)
     labels = ds.labels(ids, trainer.seen)
     if complete:
-        labels = complete_labels(ds, ids, trainer.seen)
+        labels = ds.complete_labels(ids, trainer.seen)
         if labels is None:
             return {"value": float("nan"), "n": 0, "n_excluded": len(trainer.seen), "per_tag": {}}
     with torch.no_grad():
@@ -476,6 +464,11 @@ def seen_tag_auc(trainer: Trainer, ds, track_ids: Sequence[str], complete: bool 
     return {**summarise(per_tag), "per_tag": dict(zip(trainer.seen, per_tag))}
 
 
+def train_seed(params: Mapping[str, Any]) -> int:
+    """``train.seed``, or ``run.seed`` when it is null."""
+    return params["run"]["seed"] if params["train"]["seed"] is None else params["train"]["seed"]
+
+
 def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
                 progress: bool = True) -> dict[str, Any]:
     """Stage 03: train the joint model (and the classifier if ``train.baseline``), keep the best
@@ -483,7 +476,8 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
 
     Returns ``{name: {"trainer", "curves", "auc_valid", "auc_B"}}`` for ``joint`` (and ``classifier``).
     """
-    t, m, seed = params["train"], params["model"], params["run"]["seed"]
+    t, m = params["train"], params["model"]
+    seed = train_seed(params)
     for group in ("train", "valid"):
         if not split.tracks[f"{t['setting']}_{group}"]:
             raise DataError(f"setting {t['setting']}-X: no {group} tracks in split {split.name!r}")
@@ -497,7 +491,7 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
         out[kind] = {"trainer": trainer, "curves": curves,
                      "auc_valid": seen_tag_auc(trainer, ds, split.tracks[f"{t['setting']}_valid"]),
                      "auc_B": seen_tag_auc(trainer, ds, split.tracks["B"])}
-        if "tags_full" in ds.tracks.columns:
+        if ds.complete_truth() is not None:
             out[kind]["auc_B_complete"] = seen_tag_auc(trainer, ds, split.tracks["B"], complete=True)
     return out
 
@@ -509,14 +503,14 @@ def results_rows(result: Mapping[str, Any], setting: str) -> list[dict]:
     for kind, r in result.items():
         tr, c = r["trainer"], r["curves"]
         model_name = "embedding" if kind == "joint" else "classifier"
-        for test, key, metric in ((f"{setting}-valid-X", "auc_valid", "AUC-l"), ("B-X", "auc_B", "AUC-l"),
-                                  ("B-X", "auc_B_complete", "AUC-l complete labels")):
+        for test, key, labels in ((f"{setting}-valid-X", "auc_valid", "annotation"), ("B-X", "auc_B", "annotation"),
+                                  ("B-X", "auc_B_complete", "complete")):
             if key in r:
                 auc = r[key]
-                rows.append({"train_setting": f"{setting}-X", "test_setting": test,
-                             "task": f"retrieval {model_name}", "metric": metric, "value": auc["value"],
+                rows.append({"model": model_name, "train_setting": f"{setting}-X", "test_setting": test,
+                             "task": "retrieval", "labels": labels, "metric": "AUC-l", "value": auc["value"],
                              "n": auc["n"], "n_excluded": auc["n_excluded"]})
-        common = {"train_setting": f"{setting}-X", "task": f"training {model_name}"}
+        common = {"model": model_name, "train_setting": f"{setting}-X", "task": "training"}
         rows += [{**common, "metric": "parameters", "value": count_parameters(tr.net)},
                  {**common, "metric": "epochs", "value": len(c)},
                  {**common, "metric": "best_epoch", "value": tr.state["best_epoch"]},

@@ -223,3 +223,28 @@ def joint_space(tag_xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], 
     ax.set_title(f"joint space of tracks and tags (UMAP), tracks coloured by {colour_group}", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def per_tag_auc(table: pd.DataFrame, metric: str = "AUC-l", title: str = ""):
+    """Per-tag values (one dot per tag) by tag group, seen (X, circles) vs unseen (Y, red
+    triangles); chance (0.5) dashed. ``table`` has columns ``id, group, split, <metric>``."""
+    groups = list(dict.fromkeys(table.sort_values("group").group))
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(groups) + 2), 4))
+    rng = np.random.default_rng(0)
+    for i, g in enumerate(groups):
+        sub = table[table.group == g]
+        for split, marker, colour in (("X", "o", "C0"), ("Y", "^", "C3")):
+            s = sub[sub.split == split]
+            ax.scatter(i + rng.uniform(-0.18, 0.18, len(s)), s[metric], marker=marker, color=colour,
+                       s=28, edgecolors="k", linewidths=0.3, zorder=3,
+                       label=("seen (X)" if split == "X" else "unseen (Y)") if i == 0 else None)
+        mean = sub[metric].mean()
+        ax.hlines(mean, i - 0.3, i + 0.3, color="k", lw=1.2, zorder=4)
+    ax.axhline(0.5, color="0.4", ls="--", lw=0.8)
+    ax.set_xticks(range(len(groups)), groups, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel(metric)
+    ax.set_ylim(0, 1)
+    ax.set_title(title or f"per-tag {metric} by group (bar = group mean, dashed = chance)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig

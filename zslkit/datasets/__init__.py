@@ -109,6 +109,20 @@ class Dataset:
         col = {t: j for j, t in enumerate(self.tags.tag)}
         return self.annotations[[row[t] for t in track_ids]][:, [col[t] for t in tags]].toarray().astype(bool)
 
+    def complete_truth(self) -> dict[str, set] | None:
+        """The full truth as ``{track_id: set of tags}`` when ``tracks.csv`` has a ``tags_full``
+        column (m21, whose annotation is partial by design); None otherwise."""
+        if "tags_full" not in self.tracks.columns:
+            return None
+        return {t: set(str(f).split(";")) - {""} for t, f in zip(self.tracks.track_id, self.tracks.tags_full)}
+
+    def complete_labels(self, track_ids: Sequence[str], tags: Sequence[str]) -> np.ndarray | None:
+        """Like :meth:`labels`, from the full truth; None when the dataset has none."""
+        truth = self.complete_truth()
+        if truth is None:
+            return None
+        return np.array([[t in truth[i] for t in tags] for i in track_ids], dtype=bool).reshape(len(track_ids), len(tags))
+
     def label_matrix(self) -> np.ndarray:
         """Dense boolean (tracks, tags) matrix."""
         return self.annotations.toarray().astype(bool)
