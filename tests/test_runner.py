@@ -174,3 +174,17 @@ def test_notebook_04_outputs(smoke_run):
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
     v = results[results.stage == "04_embeddings"].set_index("metric").value
     assert v["n_tracks"] >= 170 and v["n_tags_X"] > 0 and v["n_tags_Y"] > 0
+
+
+def test_notebook_05_outputs(smoke_run):
+    tmp, _, folder = smoke_run
+    assert (folder / "figures" / "05_per_tag_auc.png").is_file()
+    assert (folder / "train" / "joint-random" / "best.pt").is_file()
+    results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
+    r = results[results.stage == "05_evaluate"]
+    assert {"embedding glove", "embedding random", "classifier"} <= set(r.model)
+    ann = r[(r.task == "annotation") & (r.metric == "AUC-i") & (r.labels == "annotation")]
+    assert {"B-Y", "(B+C)-Y", "B-(X+Y)", "(B+C)-(X+Y)"} <= set(ann.test_setting)
+    assert ann.value.between(0, 1).all() and (ann.ci_low <= ann.value).all() and (ann.value <= ann.ci_high).all()
+    assert (r[r.task == "consistency"].value.abs() < 1e-9).all()
+    assert len(r[r.task == "chance test"]) == 2
