@@ -1,4 +1,4 @@
-"""The ``zslkit`` command: ``zslkit run PARAMS.yaml`` and ``zslkit params PARAMS.yaml``."""
+"""The ``zslkit`` command: ``zslkit run PARAMS.yaml``, ``zslkit sweep SWEEP.yaml``, ``zslkit params PARAMS.yaml``."""
 from __future__ import annotations
 
 import argparse
@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--from", dest="start", metavar="NN", help="start at notebook NN")
     p_run.add_argument("--only", metavar="NN,...", help="run only these notebooks")
     p_run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    p_swp = sub.add_parser("sweep", help="run (or resume) a grid of runs, then compare them (notebook 06)")
+    p_swp.add_argument("sweep", help="YAML sweep file (see zslkit/sweep.py)")
+    p_swp.add_argument("--dry-run", action="store_true", help="list the runs and their missing stages only")
     p_par = sub.add_parser("params", help="print the resolved, validated parameters")
     p_par.add_argument("params", nargs="?", help="YAML parameter file (omit with --describe)")
     p_par.add_argument("--describe", action="store_true", help="list every parameter and default")
@@ -28,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(config.dump(config.load(args.params)), end="")
             else:
                 parser.error("params: give a YAML file or --describe")
+        elif args.command == "sweep":
+            from .sweep import run_sweep
+            folder = run_sweep(args.sweep, dry_run=args.dry_run)
+            if not args.dry_run:
+                print(f"[zslkit] sweep summary in {folder} (open {folder / 'index.html'})")
         else:
             from .runner import run
             only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None

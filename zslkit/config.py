@@ -25,7 +25,7 @@ import yaml
 
 from .errors import ParamError
 
-SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train", "embed", "evaluate")
+SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train", "embed", "evaluate", "compare")
 
 
 @dataclass(frozen=True)
@@ -243,6 +243,13 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "classifier": Field("bool", True, "evaluate the supervised classifier when it was trained"),
         "random_baseline": Field("bool", True, "train and evaluate the same model on random side "
                                  "information (the chance control)"),
+    },
+    "compare": {
+        "runs": Field("list", [], "run folders (names or glob patterns under run.reports_dir) compared "
+                      "by notebook 06; empty = every run there with stage-05 results", item="str"),
+        "metrics": Field("list", ["AUC-i", "MAP-i", "AUC-l", "MAP-l"], "metrics tabulated", item="str"),
+        "tests": Field("list", ["(B+C)-Y", "(B+C)-(X+Y)", "(A+B+C)-Y", "B-X"], "test settings tabulated",
+                       item="str"),
     },
 }
 
