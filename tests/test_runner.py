@@ -188,3 +188,22 @@ def test_notebook_05_outputs(smoke_run):
     assert ann.value.between(0, 1).all() and (ann.ci_low <= ann.value).all() and (ann.value <= ann.ci_high).all()
     assert (r[r.task == "consistency"].value.abs() < 1e-9).all()
     assert len(r[r.task == "chance test"]) == 2
+
+
+def test_sweep_end_to_end_and_resume(smoke_run, tmp_path):
+    from zslkit import sweep
+    tmp, params, _ = smoke_run
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"name": "sw", "base": str(params), "stages": "02-05",
+                                    "grid": {"train.seed": [0, 1], "evaluate": [{"random_baseline": False, "bootstrap": 20}],
+                                             "embed": [{"umap": {"max_tracks": 30}}]}}, sort_keys=False))
+    folder = sweep.run_sweep(path, log=lambda *_: None)
+    summary = pd.read_csv(folder / "sweep_summary.csv")
+    table = pd.read_csv(folder / "sweep_results.csv")
+    assert set(table.run) == {"sw-0", "sw-1"} and set(table.seed) == {0, 1}
+    row = summary[(summary.metric == "AUC-i") & (summary.test_setting == "(B+C)-Y")].iloc[0]
+    assert row.seeds == 2 and 0 <= row["mean"] <= 1 and row.sd_seeds >= 0
+    assert (folder / "06_compare.ipynb").is_file()
+    lines = []
+    sweep.run_sweep(path, log=lines.append)  # resumes: every run is done
+    assert sum("done, skipped" in line for line in lines) == 2

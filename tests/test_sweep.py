@@ -1,0 +1,59 @@
+"""Sweep files, their expansion, and the over-seeds / over-splits summary."""
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from zslkit import ParamError, sweep
+
+from conftest import ROOT
+
+
+def write(tmp_path, **kw):
+    data = {"name": "sw", "base": str(ROOT / "params" / "smoke.yaml"),
+            "grid": {"model.sideinfo": ["glove", "random"], "train.seed": [0, 1],
+                     "split": [{"name": "s0", "seed": 0}, {"name": "s1", "seed": 1}],
+                     "evaluate": [{"bootstrap": 10}]}, **kw}
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_expand_names_and_params(tmp_path):
+    runs = sweep.expand(sweep.load_sweep(write(tmp_path), ROOT), ROOT)
+    assert len(runs) == 8 and len({r["name"] for r in runs}) == 8
+    first = runs[0]
+    assert first["name"] == "sw-glove-0-s0"  # single-valued keys are overrides, not in the name
+    p = first["params"]
+    assert p["run"]["name"] == "sw-glove-0-s0" and p["train"]["seed"] == 0 and p["split"]["name"] == "s0"
+    assert p["evaluate"]["bootstrap"] == 10 and p["embed"]["widget"] is False
+    assert p["data"]["name"] == "m21-smoke"  # the base is kept
+    assert runs[-1]["params"]["split"] == {**p["split"], "name": "s1", "seed": 1}
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"grid": {"train.lr": [5.0, 99.0]}}, r"train.lr: 99.0 is above the maximum"),
+    ({"grid": {"bogus.key": [1]}}, "unknown section 'bogus'"),
+    ({"grid": {"train.seed": 3}}, "must be a non-empty list"),
+    ({"colour": "red"}, "unknown key 'colour'"),
+    ({"stages": "07-09"}, "selects no notebook"),
+])
+def test_bad_sweep_files_name_the_key(tmp_path, change, message):
+    with pytest.raises(ParamError, match=message):
+        sweep.expand(sweep.load_sweep(write(tmp_path, **change), ROOT), ROOT)
+
+
+def test_summary_separates_seed_and_split_spread():
+    rows = []
+    for split, offset in (("s0", 0.0), ("s1", 0.1)):
+        for seed, noise in zip((0, 1, 2), (-0.01, 0.0, 0.01)):
+            rows.append({"model": "embedding glove", "encoder": "paper", "loss": "hinge", "train_setting": "A-X",
+                         "test_setting": "(B+C)-Y", "labels": "annotation", "metric": "AUC-i",
+                         "value": 0.6 + offset + noise, "split": split, "seed": seed})
+    summary = sweep.summarise_runs(pd.DataFrame(rows), ["AUC-i"], ["(B+C)-Y"])
+    r = summary.iloc[0]
+    assert r["mean"] == pytest.approx(0.65)
+    assert r.sd_seeds == pytest.approx(0.01)                     # within each split
+    assert r.sd_splits == pytest.approx(np.std([0.6, 0.7], ddof=1))  # between split means
+    assert r.seeds == 3 and r.splits == 2
+    assert "0.650 ± 0.010 (± 0.071)" in sweep.wide(summary).iloc[0].tolist()
