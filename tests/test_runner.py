@@ -179,6 +179,8 @@ def test_notebook_04_outputs(smoke_run):
 def test_notebook_05_outputs(smoke_run):
     tmp, _, folder = smoke_run
     assert (folder / "figures" / "05_per_tag_auc.png").is_file()
+    per_tag = pd.read_csv(folder / "evaluation" / "per_tag.csv")
+    assert set(per_tag.split) == {"X", "Y"} and per_tag["AUC-l"].between(0, 1).all()
     assert (folder / "train" / "joint-random" / "best.pt").is_file()
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
     r = results[results.stage == "05_evaluate"]
