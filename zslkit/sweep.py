@@ -117,14 +117,12 @@ def run_sweep(path: str | os.PathLike, root: str | os.PathLike | None = None, dr
     runs = expand(sweep, root)
     reports = Path(runs[0]["params"]["run"]["reports_dir"])
     folder = reports / sweep["name"]
-    (folder / "params").mkdir(parents=True, exist_ok=True)
     log(f"[zslkit] sweep {sweep['name']}: {len(runs)} runs, stages {', '.join(sweep['stages'])}")
     for i, r in enumerate(runs, 1):
         params_file = folder / "params" / f"{r['name']}.yaml"
         text = config.dump(r["params"])
         if params_file.is_file() and params_file.read_text() != text:
             raise RunError(f"{params_file} differs from what {sweep['file']} now gives; use a new sweep name")
-        write_text(params_file, text)
         run_dir = reports / r["name"]
         have = done_stages(run_dir)
         todo = [s for s in sweep["stages"] if STAGE_NAMES[s] not in have]
@@ -134,10 +132,12 @@ def run_sweep(path: str | os.PathLike, root: str | os.PathLike | None = None, dr
         log(f"[zslkit] {i}/{len(runs)} {r['name']}: stages {', '.join(todo)}")
         if dry_run:
             continue
+        write_text(params_file, text)
         started = run_dir.exists() and any(run_dir.iterdir())
         runner.run(params_file, only=todo, force=started, root=root, log=log)
     if dry_run:
         return folder
+    (folder / "params").mkdir(parents=True, exist_ok=True)
     base = config.load_yaml(sweep["base"])
     base["run"] = {**(base.get("run") or {}), "name": sweep["name"], "progress": False}
     base["compare"] = {**(base.get("compare") or {}), "runs": [r["name"] for r in runs]}
