@@ -187,7 +187,9 @@ def test_notebook_05_outputs(smoke_run):
     assert {"embedding glove", "embedding random", "classifier"} <= set(r.model)
     ann = r[(r.task == "annotation") & (r.metric == "AUC-i") & (r.labels == "annotation")]
     assert {"B-Y", "(B+C)-Y", "B-(X+Y)", "(B+C)-(X+Y)"} <= set(ann.test_setting)
-    assert ann.value.between(0, 1).all() and (ann.ci_low <= ann.value).all() and (ann.value <= ann.ci_high).all()
+    assert ann.value.between(0, 1).all()
+    ci = ann[ann.n >= 2]  # a single track has no interval (NaN)
+    assert len(ci) and ((ci.ci_low <= ci.value) & (ci.value <= ci.ci_high)).all()
     assert (r[r.task == "consistency"].value.abs() < 1e-9).all()
     assert len(r[r.task == "chance test"]) == 2
 
