@@ -1,6 +1,5 @@
 """Stage 05 on synthetic runs whose answers are known: zero-shot works with informative side
 information, sits at chance with random vectors, and the protocol's bookkeeping holds."""
-import numpy as np
 import pandas as pd
 import pytest
 

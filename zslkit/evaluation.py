@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from . import metrics
@@ -78,12 +77,6 @@ def metric_label(name: str, axis: int) -> str:
     return f"{'MAP' if name == 'AP' else name}-{'i' if axis == 1 else 'l'}"
 
 
-def score_setting(scores: np.ndarray, labels: np.ndarray, axis: int, ks: Sequence[int], n_boot: int,
-                  seed: int) -> dict:
-    """The metric suite on one setting's table (see :func:`zslkit.metrics.evaluate`)."""
-    return metrics.evaluate(scores, labels, axis, ks, n_boot, seed)
-
-
 def _rows(res: Mapping[str, Any], axis: int, ks, common: Mapping[str, Any]) -> list[dict]:
     return [{**common, "metric": metric_label(name, axis), **{k: res[name][k] for k in
              ("value", "ci_low", "ci_high", "n", "n_excluded")}} for name in metrics.metric_names(ks)]
@@ -126,7 +119,7 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
         name = setting_name(tracks_name, tags_name)
         for label_kind in label_sets:
             labels = ds.labels(ids, tags) if label_kind == "annotation" else ds.complete_labels(ids, tags)
-            res = score_setting(scores, labels, axis, ev["ks"], ev["bootstrap"], seed)
+            res = metrics.evaluate(scores, labels, axis, ev["ks"], ev["bootstrap"], seed)
             common = {"model": model, "train_setting": train_name(train_setting), "test_setting": name,
                       "task": task, "labels": label_kind}
             rows += _rows(res, axis, ev["ks"], common)
@@ -161,7 +154,7 @@ def evaluate_classifier(run_dir, ds, split, params: Mapping[str, Any], ev: Mappi
         if ev["complete_labels"] and ds.complete_truth() is not None:
             label_sets.append(("complete", ds.complete_labels(ids, info["seen"])))
         for label_kind, labels in label_sets:
-            res = score_setting(scores, labels, 0, ev["ks"], ev["bootstrap"], seed)
+            res = metrics.evaluate(scores, labels, 0, ev["ks"], ev["bootstrap"], seed)
             rows += _rows(res, 0, ev["ks"], {"model": "classifier", "task": "seen-label", "labels": label_kind,
                                              "train_setting": train_name(params["train"]["setting"]),
                                              "test_setting": setting_name(tracks_name, tags_name)})
