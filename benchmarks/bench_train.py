@@ -3,11 +3,13 @@
 Baseline (the original ``data_generator.py``): per sample, ``np.load`` of the whole float32 mel
 file, tiling, a random crop, standardisation; the positive drawn from a Python list of the track's
 tags and the negatives from a list comprehension over all seen tags; batches built in the training
-loop. zslkit: memory-mapped float16 crops, vectorised sampling, a DataLoader worker.
+loop. zslkit: the tracks' float16 mels packed once into one memory map (the pack's build time is
+printed apart), each batch's crops read in one vectorised gather, vectorised sampling, a
+DataLoader worker. ``--no-pack`` uses zslkit's per-track memory maps instead.
 Both train the same paper model with the same batch size and hinge loss on an MSD-like synthetic
 set (30-s clips, 900 seen tags).
 
-Usage: python benchmarks/bench_train.py [--tracks 1280] [--batches 20] [--workers 1] [--cold]
+Usage: python benchmarks/bench_train.py [--tracks 1280] [--batches 20] [--workers 1] [--cold] [--no-pack]
 Prints training segments per second for each, their ratio, the same for the data path alone,
 and the share of training time spent waiting for data. ``--cold`` drops the page cache before
 each timed phase (needs root: ``/proc/sys/vm/drop_caches``), which is the case of a dataset
@@ -28,6 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zslkit.model import JointModel, PaperEncoder, TagBranch  # noqa: E402
+from zslkit.melpack import build_pack  # noqa: E402
 from zslkit.train import BatchSource, TrackSet, hinge_loss  # noqa: E402
 
 FRAMES, MELS, N_TAGS, DIM, MEAN, STD = 1292, 128, 900, 300, 0.2262, 0.2579
@@ -67,9 +70,9 @@ def baseline_batches(labels, files, batch_size, n_batches, seed=0):
         yield torch.from_numpy(np.stack(xs).astype(np.float32)), torch.tensor(pos), torch.tensor(neg)
 
 
-def ours_batches(labels, files, batch_size, n_batches, workers):
+def ours_batches(labels, files, batch_size, n_batches, workers, pack=None):
     tracks = TrackSet([str(i) for i in range(len(files))], files, np.full(len(files), FRAMES), labels)
-    source = BatchSource(tracks, batch_size, 1, 0, MEAN, STD)
+    source = BatchSource(tracks, batch_size, 1, 0, MEAN, STD, pack=pack)
     loader = torch.utils.data.DataLoader(source, batch_size=None, num_workers=workers,
                                          prefetch_factor=4 if workers else None)
     for b, (x, p, n, _) in enumerate(loader):
@@ -117,24 +120,36 @@ def main():
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--cold", action="store_true", help="drop the page cache before each phase (root)")
+    ap.add_argument("--no-pack", action="store_true", help="zslkit reads per-track memory maps")
     args = ap.parse_args()
     n_batches = min(args.batches, args.tracks // args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         labels, f32, f16 = make_set(Path(tmp), args.tracks)
+        pack, pack_s = None, 0.0
+        if not args.no_pack:
+            t0 = time.perf_counter()
+            pack = build_pack([str(i) for i in range(len(f16))], f16, Path(tmp) / "packs", progress=False)
+            pack_s = time.perf_counter() - t0
         vectors = torch.randn(N_TAGS, DIM)
+
+        def ours():
+            return ours_batches(labels, f16, args.batch_size, n_batches, args.workers, pack)
+
         list(baseline_batches(labels, f32, args.batch_size, 1))  # warm the page cache for both
-        list(ours_batches(labels, f16, args.batch_size, 1, 0))
+        list(ours_batches(labels, f16, args.batch_size, 1, 0, pack))
         drop_caches(args.cold)
         base_seg, base_wait = train(baseline_batches(labels, f32, args.batch_size, n_batches), vectors)
         drop_caches(args.cold)
-        ours_seg, ours_wait = train(ours_batches(labels, f16, args.batch_size, n_batches, args.workers), vectors)
+        ours_seg, ours_wait = train(ours(), vectors)
         drop_caches(args.cold)
         base_data = data_only(baseline_batches(labels, f32, args.batch_size, n_batches))
         drop_caches(args.cold)
-        ours_data = data_only(ours_batches(labels, f16, args.batch_size, n_batches, args.workers))
+        ours_data = data_only(ours())
     print(f"{n_batches} batches of {args.batch_size}, {N_TAGS} seen tags, 30-s mels, "
           f"page cache {'cold' if args.cold else 'warm'}, torch threads "
-          f"{torch.get_num_threads()}, zslkit DataLoader workers {args.workers}")
+          f"{torch.get_num_threads()}, zslkit DataLoader workers {args.workers}, "
+          + ("per-track memory maps" if args.no_pack else
+             f"packed ({args.tracks} tracks packed once in {pack_s:.1f} s, not counted below)"))
     print(f"training, baseline data path: {base_seg:8.1f} segments/s (data wait {base_wait:.0%})")
     print(f"training, zslkit:             {ours_seg:8.1f} segments/s (data wait {ours_wait:.0%})")
     print(f"training ratio zslkit / baseline: {ours_seg / base_seg:.2f}x")

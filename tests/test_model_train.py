@@ -6,7 +6,7 @@ from hypothesis.extra.numpy import arrays
 
 from zslkit import config
 from zslkit.embed import segments, track_embeddings
-from zslkit.model import Classifier, JointModel, PaperEncoder, TagBranch, count_parameters
+from zslkit.model import Classifier, JointModel, PaperEncoder, TagBranch, count_parameters, make_encoder
 from zslkit.splits import prepare_split
 from conftest import synthetic_dataset
 from zslkit.train import Trainer, TrackSet, contrastive_loss, hinge_loss, sample_batch
@@ -23,6 +23,14 @@ def test_paper_encoder_parameter_count_and_shapes():
     s = joint.pair_scores(x, torch.randn(7, 50), torch.tensor([[0, 1], [2, 3], [4, 6]]))
     assert s.shape == (3, 2) and s.abs().max() <= 1 + 1e-6
     assert Classifier(PaperEncoder(), 9)(x).shape == (3, 9)
+
+
+def test_batch_norm_option_adds_only_norm_layers():
+    paper, bn = make_encoder("paper"), make_encoder("paper_bn")
+    assert count_parameters(bn) - count_parameters(paper) == 4 * 2 * 128  # gamma, beta per channel
+    assert set(paper.state_dict()) <= set(bn.state_dict())  # paper checkpoints keep their keys
+    assert not any("norms" in k for k in paper.state_dict())
+    assert bn(torch.randn(3, 130, 128)).shape == (3, 100)
 
 
 def test_hinge_loss_by_hand():

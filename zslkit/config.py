@@ -181,8 +181,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         },
     },
     "model": {
-        "encoder": Field("str", "paper", "audio encoder: the paper's 1-D CNN or a 2-D short-chunk CNN",
-                         choices=("paper", "shortchunk")),
+        "encoder": Field("str", "paper", "audio encoder: the paper's 1-D CNN, the same with batch norm "
+                         "(paper_bn), or a 2-D short-chunk CNN", choices=("paper", "paper_bn", "shortchunk")),
         "tag_hidden": Field("int", None, "hidden width of an MLP tag branch; null = linear (paper)",
                             nullable=True, lo=1),
         "sideinfo": Field("str", "glove", "side-information kind the tag branch reads",
@@ -192,6 +192,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "setting": Field("str", "A", "training tracks: A-X, B-X or (A+B)-X", choices=("A", "B", "AB")),
         "device": Field("str", "auto", "auto = CUDA when present, else CPU", choices=("auto", "cpu", "cuda")),
         "batch_size": Field("int", 64, "segments per batch (paper: 64)", lo=2),
+        "crops_per_track": Field("int", 1, "random crops of each training track per epoch (paper: 1)",
+                                 lo=1, hi=64),
         "loss": Field("str", "hinge", "hinge (paper) or contrastive (softmax over all X)",
                       choices=("hinge", "contrastive")),
         "margin": Field("float", 0.4, "hinge margin (paper: 0.4)", lo=0.0, hi=2.0),
@@ -211,6 +213,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "normalisation": Field("str", "dataset", "mel standardisation: this dataset's mean/std or "
                                "the paper's MSD constants", choices=("dataset", "paper")),
         "workers": Field("int", 1, "DataLoader worker processes (0 = in the main process)", lo=0, hi=64),
+        "pack": Field("bool", True, "copy the setting's mels into one memory map under "
+                      "<dataset>/mels/packs/ for fast crops (costs their size on disk once); "
+                      "false = read per-track files"),
         "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
         "baseline": Field("bool", False, "also train the supervised classifier on X"),
         "seed": Field("int", None, "seed of initialisation and sampling; null = run.seed (sweeps vary "

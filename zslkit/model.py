@@ -23,7 +23,8 @@ EMBED_DIM = 100
 class PaperEncoder(nn.Module):
     """The paper's 1-D CNN over time: ``(batch, frames, 128)`` -> ``(batch, 100)``."""
 
-    def __init__(self, n_mels: int = 128, channels: int = 128, out_dim: int = EMBED_DIM):
+    def __init__(self, n_mels: int = 128, channels: int = 128, out_dim: int = EMBED_DIM,
+                 batch_norm: bool = False):
         super().__init__()
         spec = [(n_mels, channels, 4, 4), (channels, channels, 4, 4), (channels, channels, 4, 4),
                 (channels, channels, 2, 2)]
@@ -31,6 +32,8 @@ class PaperEncoder(nn.Module):
         self.pools = [p for *_, p in spec]
         # Keras 'same' with an even kernel pads (k - 1) // 2 on the left and the rest on the right
         self.pads = [((k - 1) // 2, k - 1 - (k - 1) // 2) for _, _, k, _ in spec]
+        # option (not the paper): batch norm between each convolution and its ReLU
+        self.norms = nn.ModuleList(nn.BatchNorm1d(o) if batch_norm else nn.Identity() for _, o, _, _ in spec)
         self.out = nn.Conv1d(channels, out_dim, 1)
         for conv in [*self.convs, self.out]:
             nn.init.kaiming_uniform_(conv.weight, nonlinearity="relu")  # Keras he_uniform
@@ -38,8 +41,8 @@ class PaperEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.transpose(1, 2)  # (batch, mels, frames)
-        for conv, pool, pad in zip(self.convs, self.pools, self.pads):
-            x = F.max_pool1d(F.relu(conv(F.pad(x, pad))), pool)
+        for conv, norm, pool, pad in zip(self.convs, self.norms, self.pools, self.pads):
+            x = F.max_pool1d(F.relu(norm(conv(F.pad(x, pad)))), pool)
         return self.out(x).mean(dim=2)
 
     def kernels(self) -> list[torch.Tensor]:
@@ -127,6 +130,8 @@ class Classifier(nn.Module):
 def make_encoder(kind: str, n_mels: int = 128) -> nn.Module:
     if kind == "paper":
         return PaperEncoder(n_mels)
+    if kind == "paper_bn":
+        return PaperEncoder(n_mels, batch_norm=True)
     if kind == "shortchunk":
         return ShortChunkEncoder(n_mels)
     raise ValueError(f"model.encoder: unknown encoder {kind!r}")

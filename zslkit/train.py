@@ -2,9 +2,12 @@
 
 Conventions (paper_spec §4.5-4.7)
 ---------------------------------
-- An epoch is a seeded shuffle of the setting's training tracks (A, B or A+B train), cut into
-  ``floor(n / batch_size)`` batches. Each track gives one random 130-frame crop (clips shorter
-  than 130 frames are tiled), standardised with the dataset's mean/std (or the paper's).
+- An epoch is a seeded shuffle of the setting's training tracks (A, B or A+B train), each listed
+  ``crops_per_track`` times (paper: once), cut into ``floor(n * crops_per_track / batch_size)``
+  batches. Each entry gives one random 130-frame crop (clips shorter than 130 frames are tiled),
+  standardised with the dataset's mean/std (or the paper's). Crops are read from a pack of the
+  tracks' mels (:mod:`zslkit.melpack`, ``train.pack``) or from per-track memory maps; both give
+  identical batches.
 - Each crop gets one positive drawn uniformly from the track's seen (X) tags and ``negatives``
   (K) distinct tags drawn uniformly from the X tags it is not annotated with.
 - Loss ``hinge``: ``sum_b sum_k max(0, margin - cos(a_b, p_b) + cos(a_b, n_bk))`` (summed, as the
@@ -75,6 +78,14 @@ def track_set(ds, track_ids: Sequence[str], seen: Sequence[str]) -> TrackSet:
                     labels[ok])
 
 
+def pack_tracks(ds, tracks: TrackSet, progress: bool = True):
+    """The tracks' mels in one memory map under ``<dataset>/mels/packs/`` (built once, then reused)."""
+    from .melpack import build_pack
+    if not len(tracks):
+        return None
+    return build_pack(tracks.track_ids, tracks.files, ds.root / "mels" / "packs", progress=progress)
+
+
 _MAPS: dict[str, np.ndarray] = {}
 
 
@@ -122,12 +133,14 @@ class BatchSource(torch.utils.data.Dataset):
     """Batch ``b`` of an epoch (or of the fixed validation pass), built in a DataLoader worker."""
 
     def __init__(self, tracks: TrackSet, batch_size: int, negatives: int, seed: int, mean: float,
-                 std: float, valid: bool = False):
+                 std: float, valid: bool = False, crops_per_track: int = 1, pack=None):
+        self.pack = pack  # a melpack.MelPack of these tracks, in order, or None: per-file memory maps
         self.tracks, self.batch_size, self.negatives = tracks, batch_size, negatives
         self.seed, self.mean, self.std, self.valid = seed, mean, std, valid
+        self.crops = 1 if valid else crops_per_track
         self.epoch = 0
         n = len(tracks)
-        self.n_batches = math.ceil(n / batch_size) if valid else n // batch_size
+        self.n_batches = math.ceil(n / batch_size) if valid else n * self.crops // batch_size
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -142,12 +155,16 @@ class BatchSource(torch.utils.data.Dataset):
             idx = np.arange(b * self.batch_size, min((b + 1) * self.batch_size, len(self.tracks)))
             rng = np.random.default_rng([self.seed, 999_983, b])
         else:
-            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.tracks))
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.tracks) * self.crops)
+            order %= len(self.tracks)  # each track `crops` times, each with its own crop
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             rng = np.random.default_rng([self.seed, epoch, b])
         starts, pos, neg = sample_batch(self.tracks, idx, rng, self.negatives)
-        x = np.stack([crop(self.tracks.files[i], int(self.tracks.n_frames[i]), int(s))
-                      for i, s in zip(idx, starts)])
+        if self.pack is not None:
+            x = self.pack.crops(idx, starts, SEGMENT)
+        else:
+            x = np.stack([crop(self.tracks.files[i], int(self.tracks.n_frames[i]), int(s))
+                          for i, s in zip(idx, starts)])
         x = (x - self.mean) / self.std
         return (torch.from_numpy(x), torch.from_numpy(pos), torch.from_numpy(neg),
                 torch.from_numpy(self.tracks.positives[idx]))
@@ -257,9 +274,11 @@ class Trainer:
         self.state = {"epoch": 0, "step": 0, "plateau_lr": lr, "best": math.inf, "best_epoch": 0,
                       "bad_epochs": 0, "history": []}
         negatives = train["negatives"] if kind == "joint" and train["loss"] == "hinge" else 0
-        self.train_src = BatchSource(self.train_set, train["batch_size"], negatives, seed, self.mean, self.std)
+        packs = [pack_tracks(ds, s) if train["pack"] else None for s in (self.train_set, self.valid_set)]
+        self.train_src = BatchSource(self.train_set, train["batch_size"], negatives, seed, self.mean, self.std,
+                                     crops_per_track=train["crops_per_track"], pack=packs[0])
         self.valid_src = BatchSource(self.valid_set, train["batch_size"], negatives, seed, self.mean,
-                                     self.std, valid=True)
+                                     self.std, valid=True, pack=packs[1])
         self._loaders: dict = {}
 
     # -- one batch -----------------------------------------------------------------------------

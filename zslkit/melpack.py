@@ -1,0 +1,116 @@
+"""One memory map holding many tracks' log-mels, for fast random crops during training.
+
+Conventions
+-----------
+- A pack is ``<folder>/<digest>.npy``, shape ``(total_frames, n_mels)``, the tracks' frames one
+  after another in the given order, in the store's dtype (float16 for zslkit's own mels; float32
+  if any file is float32), plus ``<digest>.index.npz`` with ``track_ids``, ``offsets`` and
+  ``n_frames``. The digest covers the track ids and each file's path, size and mtime, so a pack
+  is rebuilt when any mel changes and reused otherwise.
+- Both files are written atomically, the index last: a killed build leaves no pack behind.
+- A crop of ``length`` frames starting at ``start`` reads rows ``offset + (start + j) % n_frames``:
+  for clips shorter than ``length`` (start 0) this is the original's tiling by self-concatenation,
+  for the rest it is a plain slice. A batch of crops is one fancy-indexing read of the map.
+- The map is opened lazily and dropped when pickled, so DataLoader workers open their own.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .errors import DataError
+from .io import atomic_path, save_npz
+
+
+def pack_digest(track_ids: Sequence[str], files: Sequence[str | os.PathLike]) -> str:
+    h = hashlib.sha256()
+    for t, f in zip(track_ids, files):
+        try:
+            st = os.stat(f)
+        except OSError as exc:
+            raise DataError(f"{f}: cannot read mel of track {t!r}: {exc}") from exc
+        h.update(f"{t}\0{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+class MelPack:
+    """Random crops from a pack built by :func:`build_pack` (or an existing one)."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        index = np.load(self.path.with_suffix(".index.npz"))
+        self.track_ids = [str(t) for t in index["track_ids"]]
+        self.offsets = index["offsets"].astype(np.int64)
+        self.n_frames = index["n_frames"].astype(np.int64)
+        self._frames = None
+
+    def __len__(self) -> int:
+        return len(self.track_ids)
+
+    def __getstate__(self):
+        return {**self.__dict__, "_frames": None}
+
+    @property
+    def frames(self) -> np.ndarray:
+        if self._frames is None:
+            self._frames = np.load(self.path, mmap_mode="r")
+        return self._frames
+
+    def crops(self, idx: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+        """Crops ``(len(idx), length, n_mels)`` float32 of tracks ``idx`` (positions in the pack)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        rows = (np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length)) % self.n_frames[idx, None]
+        rows += self.offsets[idx, None]
+        return self.frames[rows.ravel()].reshape(len(idx), length, -1).astype(np.float32)
+
+
+def build_pack(track_ids: Sequence[str], files: Sequence[str | os.PathLike], folder: str | os.PathLike,
+               progress: bool = True) -> MelPack:
+    """Copy the tracks' mels, in this order, into one memory map under ``folder`` (or reuse it).
+
+    Parameters
+    ----------
+    track_ids, files : the tracks and their ``.npy`` mel files ``(n_frames, n_mels)``
+    folder : where packs are kept (one per set of tracks)
+
+    Returns
+    -------
+    MelPack
+    """
+    from tqdm.auto import tqdm
+    folder = Path(folder)
+    path = folder / f"{pack_digest(track_ids, files)}.npy"
+    index_path = path.with_suffix(".index.npz")
+    if index_path.is_file() and path.is_file():
+        return MelPack(path)
+    if not track_ids:
+        raise DataError("cannot pack an empty set of tracks")
+    shapes, dtypes = [], set()
+    for t, f in zip(track_ids, files):
+        try:
+            mel = np.load(f, mmap_mode="r")
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{f}: cannot read mel of track {t!r}: {exc}") from exc
+        if mel.ndim != 2 or len(mel) == 0:
+            raise DataError(f"{f}: mel of track {t!r} has shape {mel.shape}, expected (n_frames>0, n_mels)")
+        shapes.append(mel.shape)
+        dtypes.add(mel.dtype)
+    n_mels = {s[1] for s in shapes}
+    if len(n_mels) > 1:
+        raise DataError(f"mels under {Path(files[0]).parent} have different band counts {sorted(n_mels)}")
+    n_frames = np.array([s[0] for s in shapes], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(n_frames)[:-1]])
+    dtype = np.float16 if dtypes == {np.dtype(np.float16)} else np.float32
+    with atomic_path(path, suffix=".npy") as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(int(n_frames.sum()), n_mels.pop()))
+        for f, o, n in tqdm(list(zip(files, offsets, n_frames)), desc="packing mels", unit="track",
+                            disable=not progress, leave=False):
+            out[o:o + n] = np.load(f, mmap_mode="r")
+        out.flush()
+        del out
+    save_npz(index_path, track_ids=np.array(track_ids, dtype=str), offsets=offsets, n_frames=n_frames)
+    return MelPack(path)
