@@ -61,11 +61,12 @@ class MelPack:
         return self._frames
 
     def crops(self, idx: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-        """Crops ``(len(idx), length, n_mels)`` float32 of tracks ``idx`` (positions in the pack)."""
+        """Crops ``(len(idx), length, n_mels)`` of tracks ``idx`` (positions in the pack), in the
+        pack's dtype (convert with torch, which does float16 -> float32 ~10x faster than numpy)."""
         idx = np.asarray(idx, dtype=np.int64)
         rows = (np.asarray(starts, dtype=np.int64)[:, None] + np.arange(length)) % self.n_frames[idx, None]
         rows += self.offsets[idx, None]
-        return self.frames[rows.ravel()].reshape(len(idx), length, -1).astype(np.float32)
+        return self.frames[rows.ravel()].reshape(len(idx), length, -1)
 
 
 def build_pack(track_ids: Sequence[str], files: Sequence[str | os.PathLike], folder: str | os.PathLike,

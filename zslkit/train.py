@@ -100,11 +100,12 @@ def open_mel(path: str) -> np.ndarray:
 
 
 def crop(path: str, n_frames: int, start: int, length: int = SEGMENT) -> np.ndarray:
-    """Frames ``start:start+length`` of a memory-mapped mel, tiling clips shorter than ``length``."""
+    """Frames ``start:start+length`` of a memory-mapped mel (in its dtype), tiling clips shorter
+    than ``length``."""
     mel = open_mel(path)
     if n_frames < length:
         mel = np.tile(np.asarray(mel), (math.ceil(length / n_frames), 1))
-    return np.asarray(mel[start:start + length], dtype=np.float32)
+    return np.array(mel[start:start + length])
 
 
 def sample_batch(tracks: TrackSet, idx: np.ndarray, rng: np.random.Generator, negatives: int):
@@ -165,9 +166,14 @@ class BatchSource(torch.utils.data.Dataset):
         else:
             x = np.stack([crop(self.tracks.files[i], int(self.tracks.n_frames[i]), int(s))
                           for i, s in zip(idx, starts)])
-        x = (x - self.mean) / self.std
+        # crops travel in the store's dtype (half the bytes for float16); the trainer standardises
         return (torch.from_numpy(x), torch.from_numpy(pos), torch.from_numpy(neg),
                 torch.from_numpy(self.tracks.positives[idx]))
+
+
+def standardise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """Crops as float32, ``(x - mean) / std`` (on the device the model runs on)."""
+    return x.float().sub_(mean).div_(std) if x.dtype != torch.float32 else (x - mean).div_(std)
 
 
 class EpochKeys(torch.utils.data.Sampler):
@@ -284,6 +290,7 @@ class Trainer:
     # -- one batch -----------------------------------------------------------------------------
     def loss(self, batch) -> torch.Tensor:
         x, pos, neg, positives = (t.to(self.device) for t in batch)
+        x = standardise(x, self.mean, self.std)
         if self.kind == "classifier":
             bce = F.binary_cross_entropy_with_logits(self.net(x), positives.float(), reduction="none")
             return bce.mean(dim=1).sum()  # per segment: mean over tags; summed over the batch
