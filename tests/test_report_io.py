@@ -22,6 +22,14 @@ def test_atomic_writers_round_trip(tmp_path):
     assert read_json(tmp_path / "b.json") == {"x": 1.5, "y": [0, 1]}
 
 
+def test_atomic_writes_get_a_plain_files_mode(tmp_path):
+    import os
+    write_json(tmp_path / "b.json", {})
+    (tmp_path / "plain.txt").write_text("")
+    mode = lambda p: os.stat(p).st_mode & 0o777  # noqa: E731
+    assert mode(tmp_path / "b.json") == mode(tmp_path / "plain.txt")
+
+
 def test_record_replaces_a_stage_rows(tmp_path):
     report.record(tmp_path, "01", [{"metric": "a", "value": 1}, {"metric": "b", "value": 2}])
     report.record(tmp_path, "02", [{"metric": "c", "value": 3, "n": 10}])

@@ -2,6 +2,7 @@
 
 Every writer goes through :func:`atomic_path`: data is written to a temporary file in the target
 folder, flushed, and renamed over the target, so a killed process never leaves a half-written file.
+The file gets the mode a plain ``open`` would give it (0666 less the umask), not mkstemp's 0600.
 """
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)  # read once: mkstemp creates files 0600, renamed files get the usual mode
 
 
 @contextlib.contextmanager
@@ -29,6 +33,7 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if tmp.exists():
