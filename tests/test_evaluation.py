@@ -42,10 +42,15 @@ def test_every_paper_setting_is_reported(runs):
 def test_zero_shot_works_with_informative_side_information(runs):
     ds, split, P, run_dir, emb = runs["attributes"]
     rows, per_item = evaluation.evaluate_embeddings(emb, ds, split, "A", P["evaluate"], "embedding attributes")
-    t = table(rows).set_index(["task", "test_setting", "metric"]).value
+    t = table(rows).set_index(["task", "test_setting", "metric"]).value.sort_index()
     assert t["annotation", "(B+C)-Y", "AUC-i"] > 0.75
     assert t["retrieval", "(B+C)-Y", "AUC-l"] > 0.75
     assert evaluation.chance_rows(per_item, "m", "A")[1]["value"] < 0.05  # the chance test rejects
+    perm = t["permutation test", "(B+C)-Y"]
+    # each unseen tag's own attributes beat the other unseen tags' (few tags: p >= 1 / n_Y!)
+    assert perm["mean AUC-l, own side information"] == pytest.approx(t["retrieval", "(B+C)-Y", "AUC-l"])
+    assert perm["mean AUC-l, own side information"] - perm["mean AUC-l, permuted side information"] > 0.15
+    assert perm["permutation p-value (H1: own > permuted)"] < 0.1
 
 
 def test_random_side_information_sits_at_chance_on_unseen_tags(runs):

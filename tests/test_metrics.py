@@ -5,7 +5,8 @@ from hypothesis import given, settings, strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from zslkit import DataError
-from zslkit.metrics import bootstrap_ci, chance_test, evaluate, metric_names, per_item
+from zslkit.metrics import (bootstrap_ci, chance_test, cross_auc, evaluate, metric_names, per_item,
+                            permutation_test, roc_auc)
 
 
 def apk_reference(actual, predicted, k):
@@ -101,3 +102,27 @@ def test_chance_test_separates_chance_from_signal():
     rng = np.random.default_rng(2)
     assert chance_test(rng.normal(0.5, 0.05, 40))["p"] > 0.01
     assert chance_test(rng.normal(0.6, 0.05, 40))["p"] < 1e-6
+
+
+def test_cross_auc_diagonal_is_per_tag_auc_and_off_diagonal_swaps_tags():
+    rng = np.random.default_rng(3)
+    labels = rng.random((60, 5)) < 0.3
+    labels[:, 4] = False                                   # degenerate column: NaN row and column
+    scores = np.round(rng.random((60, 5)), 1)              # ties on purpose
+    m = cross_auc(scores, labels)
+    np.testing.assert_allclose(np.diag(m)[:4], roc_auc(scores, labels, axis=0)[:4], atol=1e-12)
+    assert roc_auc_score(labels[:, 1], scores[:, 0]) == pytest.approx(m[0, 1])
+    assert np.isnan(m[4]).all() and np.isnan(m[:, 4]).all()
+
+
+def test_permutation_test_needs_tag_specific_scores():
+    rng = np.random.default_rng(0)
+    labels = rng.random((400, 12)) < 0.2
+    richness = labels.sum(axis=1, keepdims=True)           # what every tag shares
+    specific = labels + rng.normal(0, 0.8, labels.shape)
+    shared = richness + rng.normal(0, 0.8, labels.shape)
+    good, common = permutation_test(specific, labels), permutation_test(shared, labels)
+    assert good["own"] > 0.7 and good["p"] < 0.001
+    # above 0.5 for every tag, so the t-test against chance rejects; but no tag-specific signal
+    assert common["own"] > 0.6 and chance_test(np.diag(cross_auc(shared, labels)))["p"] < 1e-3
+    assert common["p"] > 0.05 and abs(common["own"] - common["permuted"]) < 0.03

@@ -246,6 +246,9 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "ks": Field("list", [1, 3, 5, 10], "cut-offs of hit@k, P@k and AP@k", item="int",
                     check=(lambda v: len(v) > 0 and all(k >= 1 for k in v), "positive integers")),
         "complete_labels": Field("bool", True, "also score m21 against its complete labels"),
+        "permutations": Field("int", 10_000, "permutations of the unseen tags' side information in "
+                              "the test of tag-specific transfer on (B+C)-Y (0 = none)", lo=0,
+                              hi=1_000_000),
         "examples": Field("int", 4, "tracks shown with their top-10 annotation", lo=0, hi=50),
         "classifier": Field("bool", True, "evaluate the supervised classifier when it was trained"),
         "random_baseline": Field("bool", True, "train and evaluate the same model on random side "

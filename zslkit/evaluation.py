@@ -133,7 +133,18 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
                 table.insert(1, "group", [groups.get(t, "") for t in tags])
                 table.insert(2, "split", ["X" if emb.seen[emb.tag_row[t]] else "Y" for t in tags])
             per_item[(task, name, label_kind)] = table
+            if task == "retrieval" and tags_name == "Y" and tracks_name == "B+C" and ev["permutations"]:
+                rows += permutation_rows(scores, labels, common, ev["permutations"], seed)
     return rows, per_item
+
+
+def permutation_rows(scores, labels, common: Mapping[str, Any], n_permutations: int, seed: int) -> list[dict]:
+    """The permutation test of tag-specific transfer (:func:`metrics.permutation_test`) as rows."""
+    test = metrics.permutation_test(scores, labels, n_permutations, seed)
+    common = {**common, "task": "permutation test", "n": test["n"]}
+    return [{**common, "metric": "mean AUC-l, own side information", "value": test["own"]},
+            {**common, "metric": "mean AUC-l, permuted side information", "value": test["permuted"]},
+            {**common, "metric": "permutation p-value (H1: own > permuted)", "value": test["p"]}]
 
 
 def evaluate_classifier(run_dir, ds, split, params: Mapping[str, Any], ev: Mapping[str, Any],

@@ -18,6 +18,9 @@ Conventions
   excluded such rows from AUC only, and counted them as 0 or NaN in the others.)
 - Means are over the remaining items; confidence intervals are percentile bootstraps of that mean,
   resampling items (tracks for "-i", tags for "-l").
+- Two tests of zero-shot transfer: :func:`chance_test` (mean per-tag AUC against 0.5) and
+  :func:`permutation_test` (each tag's own side information against the other tags'), which a
+  model that ranks by something all tags share cannot pass.
 
 Functions return plain arrays and dicts, as mir_eval's do; :func:`validate` raises
 :class:`~zslkit.errors.DataError` naming the problem.
@@ -195,3 +198,56 @@ def chance_test(values: np.ndarray, chance: float = 0.5) -> dict:
                 "p": float("nan"), "n": int(len(values))}
     t, p = stats.ttest_1samp(values, chance)
     return {"mean": float(values.mean()), "t": float(t), "p": float(p), "n": int(len(values))}
+
+
+def cross_auc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """ROC-AUC of every label column under every score column: ``(n_cols, n_cols)``.
+
+    ``M[i, j]`` ranks the rows by ``scores[:, i]`` and scores them against ``labels[:, j]``
+    (ties as scikit-learn). The diagonal is the per-column AUC of :func:`roc_auc` with ``axis=0``.
+    Columns with no positive or no negative are NaN (as rows and as columns).
+    """
+    from scipy.stats import rankdata
+    scores, labels = validate(scores, labels)
+    ranks = rankdata(scores, axis=0)                        # average ranks for ties
+    pos = labels.sum(axis=0).astype(np.float64)
+    neg = len(labels) - pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = (ranks.T @ labels.astype(np.float64) - pos * (pos + 1) / 2) / (pos * neg)
+    bad = (pos == 0) | (neg == 0)
+    m[:, bad] = np.nan
+    m[bad, :] = np.nan
+    return m
+
+
+def permutation_test(scores: np.ndarray, labels: np.ndarray, n_permutations: int = 10_000,
+                     seed: int = 0) -> dict:
+    """Does each column's own scores rank its positives better than the other columns' scores?
+
+    For zero-shot retrieval: columns are unseen tags, ``scores[:, j]`` comes from tag ``j``'s side
+    information. The statistic is the mean AUC-l with each tag's own side information (the
+    diagonal of :func:`cross_auc`); the null re-assigns the tags' side information among them at
+    random (mean of ``M[pi(j), j]`` over tags, for random permutations ``pi``). A model that ranks
+    tracks by something every tag shares (how many tags a track has, say) scores above 0.5 under
+    both, so this tests for tag-specific transfer, not for a difference from 0.5.
+
+    Returns
+    -------
+    dict with ``own`` (observed mean AUC-l), ``permuted`` (mean of the null), ``p`` (one-sided,
+    ``(1 + #null >= own) / (1 + n_permutations)``), ``n`` (tags used; degenerate ones excluded)
+    """
+    m = cross_auc(scores, labels)
+    ok = ~np.isnan(np.diag(m))
+    m = m[np.ix_(ok, ok)]
+    n = len(m)
+    if n < 2:
+        return {"own": float(np.diag(m).mean()) if n else float("nan"), "permuted": float("nan"),
+                "p": float("nan"), "n": n}
+    own = float(np.diag(m).mean())
+    rng = np.random.default_rng(seed)
+    null = np.empty(n_permutations)
+    for start in range(0, n_permutations, 1000):           # 1000 permutations at a time
+        perms = np.argsort(rng.random((min(1000, n_permutations - start), n)), axis=1)
+        null[start:start + len(perms)] = m[perms, np.arange(n)].mean(axis=1)
+    return {"own": own, "permuted": float(null.mean()),
+            "p": float((1 + np.sum(null >= own - 1e-12)) / (1 + n_permutations)), "n": n}
