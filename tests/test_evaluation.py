@@ -48,8 +48,8 @@ def test_zero_shot_works_with_informative_side_information(runs):
     assert evaluation.chance_rows(per_item, "m", "A")[1]["value"] < 0.05  # the chance test rejects
     perm = t["permutation test", "(B+C)-Y"]
     # each unseen tag's own attributes beat the other unseen tags' (few tags: p >= 1 / n_Y!)
-    assert perm["mean AUC-l, own side information"] == pytest.approx(t["retrieval", "(B+C)-Y", "AUC-l"])
-    assert perm["mean AUC-l, own side information"] - perm["mean AUC-l, permuted side information"] > 0.15
+    assert perm["mean AUC-l (own side information)"] == pytest.approx(t["retrieval", "(B+C)-Y", "AUC-l"])
+    assert perm["mean AUC-l (own side information)"] - perm["mean AUC-l (permuted side information)"] > 0.15
     assert perm["permutation p-value (H1: own > permuted)"] < 0.1
 
 

@@ -142,8 +142,8 @@ def permutation_rows(scores, labels, common: Mapping[str, Any], n_permutations: 
     """The permutation test of tag-specific transfer (:func:`metrics.permutation_test`) as rows."""
     test = metrics.permutation_test(scores, labels, n_permutations, seed)
     common = {**common, "task": "permutation test", "n": test["n"]}
-    return [{**common, "metric": "mean AUC-l, own side information", "value": test["own"]},
-            {**common, "metric": "mean AUC-l, permuted side information", "value": test["permuted"]},
+    return [{**common, "metric": "mean AUC-l (own side information)", "value": test["own"]},
+            {**common, "metric": "mean AUC-l (permuted side information)", "value": test["permuted"]},
             {**common, "metric": "permutation p-value (H1: own > permuted)", "value": test["p"]}]
 
 
