@@ -131,7 +131,8 @@ def sample_batch(tracks: TrackSet, idx: np.ndarray, rng: np.random.Generator, ne
 
 
 class BatchSource(torch.utils.data.Dataset):
-    """Batch ``b`` of an epoch (or of the fixed validation pass), built in a DataLoader worker."""
+    """Batch ``b`` of an epoch (or of the fixed validation pass), built in the main process or a
+    DataLoader worker (``train.workers``)."""
 
     def __init__(self, tracks: TrackSet, batch_size: int, negatives: int, seed: int, mean: float,
                  std: float, valid: bool = False, crops_per_track: int = 1, pack=None):
