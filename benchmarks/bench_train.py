@@ -96,7 +96,7 @@ def train(batches, vectors):
     torch.manual_seed(0)
     model = JointModel(PaperEncoder(), TagBranch(DIM))
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
-    n, wait = 0, 0.0
+    n, wait, tick, t0 = 0, 0.0, 0.0, 0.0
     for i, (x, pos, neg) in enumerate(batches):
         if i:
             wait += time.perf_counter() - tick
