@@ -24,9 +24,9 @@ import torch
 
 from .audio import MelStore
 from .errors import DataError, ParamError
-from .io import save_npz
+from .io import read_npz, save_npz
 from .model import EMBED_DIM
-from .train import SEGMENT
+from .train import SEGMENT, standardise
 
 
 def segments(mel: np.ndarray, length: int = SEGMENT) -> np.ndarray:
@@ -48,7 +48,7 @@ def track_embeddings(encoder: torch.nn.Module, store: MelStore, track_ids: Seque
     out, pending, owners = [], [], []
 
     def flush():
-        x = torch.from_numpy((np.concatenate(pending) - mean) / std).to(device)
+        x = standardise(torch.from_numpy(np.concatenate(pending)).to(device), mean, std)
         emb = encoder(x)
         if normalize_segments:
             emb = torch.nn.functional.normalize(emb, dim=1)
@@ -148,12 +148,9 @@ class Embeddings:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Embeddings":
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: embeddings not found; run notebook 04 first")
-        with np.load(path, allow_pickle=False) as z:
-            return cls(z["track_ids"].tolist(), z["tracks"], z["tags"].tolist(), z["tag_emb"],
-                       z["seen"], z["side"], json.loads(str(z["meta"])))
+        z = read_npz(path, "embeddings not found; run notebook 04 first")
+        return cls(z["track_ids"].tolist(), z["tracks"], z["tags"].tolist(), z["tag_emb"],
+                   z["seen"], z["side"], json.loads(str(z["meta"])))
 
 
 def embeddings_path(run_dir: str | os.PathLike, name: str = "joint") -> Path:

@@ -15,6 +15,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .errors import DataError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)  # read once: mkstemp creates files 0600, renamed files get the usual mode
 
@@ -64,6 +66,15 @@ def save_npz(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
+
+
+def read_npz(path: str | os.PathLike, missing: str) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file (no pickles); a missing file is a DataError saying ``missing``."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: {missing}")
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
 
 
 def write_csv(path: str | os.PathLike, frame) -> None:

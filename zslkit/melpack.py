@@ -23,7 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import DataError
-from .io import atomic_path, save_npz
+from .io import atomic_path, read_npz, save_npz
 
 
 def pack_digest(track_ids: Sequence[str], files: Sequence[str | os.PathLike]) -> str:
@@ -42,7 +42,7 @@ class MelPack:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        index = np.load(self.path.with_suffix(".index.npz"))
+        index = read_npz(self.path.with_suffix(".index.npz"), "mel pack index not found")
         self.track_ids = [str(t) for t in index["track_ids"]]
         self.offsets = index["offsets"].astype(np.int64)
         self.n_frames = index["n_frames"].astype(np.int64)

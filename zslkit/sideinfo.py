@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, ParamError
-from .io import save_npz
+from .io import read_npz, save_npz
 
 NEGATORS = {"no", "not", "non", "without", "never", "lacking"}
 KINDS = ("glove", "sentence", "attributes", "random")
@@ -74,12 +74,9 @@ class SideInfo:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SideInfo":
-        path = Path(path)
-        if not path.is_file():
-            raise DataError(f"{path}: side-information table not found; run notebook 02 first")
-        with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"])) if "meta" in z else {}
-            return cls(meta.pop("kind", path.stem), z["tags"].tolist(), z["vectors"], meta)
+        z = read_npz(path, "side-information table not found; run notebook 02 first")
+        meta = json.loads(str(z["meta"])) if "meta" in z else {}
+        return cls(meta.pop("kind", Path(path).stem), z["tags"].tolist(), z["vectors"], meta)
 
     def cosine(self) -> np.ndarray:
         """(n_tags, n_tags) cosine similarity; NaN for tags without a vector."""
