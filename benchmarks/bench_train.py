@@ -30,11 +30,15 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zslkit.model import JointModel, PaperEncoder, TagBranch  # noqa: E402
+from zslkit.encoders import PaperEncoder  # noqa: E402
+from zslkit.model import JointModel, TagBranch  # noqa: E402
 from zslkit.melpack import build_pack  # noqa: E402
-from zslkit.train import BatchSource, TrackSet, hinge_loss, standardise  # noqa: E402
+from zslkit.inference import standardise  # noqa: E402
+from zslkit.losses import hinge_loss  # noqa: E402
+from zslkit.sampling import BatchSource, TrackSet  # noqa: E402
 
 FRAMES, MELS, N_TAGS, DIM, MEAN, STD = 1292, 128, 900, 300, 0.2262, 0.2579
+SEG = 130  # frames per segment (the paper)
 
 
 def make_set(folder: Path, n: int):
@@ -73,7 +77,7 @@ def baseline_batches(labels, files, batch_size, n_batches, seed=0):
 
 def ours_batches(labels, files, batch_size, n_batches, workers, pack=None):
     tracks = TrackSet([str(i) for i in range(len(files))], files, np.full(len(files), FRAMES), labels)
-    source = BatchSource(tracks, batch_size, 1, 0, MEAN, STD, pack=pack)
+    source = BatchSource(tracks, batch_size, 1, 0, SEG, pack=pack)
     loader = torch.utils.data.DataLoader(source, batch_size=None, num_workers=workers,
                                          prefetch_factor=4 if workers else None)
     for b, (x, p, n, _) in enumerate(loader):

@@ -68,25 +68,27 @@ def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=N
     return Dataset.load(root)
 
 
-def trained_run(root, sideinfo="attributes", epochs=10, baseline=True, n_tracks=240, n_tags=12, seed=0):
-    """Train a joint model (and the classifier) on a synthetic atoms dataset into ``root/run``.
+def trained_run(root, sideinfo="attributes", epochs=10, baseline=True, n_tracks=240, n_tags=12, seed=0,
+                controls=("random",)):
+    """Train a joint model (the classifier, the controls) on a synthetic atoms dataset into ``root/run``
+    with stage 03's own function.
 
     Returns ``(ds, split, params, run_dir)``, laid out like a real run after notebook 03.
     """
     from zslkit import config
     from zslkit.splits import prepare_split
-    from zslkit.train import Trainer, seen_vectors
+    from zslkit.train import train_stage
     ds = synthetic_dataset(root / "ds", n_tracks=n_tracks, n_tags=n_tags, atoms=6, seed=seed)
     P = config.resolve({"run": {"name": "run", "reports_dir": str(root), "seed": seed},
                         "split": {"stratify": "none", "seed": 2, "ratio": 0.75},
+                        "sideinfo": {"kinds": ["attributes", "random"]},
                         "model": {"sideinfo": sideinfo},
                         "train": {"batch_size": 16, "workers": 0, "max_epochs": epochs, "optimizer": "adam",
-                                  "lr": 3e-3, "loss": "contrastive", "device": "cpu", "baseline": baseline},
+                                  "lr": 3e-3, "loss": "contrastive", "device": "cpu", "baseline": baseline,
+                                  "controls": [c for c in controls if c != sideinfo]},
                         "embed": {"widget": False, "umap": {"max_tracks": 60}},
                         "evaluate": {"bootstrap": 200}}, root=root)
     split = prepare_split(ds, P["split"])
     run_dir = root / "run"
-    for kind in ["joint"] + (["classifier"] if baseline else []):
-        vectors = seen_vectors(ds, split, sideinfo) if kind == "joint" else None
-        Trainer(ds, split, vectors, P["train"], P["model"], run_dir / "train" / kind, seed, kind).fit(progress=False)
+    train_stage(ds, split, P, run_dir, progress=False)
     return ds, split, P, run_dir

@@ -1,11 +1,12 @@
 import pytest
 
 from zslkit import ParamError, config
+from zslkit.datasets import m21
 
 
 def test_defaults_resolve_and_paths_are_absolute(tmp_path):
     P = config.resolve({}, root=tmp_path)
-    assert set(P) == set(config.SCHEMA)
+    assert set(P) == set(config.SECTIONS) == set(config.schema())
     assert P["audio"]["n_fft"] == 1024 and P["audio"]["hop_length"] == 512
     assert P["run"]["reports_dir"] == str(tmp_path / "reports")
 
@@ -14,7 +15,7 @@ def test_overrides_merge_into_nested_sections(tmp_path):
     P = config.resolve({"data": {"m21": {"n_clips": 50, "coverage": {"form": 1.0}}}}, root=tmp_path)
     assert P["data"]["m21"]["n_clips"] == 50
     assert P["data"]["m21"]["coverage"]["form"] == 1.0
-    assert P["data"]["m21"]["coverage"]["instrument"] == config.M21_GROUP_COVERAGE["instrument"]
+    assert P["data"]["m21"]["coverage"]["instrument"] == m21.catalogue.coverage()["instrument"]
 
 
 @pytest.mark.parametrize("params, message", [

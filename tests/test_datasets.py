@@ -10,7 +10,8 @@ from zslkit import DataError, UnsafePickleError
 from zslkit.audio import PAPER_MEAN
 from zslkit.datasets import Dataset, annotations_from_lists, write_dataset
 from zslkit.datasets.folder import import_folder
-from zslkit.datasets.seed import import_seed, safe_load_pickle, safe_loads_pickle
+from zslkit.datasets.seed import import_seed
+from zslkit.pickles import safe_load_pickle, safe_loads_pickle
 
 from conftest import tone
 

@@ -6,25 +6,39 @@ import torch
 
 from conftest import trained_run
 from zslkit import DataError, ParamError, config, embed, explore
-from zslkit.embed import Embeddings, TextEncoder, text_side_info, track_embeddings
-from zslkit.sideinfo import WordVectors
+from zslkit.embed import TextEncoder
+from zslkit.embeddings import ClassifierScores, Embeddings, embeddings_path
+from zslkit.inference import track_embeddings
+from zslkit.sideinfo import WordVectors, load_table
+from zslkit.sideinfo import text_vectors as text_side_info
 from zslkit.viz import umap_coords
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
-    ds, split, P, run_dir = trained_run(tmp_path_factory.mktemp("embed"), epochs=6, baseline=False)
-    return ds, split, P, run_dir, embed.embed_run(ds, split, P, run_dir)
+    ds, split, P, run_dir = trained_run(tmp_path_factory.mktemp("embed"), epochs=6, baseline=True)
+    embedded = embed.embed_run(ds, split, P, run_dir)
+    return ds, split, P, run_dir, embedded["joint"], embedded
+
+
+def test_every_trained_model_is_embedded(run):
+    ds, split, P, run_dir, E, embedded = run
+    assert set(embedded) == {"joint", "classifier", "joint-random"}
+    assert embedded["joint-random"].meta["sideinfo"] == "random" and embedded["joint-random"].meta["control"]
+    assert E.meta["sideinfo"] == "attributes" and not E.meta["control"]
+    clf = ClassifierScores.load(embeddings_path(run_dir, "classifier"))
+    assert clf.tags == split.seen and clf.logits.shape == (ds.n_tracks, len(split.seen))
+    np.testing.assert_array_equal(clf.scores(clf.track_ids[:2]), clf.logits[:2])
 
 
 def test_embedding_shapes_ids_and_round_trip(run):
-    ds, split, P, run_dir, E = run
+    ds, split, P, run_dir, E, _ = run
     assert E.track_ids == ds.tracks.track_id.tolist()
     assert E.tracks.shape == (ds.n_tracks, 100) and E.tracks.dtype == np.float32
     assert E.tags == split.seen + split.unseen and E.seen.sum() == len(split.seen)
     assert E.tag_emb.shape == (ds.n_tags, 100) and E.side.shape == (ds.n_tags, 6)
     assert E.scorable.all()
-    back = Embeddings.load(embed.embeddings_path(run_dir))
+    back = Embeddings.load(embeddings_path(run_dir))
     assert back.tags == E.tags and back.track_ids == E.track_ids and back.meta == E.meta
     np.testing.assert_array_equal(back.tracks, E.tracks)
     np.testing.assert_array_equal(back.tag_emb, E.tag_emb)
@@ -32,8 +46,9 @@ def test_embedding_shapes_ids_and_round_trip(run):
 
 
 def test_tag_embedding_is_the_tag_branch_of_the_side_information(run):
-    ds, split, P, run_dir, E = run
-    model, info, table = embed.load_joint(run_dir, ds, split, P)
+    ds, split, P, run_dir, E, _ = run
+    model, info = embed.load_model(run_dir, "joint", split)
+    table = load_table(ds, split.name, info["arch"]["sideinfo"])
     row = table.tags.index(E.tags[-1])
     with torch.no_grad():
         expected = model.embed_tags(torch.as_tensor(table.vectors[row:row + 1])).numpy()[0]
@@ -51,7 +66,8 @@ def test_segment_averaging_on_a_known_input(normalize):
             v = x.mean(dim=(1, 2))
             return torch.stack([v, torch.ones_like(v)], dim=1)
 
-    emb = track_embeddings(Probe(), {"t": mel}, ["t"], mean=0.0, std=1.0, normalize_segments=normalize)
+    emb = track_embeddings(Probe(), {"t": mel}, ["t"], mean=0.0, std=1.0, segment_frames=130,
+                           normalize_segments=normalize)
     segs = np.array([[k, 1.0] for k in (1, 2, 3)])
     if normalize:
         segs = segs / np.linalg.norm(segs, axis=1, keepdims=True)
@@ -95,7 +111,7 @@ def test_umap_is_deterministic_for_a_seed():
 
 
 def test_umap_maps_cover_tags_and_tracks(run):
-    ds, split, P, run_dir, E = run
+    ds, split, P, run_dir, E, _ = run
     maps = embed.umap_maps(E, ds, P["embed"]["umap"], 0, "g1")
     assert set(maps) == {"side", "tags", "joint"}
     assert maps["tags"].id.tolist() == E.tags and set(maps["tags"].split) == {"X", "Y"}
@@ -149,6 +165,6 @@ def test_explorer_functions_on_known_vectors():
 
 def test_explorer_widget_builds_headless(run):
     import ipywidgets as W
-    ds, split, P, run_dir, E = run
+    ds, split, P, run_dir, E, _ = run
     widget = explore.explorer(E, ds, None, dict(zip(ds.tags.tag, ds.tags.group)), k=5)
     assert isinstance(widget, W.Tab) and len(widget.children) == 3

@@ -22,7 +22,7 @@ def built(tmp_path_factory):
 def test_build_writes_a_consistent_dataset(built):
     root, P, ds, report = built
     assert ds.n_tracks == 40 and report["clips_without_tags"] == 0
-    assert set(ds.tags.group) <= set(config.M21_GROUP_COVERAGE)
+    assert set(ds.tags.group) <= set(m21.catalogue.coverage())
     for tid in ds.tracks.track_id[:5]:
         y, sr = sf.read(ds.audio_path(tid))
         assert sr == 22050 and len(y) == 4 * 22050 and np.abs(y).max() > 0.1
@@ -52,9 +52,9 @@ def test_coverage_and_tempo_tags():
     plan.tags_full = m21.clip_tags(plan, {"form": "reel", "origin": "irish", "meter": "duple", "mode": "major"})
     assert plan.tags_full["family"] == ["brass", "strings"] and plan.tags_full["ensemble"] == ["duet"]
     assert plan.tags_full["tempo"] == ["fast"]
-    everything = m21.observed_tags(plan, {g: 1.0 for g in config.M21_GROUP_COVERAGE})
+    everything = m21.observed_tags(plan, {g: 1.0 for g in m21.catalogue.coverage()})
     assert {t for _, t in everything} == {t for ts in plan.tags_full.values() for t in ts}
-    nothing = m21.observed_tags(plan, {g: 0.0 for g in config.M21_GROUP_COVERAGE})
+    nothing = m21.observed_tags(plan, {g: 0.0 for g in m21.catalogue.coverage()})
     assert {t for _, t in nothing} == {"violin", "trumpet"}  # never left without a tag
 
 

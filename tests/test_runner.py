@@ -199,7 +199,7 @@ def test_sweep_end_to_end_and_resume(smoke_run, tmp_path):
     tmp, params, _ = smoke_run
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"name": "sw", "base": str(params), "stages": "02-05",
-                                    "grid": {"train.seed": [0, 1], "evaluate": [{"random_baseline": False, "bootstrap": 20}],
+                                    "grid": {"train.seed": [0, 1], "evaluate": [{"bootstrap": 20}], "train.controls": [[]],
                                              "embed": [{"umap": {"max_tracks": 30}}]}}, sort_keys=False))
     folder = sweep.run_sweep(path, log=lambda *_: None)
     summary = pd.read_csv(folder / "sweep_summary.csv")

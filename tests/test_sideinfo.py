@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from zslkit import DataError, ParamError, config
-from zslkit.sideinfo import (SideInfo, WordVectors, attribute_table, build_tables, nearest_seen,
+from zslkit.sideinfo import (Context, SideInfo, WordVectors, attribute_table, build_tables, nearest_seen,
                              openmic_fma_vectors, random_table, tag_words, word_vector_table, zscore_rows)
 
 VOCAB = {"hip": [1, 0, 0], "hop": [0, 1, 0], "vocals": [0, 0, 1], "female": [1, 1, 0],
@@ -130,11 +130,11 @@ def test_random_table_and_save_load(tmp_path):
 def test_build_tables_random_takes_the_dimension_of_its_model(glove_file):
     tags = pd.DataFrame({"tag": ["rock", "hipHop", "no vocals"], "group": ["g"] * 3})
     P = config.resolve({"sideinfo": {"kinds": ["random", "glove"], "glove": {"path": str(glove_file)}}})
-    tables = build_tables(np.ones((2, 3), bool), tags, P["sideinfo"])
+    tables = build_tables(Context(tags.tag.tolist(), tags, np.ones((2, 3), bool)), P["sideinfo"])
     assert list(tables) == ["random", "glove"] and tables["random"].dim == tables["glove"].dim == 3
     P = config.resolve({"sideinfo": {"kinds": ["random"], "random": {"like": "sentence"}}})
     with pytest.raises(ParamError, match="sideinfo.random.like: 'sentence' is not among the kinds"):
-        build_tables(np.ones((2, 3), bool), tags, P["sideinfo"])
+        build_tables(Context(tags.tag.tolist(), tags, np.ones((2, 3), bool)), P["sideinfo"])
 
 
 def test_nearest_seen(glove_file):

@@ -1,7 +1,7 @@
 """Audio decoding, the paper's log-mel spectrogram, and the memory-mapped mel store.
 
-Conventions (paper_spec §5)
----------------------------
+Conventions (the paper's preprocessing; docs/pipeline.md)
+---------------------------------------------------------
 - Decode with soundfile (WAV, FLAC, MP3, OGG), average channels to mono, resample with soxr
   (the same resampler librosa uses) to ``sample_rate`` (22,050 Hz).
 - STFT: ``n_fft`` 1024, hop 512, periodic Hann window, centred frames padded with zeros
@@ -14,6 +14,7 @@ Conventions (paper_spec §5)
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 import soundfile as sf
+from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from .errors import DataError
 from .io import save_npy, write_csv
@@ -207,7 +210,6 @@ def _process_one(job):
 
 def _init_worker():
     # one BLAS thread per worker process: the pool already uses every core
-    from threadpoolctl import threadpool_limits
     threadpool_limits(1)
 
 
@@ -231,7 +233,6 @@ def preprocess(tracks: Sequence[tuple[str, str]], mel_dir: str | os.PathLike,
         n_frames, duration``. Tracks whose ``.npy`` already exists are not recomputed.
         ``index.csv`` (ok tracks) and ``errors.csv`` (skipped tracks with reasons) are written.
     """
-    from tqdm.auto import tqdm
 
     mel_dir = Path(mel_dir)
     mel_dir.mkdir(parents=True, exist_ok=True)
@@ -250,11 +251,11 @@ def preprocess(tracks: Sequence[tuple[str, str]], mel_dir: str | os.PathLike,
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(jobs), desc="log-mel", unit="track", disable=not progress or not jobs)
     if workers == 1 or len(jobs) < 2 * chunksize:
-        for job in jobs:
-            rows.append(_process_one(job))
-            bar.update()
+        with threadpool_limits(1):  # as in the workers: the same summation order, bit-identical mels
+            for job in jobs:
+                rows.append(_process_one(job))
+                bar.update()
     else:
-        import multiprocessing as mp
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
                                  initializer=_init_worker) as pool:
             for row in pool.map(_process_one, jobs, chunksize=chunksize):

@@ -6,6 +6,8 @@ import sys
 
 from . import config
 from .errors import ZslkitError
+from .runner import run
+from .sweep import run_sweep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +34,10 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 parser.error("params: give a YAML file or --describe")
         elif args.command == "sweep":
-            from .sweep import run_sweep
             folder = run_sweep(args.sweep, dry_run=args.dry_run)
             if not args.dry_run:
                 print(f"[zslkit] sweep summary in {folder} (open {folder / 'index.html'})")
         else:
-            from .runner import run
             only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
             folder = run(args.params, start=args.start, only=only, force=args.force)
             print(f"[zslkit] run written to {folder} (open {folder / 'index.html'})")

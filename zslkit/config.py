@@ -17,44 +17,20 @@ from __future__ import annotations
 import copy
 import os
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import yaml
 
+from . import builtins  # noqa: F401  (registers the built-in entries)
 from .errors import ParamError
+from .registry import DATASETS, ENCODERS, HEADS, SIDEINFO, Field, load_plugins
 
-SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train", "embed", "evaluate", "compare")
-
-
-@dataclass(frozen=True)
-class Field:
-    """One parameter: its type, default, and limits.
-
-    ``kind`` is one of ``int float str bool list dict path``. ``lo``/``hi`` bound numbers (and list
-    lengths are not bounded). ``choices`` restricts strings. ``exists`` makes a path that must exist.
-    ``check`` is an extra predicate with the message it explains.
-    """
-
-    kind: str
-    default: Any
-    doc: str = ""
-    lo: float | None = None
-    hi: float | None = None
-    choices: tuple | None = None
-    nullable: bool = False
-    exists: bool = False
-    item: str | None = None
-    check: tuple[Callable[[Any], bool], str] | None = None
+SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train", "embed", "evaluate", "heads",
+            "compare")
 
 
-M21_GROUP_COVERAGE = {
-    "instrument": 0.9, "family": 0.55, "ensemble": 0.35, "tempo": 0.6, "form": 0.6,
-    "origin": 0.45, "composer": 0.45, "era": 0.4, "meter": 0.2, "mode": 0.2,
-}
-
-SCHEMA: dict[str, dict[str, Any]] = {
+BASE: dict[str, dict[str, Any]] = {
     "run": {
         "name": Field("str", "demo", "run folder name under reports_dir",
                       check=(lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) is not None,
@@ -64,50 +40,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "data_dir": Field("path", "data", "where datasets are built or imported"),
         "workers": Field("int", 0, "processes for parallel work; 0 = all cores", lo=0, hi=256),
         "progress": Field("bool", True, "show progress bars"),
+        "plugins": Field("list", [], "your modules that register entries (importers, side-information "
+                         "kinds, encoders, heads): module names or .py files, imported first", item="str"),
     },
     "data": {
-        "source": Field("str", "m21", "where the dataset comes from",
-                        choices=("m21", "folder", "seed")),
+        "source": Field("str", "m21", "the dataset importer (registry DATASETS)",
+                        choices=lambda: DATASETS.names()),
         "name": Field("str", "m21-demo", "dataset folder name under run.data_dir",
                       check=(lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) is not None,
                              "letters, digits, '_', '.', '-' only")),
-        "m21": {
-            "n_clips": Field("int", 2000, "clips to render", lo=10, hi=200_000),
-            "clip_seconds": Field("float", 15.0, "length of each rendered clip", lo=3.1, hi=120),
-            "sample_rate": Field("int", 22050, "rendering rate", lo=8000, hi=48000),
-            "instruments_per_clip": Field("list", [0.55, 0.33, 0.12],
-                                          "probabilities of 1, 2, 3 instruments", item="float",
-                                          check=(lambda v: 1 <= len(v) <= 4 and all(p >= 0 for p in v)
-                                                 and abs(sum(v) - 1) < 1e-6,
-                                                 "1-4 non-negative probabilities summing to 1")),
-            "coverage": Field("dict", dict(M21_GROUP_COVERAGE),
-                              "probability that a clip's annotation covers each tag group",
-                              check=(lambda v: set(v) <= set(M21_GROUP_COVERAGE)
-                                     and all(isinstance(p, (int, float)) and 0 <= p <= 1
-                                             for p in v.values()),
-                                     f"keys from {sorted(M21_GROUP_COVERAGE)}, values in [0, 1]")),
-            "min_tag_count": Field("int", 30, "tags with fewer positive clips are dropped", lo=1),
-            "pieces": Field("dict", {}, "cap on pieces per repertory (overrides the profile)",
-                            check=(lambda v: all(isinstance(n, int) and n >= 0 for n in v.values()),
-                                   "repertory: non-negative integer")),
-            "soundfonts": Field("list", ["bundled"], "timbre banks: 'bundled' (TimGM6mb from "
-                                "pretty-midi), 'debian' (any installed Debian GM bank), or .sf2/.sf3 paths",
-                                item="str"),
-        },
-        "folder": {
-            "csv": Field("path", None, "CSV with columns path,tags", nullable=True, exists=True),
-            "tag_sep": Field("str", ";", "separator of tags inside the tags column"),
-            "tag_groups": Field("path", None, "optional CSV tag,group", nullable=True, exists=True),
-        },
-        "seed": {
-            "root": Field("path", None, "folder holding data_common/ and data_tag_vector/",
-                          nullable=True, exists=True),
-            "dataset": Field("str", "msd", "which original dataset", choices=("msd", "fma")),
-            "dir_mel": Field("path", None, "the original preprocessing's mel folder",
-                             nullable=True, exists=True),
-            "dir_audio": Field("path", None, "audio root, when mels are to be computed",
-                               nullable=True, exists=True),
-        },
     },
     "audio": {
         "sample_rate": Field("int", 22050, "decode rate (paper: 22,050)", lo=8000, hi=96000),
@@ -120,7 +61,8 @@ SCHEMA: dict[str, dict[str, Any]] = {
         "max_duration": Field("float", None, "seconds decoded per file (paper MSD: 30)",
                               nullable=True, lo=0.1),
         "min_duration": Field("float", 1.0, "shorter files are skipped and reported", lo=0.0),
-        "segment_frames": Field("int", 130, "frames per model segment (paper: 130)", lo=8),
+        "segment_frames": Field("int", 130, "frames per model segment, in training and embedding; "
+                                "stored with each checkpoint (paper: 130)", lo=8),
         "n_examples": Field("int", 4, "spectrograms shown in notebook 01", lo=0, hi=64),
     },
     "split": {
@@ -142,51 +84,15 @@ SCHEMA: dict[str, dict[str, Any]] = {
     },
     "sideinfo": {
         "kinds": Field("list", ["glove", "sentence", "attributes", "random"],
-                       "side-information tables to build", item="str",
-                       check=(lambda v: set(v) <= {"glove", "sentence", "attributes", "random"}
-                              and len(v) > 0,
-                              "a non-empty subset of glove, sentence, attributes, random")),
+                       "side-information tables to build (registry SIDEINFO)", item="str",
+                       check=(lambda v: len(v) > 0 and set(v) <= set(SIDEINFO.names()),
+                              lambda: f"a non-empty subset of {', '.join(SIDEINFO.names())}")),
         "show": Field("str", "glove", "kind shown in the similarity heatmap and neighbours"),
-        "glove": {
-            "path": Field("path", None, "GloVe text or word2vec file; null = bundled GloVe 6B 50-d",
-                          nullable=True, exists=True),
-            "format": Field("str", "auto", "file format", choices=("auto", "glove", "word2vec")),
-            "oov": Field("str", "drop", "tags with no known word: drop them or fail",
-                         choices=("drop", "fail")),
-            "negation": Field("str", "flip", "'no vocals': flip = minus the content words' mean; "
-                              "average = naive mean with the negator", choices=("flip", "average")),
-        },
-        "sentence": {
-            "template": Field("str", "{tag}", "prompt; {tag} is replaced by the tag text",
-                              check=(lambda v: "{tag}" in v, "must contain {tag}")),
-            "batch_size": Field("int", 64, "encoder batch size", lo=1),
-        },
-        "attributes": {
-            "target_group": Field("str", "form", "tag group described by attribute vectors"),
-            "attribute_groups": Field("list", ["origin", "meter", "mode", "tempo"],
-                                      "groups whose co-occurrence describes the target", item="str"),
-            "form": Field("str", "count", "count, or confidence (share of the target's tracks)",
-                          choices=("count", "confidence")),
-            "tracks": Field("str", "train", "train = training tracks only (no leakage); "
-                            "all = every track, as the paper's FMA vectors", choices=("train", "all")),
-            "openmic": Field("path", None, "OpenMIC-2018 npz (Y_true, Y_mask, sample_key), with fma_tracks",
-                             nullable=True, exists=True),
-            "fma_tracks": Field("path", None, "FMA metadata tracks.csv", nullable=True, exists=True),
-        },
-        "random": {
-            "like": Field("str", "glove", "kind whose dimension the random vectors take",
-                          choices=("glove", "sentence", "attributes")),
-            "dim": Field("int", None, "explicit dimension (overrides like)", nullable=True, lo=1),
-            "seed": Field("int", 0, "seed of the random vectors", lo=0),
-        },
     },
     "model": {
-        "encoder": Field("str", "paper", "audio encoder: the paper's 1-D CNN, the same with batch norm "
-                         "(paper_bn), or a 2-D short-chunk CNN", choices=("paper", "paper_bn", "shortchunk")),
-        "tag_hidden": Field("int", None, "hidden width of an MLP tag branch; null = linear (paper)",
-                            nullable=True, lo=1),
+        "encoder": Field("str", "paper", "audio encoder (registry ENCODERS)", choices=lambda: ENCODERS.names()),
         "sideinfo": Field("str", "glove", "side-information kind the tag branch reads",
-                          choices=("glove", "sentence", "attributes", "random")),
+                          choices=lambda: SIDEINFO.names()),
     },
     "train": {
         "setting": Field("str", "A", "training tracks: A-X, B-X or (A+B)-X", choices=("A", "B", "AB")),
@@ -220,6 +126,10 @@ SCHEMA: dict[str, dict[str, Any]] = {
                       "false = read per-track files"),
         "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
         "baseline": Field("bool", False, "also train the supervised classifier on X"),
+        "controls": Field("list", ["random"], "control side-information kinds: the same joint model trained "
+                          "again on each (e.g. [random]), into train/joint-<kind>", item="str",
+                          check=(lambda v: set(v) <= set(SIDEINFO.names(control=True)),
+                                 lambda: f"kinds flagged as controls: {', '.join(SIDEINFO.names(control=True))}")),
         "seed": Field("int", None, "seed of initialisation and sampling; null = run.seed (sweeps vary "
                       "this, not run.seed, which also seeds the data build)", nullable=True, lo=0),
     },
@@ -251,9 +161,12 @@ SCHEMA: dict[str, dict[str, Any]] = {
                               hi=1_000_000),
         "examples": Field("int", 4, "tracks shown with their top-10 annotation", lo=0, hi=50),
         "classifier": Field("bool", True, "evaluate the supervised classifier when it was trained"),
-        "random_baseline": Field("bool", True, "train and evaluate the same model on random side "
-                                 "information (the chance control)"),
+        "heads": Field("list", ["learned"], "zero-shot heads compared on the frozen embeddings "
+                       "(registry HEADS)", item="str",
+                       check=(lambda v: len(v) > 0 and set(v) <= set(HEADS.names()),
+                              lambda: f"a non-empty subset of {', '.join(HEADS.names())}")),
     },
+    "heads": {},
     "compare": {
         "runs": Field("list", [], "run folders (names or glob patterns under run.reports_dir) compared "
                       "by notebook 06; empty = every run there with stage-05 results", item="str"),
@@ -262,6 +175,19 @@ SCHEMA: dict[str, dict[str, Any]] = {
                        item="str"),
     },
 }
+
+def schema() -> dict[str, dict[str, Any]]:
+    """The full schema: :data:`BASE` plus the section of every registered entry.
+
+    Entry sections sit beside their selector: ``data.<importer>``, ``sideinfo.<kind>``,
+    ``model.<encoder>``, ``heads.<head>``.
+    """
+    out = copy.deepcopy(BASE)
+    for section, registry in (("data", DATASETS), ("sideinfo", SIDEINFO), ("model", ENCODERS),
+                              ("heads", HEADS)):
+        for entry in registry:
+            out[section][entry.name] = dict(entry.params)
+    return out
 
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
@@ -278,7 +204,7 @@ def project_root(start: str | os.PathLike | None = None) -> Path:
 
 def defaults() -> dict[str, dict[str, Any]]:
     """Every section filled with its defaults."""
-    return {name: _defaults_of(spec) for name, spec in SCHEMA.items()}
+    return {name: _defaults_of(spec) for name, spec in schema().items()}
 
 
 def _defaults_of(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -325,12 +251,17 @@ def resolve(params: Mapping[str, Any], root: str | os.PathLike | None = None,
     """
     where = f" (in {source})" if source else ""
     root = Path(root) if root is not None else project_root()
-    unknown = set(params) - set(SCHEMA)
+    unknown = set(params) - set(SECTIONS)
     if unknown:
         raise ParamError(f"unknown section {sorted(unknown)[0]!r}{where}; "
-                         f"known sections: {', '.join(SCHEMA)}")
+                         f"known sections: {', '.join(SECTIONS)}")
+    run = params.get("run") or {}
+    plugins = run.get("plugins", []) if isinstance(run, Mapping) else []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise ParamError(f"run.plugins: expected a list of module names or .py files, got {plugins!r}{where}")
+    load_plugins(plugins, root)
     out = {}
-    for name, spec in SCHEMA.items():
+    for name, spec in schema().items():
         given = {} if params.get(name) is None else params[name]
         if not isinstance(given, Mapping):
             raise ParamError(f"section {name!r}: expected a mapping, got {given!r}{where}")
@@ -377,8 +308,9 @@ def _check(fld: Field, value, name, root, where):
         raise ParamError(f"{name}: {value!r} is below the minimum {fld.lo}{where}")
     if fld.hi is not None and value > fld.hi:
         raise ParamError(f"{name}: {value!r} is above the maximum {fld.hi}{where}")
-    if fld.choices is not None and value not in fld.choices:
-        raise ParamError(f"{name}: {value!r} is not one of {list(fld.choices)}{where}")
+    choices = fld.choices() if callable(fld.choices) else fld.choices
+    if choices is not None and value not in choices:
+        raise ParamError(f"{name}: {value!r} is not one of {list(choices)}{where}")
     if fld.kind == "list" and fld.item:
         for v in value:
             ok = isinstance(v, _TYPES[fld.item]) and not isinstance(v, bool)
@@ -387,7 +319,8 @@ def _check(fld: Field, value, name, root, where):
     if fld.kind == "dict" and isinstance(fld.default, dict) and fld.default:
         value = {**fld.default, **value}
     if fld.check is not None and not fld.check[0](value):
-        raise ParamError(f"{name}: {value!r} is invalid: {fld.check[1]}{where}")
+        message = fld.check[1]() if callable(fld.check[1]) else fld.check[1]
+        raise ParamError(f"{name}: {value!r} is invalid: {message}{where}")
     if fld.kind == "path":
         path = Path(os.path.expanduser(value))
         path = path if path.is_absolute() else root / path
@@ -414,6 +347,11 @@ def describe() -> str:
             else:
                 lines.append(f"{name:32s} {fld.kind:5s} default={fld.default!r}  {fld.doc}")
 
-    for section, spec in SCHEMA.items():
+    for section, spec in schema().items():
         walk(spec, section)
+    for registry in (DATASETS, SIDEINFO, ENCODERS, HEADS):
+        lines += ["", f"{registry.selector}: registered {registry.what}s"]
+        for e in registry:
+            flags = ", ".join(k for k, v in e.flags.items() if v is True)
+            lines.append(f"  {e.name:14s} {e.doc}{f'  [{flags}]' if flags else ''}")
     return "\n".join(lines)

@@ -1,26 +1,40 @@
-"""Stage 05: the paper's evaluation protocol on a trained run (paper_spec §3.5, §6, §7).
+"""Stage 05: the paper's evaluation protocol on a trained run's frozen embeddings.
 
-Settings are written "tracks-labels". Track sets are whole subsets (train and valid together, as
-the paper): ``A``, ``B``, ``C``, ``B+C``, ``A+B+C``. Label sets: ``X`` (seen), ``Y`` (unseen),
+Stage 05 reads only what stage 04 wrote (``embeddings/*.npz``) and the dataset and split; it never
+trains a network. For each joint model (the main one and each control) and each zero-shot head in
+``evaluate.heads`` it scores every setting; the classifier gets the seen-label check.
+
+Settings are written "tracks-labels" (``docs/evaluation.md``). Track sets are whole subsets (train
+and valid together, as the paper): ``A``, ``B``, ``C``, ``B+C``, ``A+B+C``; the seen-label check
+also runs on the training setting's validation part (``A-valid-X``). Label sets: ``X`` (seen), ``Y`` (unseen),
 ``X+Y``. Annotation ranks tags per track (metrics "-i", CIs over tracks); retrieval ranks tracks
 per tag ("-l", CIs over tags). Tags without side information cannot be scored and are left out
 of the candidate set; :func:`evaluate_embeddings` reports how many.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from . import metrics
+from .embeddings import ClassifierScores, Embeddings, embeddings_path
 from .errors import DataError
+from .heads import HeadInput, apply_head
+from .registry import SIDEINFO
+from .tagspace import annotate
+from .train import planned_models, train_seed
 
 ANNOTATION = [("B", "Y"), ("C", "Y"), ("B+C", "Y"), ("B", "X+Y"), ("C", "X+Y"), ("B+C", "X+Y")]
 RETRIEVAL = [("B+C", "Y"), ("A+B+C", "Y"), ("B+C", "X+Y")]
 SEEN_CHECK = [("B", "X")]
 
-# The paper's own numbers (paper_spec §7.2-7.4): FMA with instrument vectors, MSD with GloVe 300-d.
+
+def seen_checks(train_setting: str) -> list[tuple[str, str]]:
+    """The seen-label checks: the training setting's valid tracks, and B (the paper's B-X)."""
+    return [(f"{train_setting}_valid", "X"), *SEEN_CHECK]
+
+# The paper's own numbers (its Tables 2-4): FMA with instrument vectors, MSD with GloVe 300-d.
 PAPER = pd.DataFrame([
     # train, test, task, FMA AUC, FMA MAP, MSD AUC, MSD MAP
     ("A-X", "B-Y", "annotation", 0.8736, 0.5118, 0.8559, 0.3391),
@@ -53,9 +67,9 @@ PAPER = pd.DataFrame([
 
 
 def setting_name(tracks: str, tags: str) -> str:
-    """``("B+C", "X+Y") -> "(B+C)-(X+Y)"``, the paper's notation."""
+    """``("B+C", "X+Y") -> "(B+C)-(X+Y)"``, the paper's notation; ``("A_valid", "X") -> "A-valid-X"``."""
     wrap = lambda s: f"({s})" if "+" in s else s  # noqa: E731
-    return f"{wrap(tracks)}-{wrap(tags)}"
+    return f"{wrap(tracks.replace('_valid', '-valid'))}-{wrap(tags)}"
 
 
 def train_name(setting: str) -> str:
@@ -63,7 +77,10 @@ def train_name(setting: str) -> str:
 
 
 def track_set(split, name: str) -> list[str]:
-    """The tracks of ``"B"``, ``"B+C"``, ``"A+B+C"``...: whole subsets, in subset order."""
+    """The tracks of ``"B"``, ``"B+C"``, ``"A+B+C"``...: whole subsets, in subset order; or of a
+    training setting's validation part (``"A_valid"``, ``"B_valid"``, ``"AB_valid"``)."""
+    if name.endswith("_valid") and name in split.tracks:
+        return list(split.tracks[name])
     out = []
     for part in name.split("+"):
         if part not in ("A", "B", "C"):
@@ -94,7 +111,7 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
     ev : the resolved ``evaluate`` params (``ks``, ``bootstrap``, ``complete_labels``)
     model : label for the ``model`` column (e.g. "embedding glove")
     settings : ``(task, tracks, tags)`` triples; default every annotation, retrieval and
-        seen-label setting of the paper
+        seen-label setting of the paper, and the seen-label check on the setting's valid tracks
 
     Returns
     -------
@@ -103,7 +120,7 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
     """
     if settings is None:
         settings = ([("annotation", *s) for s in ANNOTATION] + [("retrieval", *s) for s in RETRIEVAL]
-                    + [("seen-label", *s) for s in SEEN_CHECK])
+                    + [("seen-label", *s) for s in seen_checks(train_setting)])
     label_sets = ["annotation"] + (["complete"] if ev["complete_labels"] and ds.complete_truth() is not None else [])
     groups = dict(zip(ds.tags.tag, ds.tags.group))
     rows, per_item = [], {}
@@ -147,27 +164,24 @@ def permutation_rows(scores, labels, common: Mapping[str, Any], n_permutations: 
             {**common, "metric": "permutation p-value (H1: own > permuted)", "value": test["p"]}]
 
 
-def evaluate_classifier(run_dir, ds, split, params: Mapping[str, Any], ev: Mapping[str, Any],
-                        seed: int = 0) -> list[dict]:
-    """The supervised classifier on the seen-label check B-X (the paper's §7.4 comparison)."""
-    from .train import classifier_scores, load_checkpoint, resolve_device
-    device = resolve_device(params["train"]["device"])
-    net, info = load_checkpoint(Path(run_dir) / "train" / "classifier" / "best.pt", params["model"],
-                                n_mels=ds.mels[ds.mels.track_ids[0]].shape[1], device=device)
-    if info["seen"] != list(split.seen):
-        raise DataError(f"{run_dir}/train/classifier/best.pt was trained on other seen tags than split "
-                        f"{split.name!r}; rerun notebook 03")
+def evaluate_classifier(scores, ds, split, train_setting: str, ev: Mapping[str, Any], seed: int = 0) -> list[dict]:
+    """The supervised classifier's seen-label checks (the paper's embedding-vs-classifier
+    comparison) from its stored logits (:class:`~zslkit.embeddings.ClassifierScores`)."""
+    if scores.tags != list(split.seen):
+        raise DataError(f"the classifier's scores cover other seen tags than split {split.name!r}; rerun "
+                        "notebooks 03-04")
     rows = []
-    for tracks_name, tags_name in SEEN_CHECK:
-        ids = [t for t in track_set(split, tracks_name) if t in ds.mels]
-        scores = classifier_scores(net, ds.mels, ids, info["mean"], info["std"], device)
-        label_sets = [("annotation", ds.labels(ids, info["seen"]))]
+    for tracks_name, tags_name in seen_checks(train_setting):
+        ids = [t for t in track_set(split, tracks_name) if t in scores.track_row]
+        if not ids:
+            continue
+        label_sets = [("annotation", ds.labels(ids, scores.tags))]
         if ev["complete_labels"] and ds.complete_truth() is not None:
-            label_sets.append(("complete", ds.complete_labels(ids, info["seen"])))
+            label_sets.append(("complete", ds.complete_labels(ids, scores.tags)))
         for label_kind, labels in label_sets:
-            res = metrics.evaluate(scores, labels, 0, ev["ks"], ev["bootstrap"], seed)
+            res = metrics.evaluate(scores.scores(ids), labels, 0, ev["ks"], ev["bootstrap"], seed)
             rows += _rows(res, 0, ev["ks"], {"model": "classifier", "task": "seen-label", "labels": label_kind,
-                                             "train_setting": train_name(params["train"]["setting"]),
+                                             "train_setting": train_name(train_setting),
                                              "test_setting": setting_name(tracks_name, tags_name)})
     return rows
 
@@ -176,7 +190,7 @@ def consistency_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
     """(B+C)-L annotation against the track-weighted mean of B-L and C-L, for L = Y and X+Y.
 
     Annotation metrics are means over tracks, so the identity is exact (up to float rounding)
-    whenever the same tracks are excluded; the paper's own GZSL rows break it (paper_spec §6.6).
+    whenever the same tracks are excluded; the paper's own GZSL rows break it (see docs/evaluation.md).
     """
     table = pd.DataFrame(rows)
     out = []
@@ -247,7 +261,6 @@ def paper_table(results: pd.DataFrame, task: str, model_prefix: str = "embedding
 def top_annotations(emb, ds, track_ids: Sequence[str], k: int = 10) -> pd.DataFrame:
     """The paper's qualitative table (§7.5): each track's top-k tags over X+Y, unseen tags marked
     "(unseen)" and tags in the truth marked "✓" (the annotation, or m21's complete labels)."""
-    from .explore import annotate
     groups = dict(zip(ds.tags.tag, ds.tags.group))
     complete = ds.complete_truth()
     cols = {}
@@ -259,45 +272,43 @@ def top_annotations(emb, ds, track_ids: Sequence[str], k: int = 10) -> pd.DataFr
     return pd.DataFrame(cols, index=pd.RangeIndex(1, k + 1, name="rank"))
 
 
-def train_random_baseline(ds, split, params: Mapping[str, Any], run_dir, progress: bool = False) -> bool:
-    """Train the run's joint model again on random side information, into ``train/joint-random``
-    (resumable). Returns False when the run already uses random vectors (it is its own control)."""
-    from .train import Trainer, seen_vectors, train_seed
-    if params["model"]["sideinfo"] == "random":
-        return False
-    trainer = Trainer(ds, split, seen_vectors(ds, split, "random"), params["train"],
-                      {**params["model"], "sideinfo": "random"}, Path(run_dir) / "train" / "joint-random",
-                      train_seed(params), "joint")
-    trainer.fit(progress=progress)
-    return True
+def head_input(emb: Embeddings, ds, split, train_setting: str) -> HeadInput:
+    """What a zero-shot head may fit on: the training tracks' embeddings and seen labels."""
+    ids = [t for t in split.tracks[f"{train_setting}_train"] if t in emb.track_row]
+    seen = [t for t, s in zip(emb.tags, emb.seen) if s]
+    return HeadInput(emb.side, emb.seen, emb.tag_emb, emb.tracks[[emb.track_row[t] for t in ids]],
+                     ds.labels(ids, seen))
 
 
-def evaluate_run(ds, split, params: Mapping[str, Any], run_dir, progress: bool = False) -> dict[str, Any]:
-    """Stage 05 for a run: every setting for the joint model (from notebook 04's embeddings), the
-    classifier's seen-label check, the random-side-information control, the consistency check.
+def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any]:
+    """Stage 05 for a run, from the embeddings stage 04 wrote: every setting for every joint model
+    and zero-shot head, the chance test of control models, the classifier's seen-label checks, and
+    the consistency check.
 
-    Returns ``{"rows", "per_item", "random_per_item", "embeddings"}``; ``rows`` go to ``results.csv``.
+    Returns ``{"rows", "per_item", "embeddings"}``; ``rows`` go to ``results.csv``; ``per_item``
+    maps a model label to its per-track / per-tag tables; ``embeddings`` maps it to the
+    :class:`~zslkit.embeddings.Embeddings` scored.
     """
-    from .embed import Embeddings, embed_run, embeddings_path
-    from .errors import ParamError
-    from .train import train_seed
-    ev, kind, setting = params["evaluate"], params["model"]["sideinfo"], params["train"]["setting"]
+    ev, setting = params["evaluate"], params["train"]["setting"]
     seed = train_seed(params)
-    emb = Embeddings.load(embeddings_path(run_dir))
-    if emb.tags != list(split.seen) + list(split.unseen):
-        raise DataError(f"{embeddings_path(run_dir)} belongs to another split; rerun notebook 04")
-    rows, per_item = evaluate_embeddings(emb, ds, split, setting, ev, f"embedding {kind}", seed)
-    random_items = per_item if kind == "random" else None
-    if kind == "random":
-        rows += chance_rows(per_item, f"embedding {kind}", setting)
-    if ev["classifier"] and (Path(run_dir) / "train" / "classifier" / "best.pt").is_file():
-        rows += evaluate_classifier(run_dir, ds, split, params, ev, seed)
-    if ev["random_baseline"] and kind != "random":
-        if "random" not in params["sideinfo"]["kinds"]:
-            raise ParamError("evaluate.random_baseline needs 'random' in sideinfo.kinds (or set it false)")
-        train_random_baseline(ds, split, params, run_dir, progress)
-        rand = embed_run(ds, split, params, run_dir, progress, name="joint-random", sideinfo="random")
-        r_rows, random_items = evaluate_embeddings(rand, ds, split, setting, ev, "embedding random", seed)
-        rows += r_rows + chance_rows(random_items, "embedding random", setting)
+    rows, per_item, spaces = [], {}, {}
+    for name, m in planned_models(params).items():
+        path = embeddings_path(run_dir, name)
+        if m["kind"] == "classifier":
+            if ev["classifier"]:
+                rows += evaluate_classifier(ClassifierScores.load(path), ds, split, setting, ev, seed)
+            continue
+        emb = Embeddings.load(path)
+        if emb.tags != list(split.seen) + list(split.unseen):
+            raise DataError(f"{path} belongs to another split; rerun notebook 04")
+        inp = head_input(emb, ds, split, setting)
+        for head in ev["heads"]:
+            label = m["label"] if head == "learned" else f"{m['label']} {head}"
+            view = emb.head_view(apply_head(head, inp, params["heads"][head]), head)
+            r, items = evaluate_embeddings(view, ds, split, setting, ev, label, seed)
+            rows += r
+            if SIDEINFO[m["sideinfo"]].control:
+                rows += chance_rows(items, label, setting)
+            per_item[label], spaces[label] = items, view
     rows += consistency_rows(rows)
-    return {"rows": rows, "per_item": per_item, "random_per_item": random_items, "embeddings": emb}
+    return {"rows": rows, "per_item": per_item, "embeddings": spaces}

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .errors import DataError
 from .io import atomic_path, read_npz, save_npz
@@ -82,7 +83,6 @@ def build_pack(track_ids: Sequence[str], files: Sequence[str | os.PathLike], fol
     -------
     MelPack
     """
-    from tqdm.auto import tqdm
     folder = Path(folder)
     path = folder / f"{pack_digest(track_ids, files)}.npy"
     index_path = path.with_suffix(".index.npz")

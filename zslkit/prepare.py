@@ -1,4 +1,5 @@
-"""Stage 01: build or import the dataset named in the params, and compute its log-mels."""
+"""Stage 01: build or import the dataset named in the params (registry ``DATASETS``), and compute
+its log-mels."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +10,8 @@ import pandas as pd
 
 from . import audio, splits
 from .datasets import Dataset
-from .errors import ParamError
 from .io import write_json
+from .registry import DATASETS
 
 
 def dataset_dir(params: Mapping[str, Any]) -> Path:
@@ -18,33 +19,13 @@ def dataset_dir(params: Mapping[str, Any]) -> Path:
 
 
 def prepare_dataset(params: Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]]:
-    """Build (``m21``) or import (``folder``, ``seed``) the dataset; cached and resumable.
+    """Build or import the dataset with the importer ``data.source`` (cached and resumable).
 
     Returns the dataset and a report of what was left out and why.
     """
-    run, data = params["run"], params["data"]
-    out = dataset_dir(params)
-    source = data["source"]
-    if source == "m21":
-        from .datasets import m21
-        return m21.build(out, Path(run["data_dir"]) / "_m21_symbolic", data["m21"], seed=run["seed"],
-                         workers=run["workers"], progress=run["progress"])
-    if source == "folder":
-        from .datasets.folder import import_folder
-        if not data["folder"]["csv"]:
-            raise ParamError("data.folder.csv: required when data.source is 'folder'")
-        ds, left_out = import_folder(data["folder"]["csv"], out, data["folder"]["tag_sep"],
-                                     data["folder"]["tag_groups"], name=data["name"])
-        return ds, {"left_out": left_out.to_dict("records")}
-    if source == "seed":
-        from .datasets.seed import import_seed
-        seed = data["seed"]
-        if not seed["root"]:
-            raise ParamError("data.seed.root: required when data.source is 'seed'")
-        ds, missing = import_seed(seed["root"], out, seed["dataset"], seed["dir_mel"],
-                                  seed["dir_audio"], name=data["name"])
-        return ds, {"missing_mels": missing.to_dict("records")}
-    raise ParamError(f"data.source: {source!r} is not supported")
+    data = params["data"]
+    entry = DATASETS[data["source"]]
+    return entry.obj(dataset_dir(params), data[entry.name], params["run"], data["name"])
 
 
 def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from . import config
-from .io import write_csv, write_json, write_text
+from .io import atomic_path, write_csv, write_json, write_text
 
 RESULT_COLUMNS = ["stage", "model", "train_setting", "test_setting", "task", "labels", "metric", "value",
                   "ci_low", "ci_high", "n", "n_excluded"]
@@ -73,7 +73,7 @@ def git_revision(root: str | os.PathLike | None = None) -> dict[str, Any] | None
 
 def _gpu() -> dict[str, Any] | None:
     try:
-        import torch
+        import torch  # only for the CUDA state: the runner process need not load torch otherwise
     except ImportError:
         return None
     if not torch.cuda.is_available():
@@ -105,7 +105,6 @@ def read_results(folder: str | os.PathLike) -> pd.DataFrame:
 
 def save_figure(fig, folder: str | os.PathLike, name: str, dpi: int = 110) -> Path:
     """Save a matplotlib figure as ``figures/<name>.png`` in the run folder."""
-    from .io import atomic_path
     path = Path(folder) / "figures" / f"{name}.png"
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")

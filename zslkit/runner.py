@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import pandas as pd
 import yaml
 
 from . import config
@@ -120,7 +121,6 @@ def write_index(folder: Path) -> Path:
                       for p in sorted((folder / "figures").glob("*.png")))
     results = ""
     if (folder / "results.csv").is_file():
-        import pandas as pd
         results = pd.read_csv(folder / "results.csv").to_html(index=False, na_rep="")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(folder.name)}"
             f"</title></head><body><h1>zslkit run {html.escape(folder.name)}</h1>"

@@ -1,7 +1,7 @@
 """Tag split (seen X / unseen Y) and the paper's A/B/C track split.
 
-Conventions (paper_spec §3)
----------------------------
+Conventions (the paper's protocol; docs/evaluation.md)
+------------------------------------------------------
 - Tag split: ``floor(ratio * n_tags)`` tags are seen (X), the rest unseen (Y). With
   ``stratify='group'`` the unseen tags are allotted to tag groups in proportion to their size by
   largest remainder (Hamilton), then drawn within each group, so no group is held out whole.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -23,6 +24,7 @@ import pandas as pd
 
 from .errors import DataError, ParamError
 from .io import atomic_path, read_json, write_json
+from .pickles import safe_load_pickle
 
 
 def split_tags(tags: pd.DataFrame, ratio: float = 0.8, seed: int = 0,
@@ -221,7 +223,6 @@ def export_original(folder: str | os.PathLike, tgs: str, trs: str, tag_texts: Se
     """Write ``tag_key_split_<tgs>.p`` ([train_keys, test_keys]), ``track_keys_{AB,A,B}_<trs>_<tgs>.p``
     ([train, valid]) and ``track_keys_C_<trs>_<tgs>.p`` (list). Keys are row positions (protocol 2).
     """
-    import pickle
     folder = Path(folder)
     tag_key = {t: i for i, t in enumerate(tag_texts)}
     track_key = {t: i for i, t in enumerate(track_ids)}
@@ -241,7 +242,6 @@ def export_original(folder: str | os.PathLike, tgs: str, trs: str, tag_texts: Se
 def import_original(folder: str | os.PathLike, tgs: str, trs: str, tag_texts: Sequence[str],
                     track_ids: Sequence[str]):
     """Read the original split pickles (restricted unpickler); return (seen, unseen, tracks)."""
-    from .datasets.seed import safe_load_pickle
     folder = Path(folder)
     train_keys, test_keys = safe_load_pickle(folder / f"tag_key_split_{tgs}.p")
 

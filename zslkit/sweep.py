@@ -29,9 +29,10 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import config
+from . import config, runner
 from .errors import ParamError, RunError
 from .io import write_csv, write_text
+from .report import read_results
 
 STAGE_NAMES = {"01": "01_preprocess", "02": "02_splits", "03": "03_train", "04": "04_embeddings",
                "05": "05_evaluate"}
@@ -54,7 +55,7 @@ def load_sweep(path: str | os.PathLike, root: str | os.PathLike | None = None) -
         if not isinstance(values, list) or not values:
             raise ParamError(f"{path}: grid.{key} must be a non-empty list, got {values!r}")
         section = key.split(".")[0]
-        if section not in config.SCHEMA:
+        if section not in config.schema():
             raise ParamError(f"{path}: grid.{key}: unknown section {section!r}")
     base = Path(data["base"])
     base = base if base.is_absolute() else root / base
@@ -101,7 +102,6 @@ def expand(sweep: Mapping[str, Any], root: str | os.PathLike | None = None) -> l
 
 def done_stages(run_dir: Path) -> set[str]:
     """Stages with rows in the run's ``results.csv``."""
-    from .report import read_results
     if not (run_dir / "results.csv").is_file():
         return set()
     return set(read_results(run_dir).stage.dropna())
@@ -111,7 +111,6 @@ def run_sweep(path: str | os.PathLike, root: str | os.PathLike | None = None, dr
               log=print) -> Path:
     """Run (or resume) every run of a sweep, then notebook 06 on all of them into
     ``reports/<name>/``. Returns that folder."""
-    from . import runner
     root = Path(root or config.project_root())
     sweep = load_sweep(path, root)
     runs = expand(sweep, root)
@@ -168,7 +167,6 @@ GRID_COLUMNS = {"sideinfo": ("model", "sideinfo"), "setting": ("train", "setting
 
 def collect(run_dirs: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """Every run's stage-05 rows with its name and the parameters that tell runs apart."""
-    from .report import read_results
     frames = []
     for d in map(Path, run_dirs):
         r = read_results(d)

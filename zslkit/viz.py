@@ -1,11 +1,14 @@
 """Figures. Each function returns a matplotlib Figure; notebooks show it and save it to the run."""
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
+from .errors import DataError
 
 
 def tag_counts_by_group(counts: pd.DataFrame, min_count: int | None = None):
@@ -120,9 +123,6 @@ def umap_coords(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: f
     ``n_neighbors`` is capped at ``n - 1`` so small tag sets work; a seed makes umap-learn run
     single-threaded, which is what makes it reproducible.
     """
-    import warnings
-
-    from .errors import DataError
     x = np.asarray(x, dtype=np.float32)
     if len(x) < 4 or np.isnan(x).any():
         raise DataError(f"UMAP needs at least 4 rows without NaN; got {len(x)} rows, "

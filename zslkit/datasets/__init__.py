@@ -9,6 +9,21 @@ A dataset is a folder of plain files::
     mels/              <track_id>.npy float16 (n_frames, n_mels), index.csv, errors.csv
 
 Row ``i`` of the annotation matrix is row ``i`` of ``tracks.csv``. No pickles of our own.
+
+Importers
+---------
+Importers are registered in :data:`zslkit.registry.DATASETS` (selected by ``data.source``, with
+their own section ``data.<name>``). An importer is a function
+``importer(out_dir, params, run, name) -> (Dataset, report)``:
+
+- ``out_dir``: the dataset folder to write (``run.data_dir / data.name``), with
+  :func:`write_dataset`; rerunning it should reuse what is already there;
+- ``params``: its own resolved section; ``run``: the ``run`` section (``seed``, ``workers``,
+  ``progress``, ``data_dir``); ``name``: ``data.name``;
+- ``report``: a JSON-able dict of what was left out and why (shown in notebook 01).
+
+Stage 01 then computes the log-mels of every track's audio (``tracks.csv`` ``path``), unless the
+importer indexed ready-made mels itself (``dataset.json`` ``"mels": "original"``).
 """
 from __future__ import annotations
 

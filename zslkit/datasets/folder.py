@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Mapping
 
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, ParamError
+from ..registry import DATASETS, Field
 from . import Dataset, annotations_from_lists, write_dataset
 
 DEFAULT_GROUP = "tag"
@@ -87,3 +89,18 @@ def _read_groups(path: str | os.PathLike) -> dict[str, str]:
     if not {"tag", "group"} <= set(table.columns):
         raise DataError(f"{path}: tag group CSV needs columns tag,group; found {list(table.columns)}")
     return dict(zip(table.tag.str.strip(), table.group.str.strip()))
+
+
+PARAMS = {
+    "csv": Field("path", None, "CSV with columns path,tags", nullable=True, exists=True),
+    "tag_sep": Field("str", ";", "separator of tags inside the tags column"),
+    "tag_groups": Field("path", None, "optional CSV tag,group", nullable=True, exists=True),
+}
+
+
+@DATASETS.register("folder", params=PARAMS, doc="a folder of audio files and a CSV path,tags")
+def importer(out_dir: Path, p: Mapping[str, Any], run: Mapping[str, Any], name: str) -> tuple[Dataset, dict]:
+    if not p["csv"]:
+        raise ParamError("data.folder.csv: required when data.source is 'folder'")
+    ds, left_out = import_folder(p["csv"], out_dir, p["tag_sep"], p["tag_groups"], name=name)
+    return ds, {"left_out": left_out.to_dict("records")}

@@ -1,4 +1,4 @@
-"""Importer for the original project's pickles (kunimi00/ZSL_music_tagging, paper_spec §2).
+"""Importer for the original project's pickles (kunimi00/ZSL_music_tagging; docs/datasets.md).
 
 Layout read (``<root>`` is the folder that holds ``data_common/`` and ``data_tag_vector/``)::
 
@@ -8,9 +8,11 @@ Layout read (``<root>`` is the folder that holds ``data_common/`` and ``data_tag
     data_common/<msd|fma>/track_id_to_file_path_dict.p    track id -> audio path
     data_tag_vector/<msd|fma>/*.p                         tag id -> side-information vector
 
-Pickles are read with :class:`RestrictedUnpickler`, which admits only plain containers, numbers,
-strings and numpy arrays; a pickle that asks for anything else (a function call, a class) is
-refused with :class:`~zslkit.errors.UnsafePickleError` naming the file and the global.
+Pickles are read with :class:`~zslkit.pickles.RestrictedUnpickler`, which admits only plain
+containers, numbers, strings and numpy arrays; a pickle that asks for anything else (a function
+call, a class) is refused with :class:`~zslkit.errors.UnsafePickleError` naming the file and the
+global. The tag-vector pickles become ``sideinfo/original-<stem>.npz``, which the side-information
+kind ``original`` reads.
 
 Mels that the original preprocessing wrote (``<dir_mel>/<audio path with .npy>``, float32,
 time x 128) are indexed as they are, never recomputed, and the dataset records the original's
@@ -18,64 +20,19 @@ normalisation constants (mean 0.2262, std 0.2579).
 """
 from __future__ import annotations
 
-import io
 import os
-import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
 from ..audio import PAPER_MEAN, PAPER_STD
-from ..errors import DataError, UnsafePickleError
+from ..errors import DataError, ParamError
 from ..io import save_npz, write_csv, write_json
+from ..pickles import RestrictedUnpickler, safe_load_pickle, safe_loads_pickle  # noqa: F401  (public here too)
+from ..registry import DATASETS, Field
 from . import Dataset, write_dataset
-
-_ALLOWED = {
-    ("builtins", n) for n in ("list", "dict", "tuple", "set", "frozenset", "int", "float",
-                              "complex", "str", "bytes", "bytearray", "bool", "range", "slice")
-} | {("__builtin__", n) for n in ("list", "dict", "tuple", "set", "frozenset", "int", "float",
-                                  "long", "complex", "str", "unicode", "bool")} | {
-    ("collections", "OrderedDict"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
-    ("_codecs", "encode"),  # protocol-2 pickles rebuild bytes (array buffers) with it
-}
-
-
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that only constructs plain containers, numbers, strings and numpy arrays."""
-
-    def __init__(self, file, source: str = "<pickle>"):
-        super().__init__(file, encoding="latin1")  # Python 2 pickles of numpy arrays
-        self.source = source
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED:
-            return super().find_class(module, name)
-        raise UnsafePickleError(f"{self.source}: refused to load global {module}.{name}; only "
-                                "plain containers, numbers, strings and numpy arrays are admitted")
-
-
-def safe_load_pickle(path: str | os.PathLike) -> Any:
-    """Load a pickle file through :class:`RestrictedUnpickler`."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: pickle not found")
-    with open(path, "rb") as fh:
-        try:
-            return RestrictedUnpickler(fh, str(path)).load()
-        except UnsafePickleError:
-            raise
-        except Exception as exc:  # truncated or foreign data: name the file
-            raise DataError(f"{path}: cannot unpickle: {exc}") from exc
-
-
-def safe_loads_pickle(data: bytes, source: str = "<bytes>") -> Any:
-    return RestrictedUnpickler(io.BytesIO(data), source).load()
 
 
 def import_seed(root: str | os.PathLike, out_dir: str | os.PathLike, dataset: str = "msd",
@@ -164,3 +121,19 @@ def _import_tag_vectors(folder: Path, tag_ids: list, out_dir: Path) -> None:
         save_npz(out_dir / f"original-{path.stem}.npz", vectors=vectors,
                  tags=np.array([str(t) for t in have]),
                  missing=np.array([str(t) for t in tag_ids if t not in table]))
+
+
+PARAMS = {
+    "root": Field("path", None, "folder holding data_common/ and data_tag_vector/", nullable=True, exists=True),
+    "dataset": Field("str", "msd", "which original dataset", choices=("msd", "fma")),
+    "dir_mel": Field("path", None, "the original preprocessing's mel folder", nullable=True, exists=True),
+    "dir_audio": Field("path", None, "audio root, when mels are to be computed", nullable=True, exists=True),
+}
+
+
+@DATASETS.register("seed", params=PARAMS, doc="the original project's MSD/FMA pickles (and its mels)")
+def importer(out_dir: Path, p: Mapping[str, Any], run: Mapping[str, Any], name: str) -> tuple[Dataset, dict]:
+    if not p["root"]:
+        raise ParamError("data.seed.root: required when data.source is 'seed'")
+    ds, missing = import_seed(p["root"], out_dir, p["dataset"], p["dir_mel"], p["dir_audio"], name=name)
+    return ds, {"missing_mels": missing.to_dict("records")}
