@@ -8,7 +8,7 @@ PARAMS  ?= params/demo.yaml
 ARGS    ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv demo smoke test lab bench clean-venv
+.PHONY: venv demo smoke test test-fast lint lab bench clean-venv
 
 venv: $(STAMP)
 
@@ -27,8 +27,15 @@ demo: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/zslkit run params/smoke.yaml $(ARGS)
 
+# every test (about 10 min on 2 cores); test-fast: unit tests only, no data build or notebook run
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check zslkit tests benchmarks
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --allow-root

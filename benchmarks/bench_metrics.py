@@ -98,7 +98,8 @@ def main() -> None:
         # tracks; retrieval calls on full-length columns (a few of them) scaled to all tags
         cols = np.arange(0, n_tags, max(1, n_tags // args.columns))[: args.columns]
         t_ann = baseline(s, y) * args.tracks / len(idx)
-        t_ret = baseline(np.ascontiguousarray(scores[:, cols].T), np.ascontiguousarray(labels[:, cols].T)) * n_tags / len(cols)
+        t_ret = baseline(np.ascontiguousarray(scores[:, cols].T),
+                         np.ascontiguousarray(labels[:, cols].T)) * n_tags / len(cols)
         extrapolated = t_ann + t_ret
         child = subprocess.run([sys.executable, __file__, "--full-child", str(args.tracks), str(n_tags)],
                                capture_output=True, text=True, check=True)

@@ -31,10 +31,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zslkit.encoders import PaperEncoder  # noqa: E402
-from zslkit.model import JointModel, TagBranch  # noqa: E402
-from zslkit.melpack import build_pack  # noqa: E402
 from zslkit.inference import standardise  # noqa: E402
 from zslkit.losses import hinge_loss  # noqa: E402
+from zslkit.melpack import build_pack  # noqa: E402
+from zslkit.model import JointModel, TagBranch  # noqa: E402
 from zslkit.sampling import BatchSource, TrackSet  # noqa: E402
 
 FRAMES, MELS, N_TAGS, DIM, MEAN, STD = 1292, 128, 900, 300, 0.2262, 0.2579

@@ -57,7 +57,8 @@ def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=N
         rows.append((f"t{i}", f"t{i}.npy", 260))
     write_csv(root / "mels" / "index.csv", pd.DataFrame(rows, columns=["track_id", "file", "n_frames"]))
     tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(n_tracks)], "path": "none.wav"})
-    tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(n_tags)], "group": ["g1", "g2"] * (n_tags // 2) + ["g1"] * (n_tags % 2)})
+    tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(n_tags)],
+                         "group": ["g1", "g2"] * (n_tags // 2) + ["g1"] * (n_tags % 2)})
     ds = write_dataset(root, tracks, tags, labels, {"name": "syn", "normalisation": {"mean": 0.4, "std": 0.5}})
     random_table(ds.tag_texts, side_dim, seed=1).save(table_path(root, "s0", "random"))
     if atoms:

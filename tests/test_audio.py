@@ -2,11 +2,10 @@ import librosa
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tone
 
 from zslkit import DataError
 from zslkit.audio import MelSpec, MelStore, load_audio, logmel, mel_statistics, preprocess
-
-from conftest import tone
 
 
 def librosa_logmel(y, sr=22050, pad_mode="constant"):

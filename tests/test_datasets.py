@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from conftest import tone
 
 from zslkit import DataError, UnsafePickleError
 from zslkit.audio import PAPER_MEAN
@@ -12,8 +13,6 @@ from zslkit.datasets import Dataset, annotations_from_lists, write_dataset
 from zslkit.datasets.folder import import_folder
 from zslkit.datasets.seed import import_seed
 from zslkit.pickles import safe_load_pickle, safe_loads_pickle
-
-from conftest import tone
 
 
 def test_write_and_load_round_trip(tmp_path):

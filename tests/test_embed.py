@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from conftest import trained_run
+
 from zslkit import DataError, ParamError, config, embed, explore
 from zslkit.embed import TextEncoder
 from zslkit.embeddings import ClassifierScores, Embeddings, embeddings_path
@@ -21,6 +21,7 @@ def run(tmp_path_factory):
     return ds, split, P, run_dir, embedded["joint"], embedded
 
 
+@pytest.mark.slow  # the fixture trains small models
 def test_every_trained_model_is_embedded(run):
     ds, split, P, run_dir, E, embedded = run
     assert set(embedded) == {"joint", "classifier", "joint-random"}
@@ -31,6 +32,7 @@ def test_every_trained_model_is_embedded(run):
     np.testing.assert_array_equal(clf.scores(clf.track_ids[:2]), clf.logits[:2])
 
 
+@pytest.mark.slow  # the fixture trains small models
 def test_embedding_shapes_ids_and_round_trip(run):
     ds, split, P, run_dir, E, _ = run
     assert E.track_ids == ds.tracks.track_id.tolist()
@@ -45,6 +47,7 @@ def test_embedding_shapes_ids_and_round_trip(run):
     assert E.scores(E.track_ids[:3], E.tags[:2]).shape == (3, 2)
 
 
+@pytest.mark.slow  # the fixture trains small models
 def test_tag_embedding_is_the_tag_branch_of_the_side_information(run):
     ds, split, P, run_dir, E, _ = run
     model, info = embed.load_model(run_dir, "joint", split)
@@ -110,6 +113,7 @@ def test_umap_is_deterministic_for_a_seed():
         umap_coords(x[:3])
 
 
+@pytest.mark.slow  # the fixture trains small models
 def test_umap_maps_cover_tags_and_tracks(run):
     ds, split, P, run_dir, E, _ = run
     maps = embed.umap_maps(E, ds, P["embed"]["umap"], 0, "g1")
@@ -163,6 +167,7 @@ def test_explorer_functions_on_known_vectors():
         explore.group_labels(ds, ["a"], "mood")
 
 
+@pytest.mark.slow  # the fixture trains small models
 def test_explorer_widget_builds_headless(run):
     import ipywidgets as W
     ds, split, P, run_dir, E, _ = run

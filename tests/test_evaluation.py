@@ -2,9 +2,11 @@
 information, sits at chance with random vectors, and the protocol's bookkeeping holds."""
 import pandas as pd
 import pytest
-
 from conftest import trained_run
+
 from zslkit import embed, evaluation
+
+pytestmark = pytest.mark.slow  # trains small models (fixtures)
 
 
 @pytest.fixture(scope="module")

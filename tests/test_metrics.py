@@ -1,12 +1,21 @@
 """Metrics against scikit-learn and hand computations (mir_eval style: known answers)."""
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from zslkit import DataError
-from zslkit.metrics import (bootstrap_ci, chance_test, cross_auc, evaluate, metric_names, per_item,
-                            permutation_test, roc_auc)
+from zslkit.metrics import (
+    bootstrap_ci,
+    chance_test,
+    cross_auc,
+    evaluate,
+    metric_names,
+    per_item,
+    permutation_test,
+    roc_auc,
+)
 
 
 def apk_reference(actual, predicted, k):

@@ -1,10 +1,11 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from conftest import synthetic_dataset
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from conftest import synthetic_dataset
 from zslkit import DataError, ParamError, RunError, config
 from zslkit.encoders import PaperEncoder, make_encoder
 from zslkit.inference import classifier_logits, cosine_scores, segments, track_embeddings
@@ -113,6 +114,7 @@ def test_no_unseen_tag_reaches_training(syn, tmp_path):
         make_trainer(ds, broken, P, tmp_path / "u")
 
 
+@pytest.mark.slow
 def test_same_seed_same_first_epoch_loss(syn, tmp_path):
     ds, split, P = syn
     a = make_trainer(ds, split, P, tmp_path / "a").run_epoch(progress=False)["train_loss"]
@@ -120,6 +122,7 @@ def test_same_seed_same_first_epoch_loss(syn, tmp_path):
     assert a == pytest.approx(b, rel=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted(syn, tmp_path):
     ds, split, P = syn
     full = make_trainer(ds, split, P, tmp_path / "full")
@@ -136,6 +139,7 @@ def test_resume_equals_uninterrupted(syn, tmp_path):
         other.fit(progress=False, max_epochs=4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, loss", [("joint", "hinge"), ("joint", "contrastive"), ("classifier", "hinge")])
 def test_training_lowers_the_loss_and_learns(syn, tmp_path, kind, loss):
     ds, split, P = syn
@@ -157,6 +161,7 @@ def test_training_lowers_the_loss_and_learns(syn, tmp_path, kind, loss):
     assert blob["seen"] == split.seen
 
 
+@pytest.mark.slow
 def test_segment_frames_drive_training_and_are_stored(syn, tmp_path):
     ds, split, P = syn
     tr = make_trainer(ds, split, P, tmp_path / "seg", audio={"segment_frames": 200}, max_epochs=1)
@@ -169,6 +174,7 @@ def test_segment_frames_drive_training_and_are_stored(syn, tmp_path):
         make_trainer(ds, split, P, tmp_path / "short", audio={"segment_frames": 64})
 
 
+@pytest.mark.slow
 def test_divergence_is_an_error_not_a_silent_nan(syn, tmp_path):
     ds, split, P = syn
     tr = make_trainer(ds, split, P, tmp_path / "nan", kind="classifier", optimizer="sgd", lr=1e9)

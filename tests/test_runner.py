@@ -7,11 +7,10 @@ import nbformat
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT
 
 from zslkit import RunError, config, runner
 from zslkit.cli import main
-
-from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +33,8 @@ def smoke_run(tmp_path_factory):
 
 def test_run_folder_has_everything(smoke_run):
     _, _, folder = smoke_run
-    for name in ("params.yaml", "env.json", "index.html", "results.csv", "01_preprocess.ipynb", "02_splits.ipynb", "03_train.ipynb",
+    for name in ("params.yaml", "env.json", "index.html", "results.csv", "01_preprocess.ipynb", "02_splits.ipynb",
+                 "03_train.ipynb",
                  "html/01_preprocess.html", "figures/01_tag_counts.png", "figures/01_examples.png",
                  "figures/01_split_shares.png"):
         assert (folder / name).is_file(), name
@@ -153,26 +153,31 @@ def test_every_notebook_declares_every_section():
 def test_notebook_03_outputs(smoke_run):
     tmp, _, folder = smoke_run
     assert (folder / "figures" / "03_curves.png").is_file()
-    for kind in ("joint", "classifier"):
+    for kind in ("joint", "classifier", "joint-random"):  # the model, the baseline, the control
         assert (folder / "train" / kind / "best.pt").is_file()
         curves = pd.read_csv(folder / "train" / kind / "curves.csv")
         assert len(curves) == 3 and curves.valid_loss.notna().all()
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
-    auc = results[(results.stage == "03_train") & (results.metric == "AUC-l") & (results.labels == "annotation")]
-    assert set(auc.test_setting) == {"A-valid-X", "B-X"} and len(auc) == 4
-    assert auc.value.between(0, 1).all() and (auc.n > 0).all()
+    r = results[results.stage == "03_train"]
+    assert set(r.task) == {"training"}  # training does not evaluate
+    assert set(r.model) == {"embedding glove", "classifier", "embedding random"}
+    epochs = r[r.metric == "epochs"].set_index("model").value
+    assert (epochs == 3).all()
 
 
 def test_notebook_04_outputs(smoke_run):
     tmp, _, folder = smoke_run
     for name in ("04_side_vs_learned", "04_tag_space", "04_joint_space"):
         assert (folder / "figures" / f"{name}.png").is_file(), name
-    for name in ("joint.npz", "umap_side.csv", "umap_tags.csv", "umap_joint.csv"):
+    for name in ("joint.npz", "joint-random.npz", "classifier.npz", "umap_side.csv", "umap_tags.csv",
+                 "umap_joint.csv"):
         assert (folder / "embeddings" / name).is_file(), name
     joint = pd.read_csv(folder / "embeddings" / "umap_joint.csv")
     assert (joint.kind == "track").sum() == 100
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
-    v = results[results.stage == "04_embeddings"].set_index("metric").value
+    r = results[results.stage == "04_embeddings"]
+    assert set(r.model) == {"embedding glove", "embedding random", "classifier"}
+    v = r[r.model == "embedding glove"].set_index("metric").value
     assert v["n_tracks"] >= 170 and v["n_tags_X"] > 0 and v["n_tags_Y"] > 0
 
 
@@ -191,7 +196,11 @@ def test_notebook_05_outputs(smoke_run):
     ci = ann[ann.n >= 2]  # a single track has no interval (NaN)
     assert len(ci) and ((ci.ci_low <= ci.value) & (ci.value <= ci.ci_high)).all()
     assert (r[r.task == "consistency"].value.abs() < 1e-9).all()
-    assert len(r[r.task == "chance test"]) == 2
+    assert set(r[r.task == "chance test"].model) == {"embedding random"} and len(r[r.task == "chance test"]) == 2
+    seen = r[(r.task == "seen-label") & (r.metric == "AUC-l") & (r.labels == "annotation")]
+    assert set(zip(seen.model, seen.test_setting)) == {(m, t) for m in ("embedding glove", "embedding random",
+                                                                         "classifier") for t in ("A-valid-X", "B-X")}
+    assert (folder / "figures" / "05_per_tag_auc_embedding_random.png").is_file()
 
 
 def test_sweep_end_to_end_and_resume(smoke_run, tmp_path):
@@ -199,7 +208,8 @@ def test_sweep_end_to_end_and_resume(smoke_run, tmp_path):
     tmp, params, _ = smoke_run
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"name": "sw", "base": str(params), "stages": "02-05",
-                                    "grid": {"train.seed": [0, 1], "evaluate": [{"bootstrap": 20}], "train.controls": [[]],
+                                    "grid": {"train.seed": [0, 1], "evaluate": [{"bootstrap": 20}],
+                                             "train.controls": [[]],
                                              "embed": [{"umap": {"max_tracks": 30}}]}}, sort_keys=False))
     folder = sweep.run_sweep(path, log=lambda *_: None)
     summary = pd.read_csv(folder / "sweep_summary.csv")

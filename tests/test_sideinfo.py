@@ -3,8 +3,19 @@ import pandas as pd
 import pytest
 
 from zslkit import DataError, ParamError, config
-from zslkit.sideinfo import (Context, SideInfo, WordVectors, attribute_table, build_tables, nearest_seen,
-                             openmic_fma_vectors, random_table, tag_words, word_vector_table, zscore_rows)
+from zslkit.sideinfo import (
+    Context,
+    SideInfo,
+    WordVectors,
+    attribute_table,
+    build_tables,
+    nearest_seen,
+    openmic_fma_vectors,
+    random_table,
+    tag_words,
+    word_vector_table,
+    zscore_rows,
+)
 
 VOCAB = {"hip": [1, 0, 0], "hop": [0, 1, 0], "vocals": [0, 0, 1], "female": [1, 1, 0],
          "rock": [2, 0, 0], "no": [5, 5, 5], "drums": [0, 2, 2]}

@@ -3,12 +3,20 @@ import pickle
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from zslkit import DataError, ParamError, UnsafePickleError
-from zslkit.splits import (check_track_split, export_original, import_original, save_split, split_tags,
-                           split_tracks, tag_split_from_params)
+from zslkit.splits import (
+    check_track_split,
+    export_original,
+    import_original,
+    save_split,
+    split_tags,
+    split_tracks,
+    tag_split_from_params,
+)
 
 
 def label_matrices():
@@ -111,8 +119,9 @@ def test_saved_split_is_never_silently_replaced(tmp_path):
 
 def test_prepare_split_round_trip_through_original_files(tmp_path):
     import shutil
+
     from zslkit import config
-    from zslkit.datasets import write_dataset, Dataset
+    from zslkit.datasets import Dataset, write_dataset
     from zslkit.splits import prepare_split
     rng = np.random.default_rng(0)
     labels = rng.random((80, 10)) < 0.3

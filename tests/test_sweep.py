@@ -3,10 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import ROOT
 
 from zslkit import ParamError, sweep
-
-from conftest import ROOT
 
 
 def write(tmp_path, **kw):

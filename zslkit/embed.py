@@ -73,7 +73,7 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
                      {"sideinfo": kind, "model": name, "split": split.name, "checkpoint_epoch": info["epoch"],
                       "segment_frames": info["arch"]["segment_frames"],
                       "normalize_segments": params["embed"]["normalize_segments"],
-                      "encoder": info["arch"]["encoder"], "control": SIDEINFO[kind].control if kind in SIDEINFO else False})
+                      "encoder": info["arch"]["encoder"], "control": kind in SIDEINFO and SIDEINFO[kind].control})
     emb.save(embeddings_path(run_dir, name))
     return emb
 
@@ -177,7 +177,8 @@ def results_rows(embedded: Mapping[str, Embeddings | ClassifierScores]) -> list[
     rows = []
     for name, emb in embedded.items():
         if isinstance(emb, ClassifierScores):
-            rows.append({"model": "classifier", "task": "embeddings", "metric": "n_tracks", "value": len(emb.track_ids)})
+            rows.append({"model": "classifier", "task": "embeddings", "metric": "n_tracks",
+                         "value": len(emb.track_ids)})
             continue
         ok, model = emb.scorable, f"embedding {emb.meta['sideinfo']}"
         rows += [{"model": model, "task": "embeddings", "metric": "n_tracks", "value": len(emb.track_ids)},

@@ -249,7 +249,8 @@ def paper_table(results: pd.DataFrame, task: str, model_prefix: str = "embedding
             if metric in m.index:
                 r = m.loc[metric]
                 row[f"ours {metric}"] = _fmt(r.value, r.ci_low, r.ci_high)
-        paper_task = task if task != "seen-label" else f"seen-label {'classifier' if model == 'classifier' else 'embedding'}"
+        kind = "classifier" if model == "classifier" else "embedding"
+        paper_task = task if task != "seen-label" else f"seen-label {kind}"
         p = PAPER[(PAPER.task == paper_task) & (PAPER.train == train) & (PAPER.test == test)]
         for col in ("FMA AUC", "FMA MAP", "MSD AUC", "MSD MAP"):
             if not p.empty and pd.notna(p.iloc[0][col]):

@@ -136,7 +136,8 @@ class Dataset:
         truth = self.complete_truth()
         if truth is None:
             return None
-        return np.array([[t in truth[i] for t in tags] for i in track_ids], dtype=bool).reshape(len(track_ids), len(tags))
+        out = np.array([[t in truth[i] for t in tags] for i in track_ids], dtype=bool)
+        return out.reshape(len(track_ids), len(tags))
 
     def label_matrix(self) -> np.ndarray:
         """Dense boolean (tracks, tags) matrix."""

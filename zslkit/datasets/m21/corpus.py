@@ -15,7 +15,6 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Mapping
 
-import pretty_midi
 from tqdm.auto import tqdm
 
 from ...errors import DataError
@@ -99,7 +98,8 @@ def _abc_mode(block: str) -> str | None:
 
 def parse_piece(source: str, fixed: Mapping[str, Any], midi_dir: Path) -> Piece:
     """Parse one corpus piece, write its MIDI (120 bpm) to ``midi_dir``, return its metadata."""
-    import music21
+    import music21  # the [m21] extra: imported where a score is read
+    import pretty_midi
 
     root = corpus_dir()
     repertory_file, _, index = source.partition("#")

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-import pretty_midi
 
 from . import catalogue
 from .corpus import MIDI_BPM
@@ -39,6 +38,7 @@ class ClipPlan:
 
 def _notes(midi_path: Path):
     """Notes as an array of (part, start_q, end_q, pitch), sorted by start."""
+    import pretty_midi  # the [m21] extra
     pm = pretty_midi.PrettyMIDI(str(midi_path))
     rows = [(k, n.start * MIDI_BPM / 60.0, n.end * MIDI_BPM / 60.0, n.pitch)
             for k, inst in enumerate(pm.instruments) for n in inst.notes]

@@ -5,9 +5,7 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-import pretty_midi
 import soundfile as sf
-import tinysoundfont
 
 from ...errors import ParamError
 from ...io import atomic_path
@@ -20,6 +18,7 @@ def soundfont_paths(names: Iterable[str]) -> list[Path]:
     out = []
     for name in names:
         if name == "bundled":
+            import pretty_midi  # the [m21] extra; it ships the bundled bank
             out.append(Path(pretty_midi.__file__).parent / "TimGM6mb.sf2")
         elif name == "debian":
             found = [p for p in (Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"),
@@ -45,6 +44,7 @@ def _synth(sf_path: str, sample_rate: int):
     """The process's synthesiser for a bank (compressed sf3 banks take seconds to load)."""
     key = (sf_path, sample_rate)
     if key not in _SYNTHS:
+        import tinysoundfont  # the [m21] extra
         synth = tinysoundfont.Synth(samplerate=sample_rate)
         _SYNTHS[key] = (synth, synth.sfload(sf_path))
     return _SYNTHS[key]
