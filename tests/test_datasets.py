@@ -7,12 +7,13 @@ import pytest
 import scipy.sparse as sp
 from conftest import tone
 
-from zslkit import DataError, UnsafePickleError
+from zslkit import DataError, ParamError, UnsafePickleError, config
 from zslkit.audio import PAPER_MEAN
 from zslkit.datasets import Dataset, annotations_from_lists, write_dataset
 from zslkit.datasets.folder import import_folder
 from zslkit.datasets.seed import import_seed
 from zslkit.pickles import safe_load_pickle, safe_loads_pickle
+from zslkit.sideinfo import Context, build_tables, text_vectors
 
 
 def test_write_and_load_round_trip(tmp_path):
@@ -125,6 +126,25 @@ def test_seed_import_uses_original_mels_without_recomputing(tmp_path):
     side = np.load(tmp_path / "ds" / "sideinfo" / "original-ttr_ont_tag_1126_to_glove_dict.npz")
     assert side["tags"].tolist() == tags[:-1] and side["missing"].tolist() == [tags[-1]]
     np.testing.assert_array_equal(side["vectors"][1], glove[tags[1]])
+
+
+def test_original_side_information_is_a_loadable_kind(tmp_path):
+    matrix, tags, tracks, glove = _write_seed(tmp_path / "seed")
+    ds, _ = import_seed(tmp_path / "seed", tmp_path / "ds", "msd")
+    P = config.resolve({"sideinfo": {"kinds": ["original", "random"], "random": {"like": "original"}}},
+                       root=tmp_path)
+    assert P["sideinfo"]["original"]["vectors"] == "glove"
+    tables = build_tables(Context(ds.tag_texts, ds.tags, ds.label_matrix(), None, ds.root), P["sideinfo"])
+    table = tables["original"]
+    assert table.tags == tags and table.dim == 300 and tables["random"].dim == 300
+    np.testing.assert_array_equal(table.vectors[2], glove[tags[2]])
+    assert table.missing() == [tags[-1]]  # the pickle has no vector for it: a NaN row
+    with pytest.raises(ParamError, match=r"sideinfo.original.vectors: 'inst_count' not found .*imported: "
+                                         r"ttr_ont_tag_1126_to_glove_dict"):
+        build_tables(Context(ds.tag_texts, ds.tags, ds.label_matrix(), None, ds.root),
+                     {**P["sideinfo"], "kinds": ["original"], "original": {"vectors": "inst_count"}})
+    with pytest.raises(ParamError, match="exist only for the dataset's tags"):
+        text_vectors(["rock"], "original", P["sideinfo"])
 
 
 def test_seed_import_refuses_unsafe_matrix(tmp_path):

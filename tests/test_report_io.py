@@ -1,4 +1,5 @@
 import numpy as np
+import pandas as pd
 import pytest
 
 from zslkit import config, report
@@ -48,3 +49,15 @@ def test_prepare_run_dir_keeps_existing_params(tmp_path):
     assert (folder / "params.yaml").read_text() == "kept: true\n"
     env = read_json(folder / "env.json")
     assert {"python", "packages", "git", "gpu", "cpu_count"} <= set(env)
+
+
+def test_stamp_and_markdown_table_quote_a_run(tmp_path):
+    write_json(tmp_path / "env.json", {"time": "2026-01-01T00:00:00", "params_file": "/x/params/demo.yaml",
+                                       "git": {"revision": "0123456789abcdef", "dirty": True}})
+    assert report.stamp(tmp_path) == (f"run `{tmp_path.name}`, `params/demo.yaml`, revision 0123456 "
+                                      "(uncommitted changes), 2026-01-01T00:00:00")
+    rows = pd.DataFrame({"test_setting": ["B-Y", "B-Y", "C-Y"], "model": ["glove", "random", "glove"],
+                         "value": [0.71234, 0.5, 0.6], "ci_low": [0.7, np.nan, 0.55], "ci_high": [0.72, np.nan, 0.65]})
+    assert report.markdown_table(rows, "test_setting", "model").splitlines() == [
+        "| test_setting | glove | random |", "|---|---|---|",
+        "| B-Y | 0.712 [0.700, 0.720] | 0.500 |", "| C-Y | 0.600 [0.550, 0.650] |  |"]

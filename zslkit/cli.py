@@ -23,11 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     p_swp.add_argument("--dry-run", action="store_true", help="list the runs and their missing stages only")
     p_par = sub.add_parser("params", help="print the resolved, validated parameters")
     p_par.add_argument("params", nargs="?", help="YAML parameter file (omit with --describe)")
-    p_par.add_argument("--describe", action="store_true", help="list every parameter and default")
+    p_par.add_argument("--describe", action="store_true", help="list every parameter and default, and the "
+                       "registered importers, side-information kinds, encoders and heads")
     args = parser.parse_args(argv)
     try:
         if args.command == "params":
             if args.describe:
+                if args.params:  # the file's run.plugins add their entries to the description
+                    config.load(args.params)
                 print(config.describe())
             elif args.params:
                 print(config.dump(config.load(args.params)), end="")

@@ -7,6 +7,7 @@ it runs again, so a rerun never duplicates numbers.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 import subprocess
@@ -109,3 +110,29 @@ def save_figure(fig, folder: str | os.PathLike, name: str, dpi: int = 110) -> Pa
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
     return path
+
+
+def stamp(folder: str | os.PathLike) -> str:
+    """Where a run's numbers come from: its params file, git revision (dirty or clean) and time,
+    from ``env.json``, for quoting results outside the run folder."""
+    env = json.loads((Path(folder) / "env.json").read_text(encoding="utf-8"))
+    git = env.get("git") or {}
+    rev = f"{git.get('revision', 'unknown')[:7]}{' (uncommitted changes)' if git.get('dirty') else ''}"
+    params = Path(env["params_file"]).name if env.get("params_file") else "params.yaml"
+    return f"run `{Path(folder).name}`, `params/{params}`, revision {rev}, {env.get('time', '')}"
+
+
+def markdown_table(results: pd.DataFrame, index: str, columns: str, digits: int = 3) -> str:
+    """A pivot of ``results.csv`` rows as a markdown table: ``value [ci_low, ci_high]`` per cell."""
+    def cell(r) -> str:
+        if pd.isna(r.value):
+            return ""
+        low, high = getattr(r, "ci_low", float("nan")), getattr(r, "ci_high", float("nan"))
+        ci = "" if pd.isna(low) else f" [{low:.{digits}f}, {high:.{digits}f}]"
+        return f"{r.value:.{digits}f}{ci}"
+
+    table = results.assign(cell=[cell(r) for r in results.itertuples()])
+    wide = table.pivot_table(index=index, columns=columns, values="cell", aggfunc="first", sort=False).fillna("")
+    head = f"| {index} | " + " | ".join(map(str, wide.columns)) + " |"
+    rule = "|---" * (len(wide.columns) + 1) + "|"
+    return "\n".join([head, rule] + [f"| {i} | " + " | ".join(row) + " |" for i, row in zip(wide.index, wide.values)])
