@@ -82,10 +82,16 @@ def test_evaluate_run_reads_embeddings_only_and_adds_classifier_control_and_tabl
     finally:
         (tmp_path / "train").rename(run_dir / "train")
     t = table(result["rows"])
-    assert set(t.model) == {"embedding attributes", "embedding random", "classifier"}
-    assert set(result["per_item"]) == {"embedding attributes", "embedding random"}
-    assert set(t[t.task == "chance test"].model) == {"embedding random"}
+    heads = P["evaluate"]["heads"]
+    assert heads == ["learned", "conse", "ridge", "eszsl"]
+    labels = {f"embedding {k}{'' if h == 'learned' else ' ' + h}" for k in ("attributes", "random") for h in heads}
+    assert set(t.model) == labels | {"classifier"}
+    assert set(result["per_item"]) == labels
+    assert set(t[t.task == "chance test"].model) == {m for m in labels if m.startswith("embedding random")}
     assert set(t[(t.model == "classifier")].test_setting) == {"A-valid-X", "B-X"}
+    diag = t[t.task == "diagnostic"]
+    assert set(diag.model) == {"embedding attributes", "embedding random"}
+    assert not diag.metric.isin(["AUC-i", "AUC-l"]).any()  # diagnostics are never protocol results
     t["stage"] = "05_evaluate"
     ann = evaluation.paper_table(t, "annotation")
     assert {"ours AUC-i", "ours MAP-i", "paper FMA AUC-i", "paper MSD MAP-i"} <= set(ann.columns)
@@ -93,7 +99,8 @@ def test_evaluate_run_reads_embeddings_only_and_adds_classifier_control_and_tabl
     seen = evaluation.paper_table(t, "seen-label")
     assert set(seen.model) >= {"classifier", "embedding attributes"}
     b_x = seen[seen.test == "B-X"].set_index("model")
-    assert b_x.loc["classifier", "paper FMA AUC-l"] == 0.7250 and len(seen[seen.test == "A-valid-X"]) == 3
+    assert b_x.loc["classifier", "paper FMA AUC-l"] == 0.7250
+    assert len(seen[seen.test == "A-valid-X"]) == 1 + len(labels)
     top = evaluation.top_annotations(emb, ds, emb.track_ids[:2], k=5)
     assert top.shape == (5, 2)
 
@@ -103,3 +110,28 @@ def test_setting_names():
     assert evaluation.setting_name("A_valid", "X") == "A-valid-X"
     assert evaluation.setting_name("B", "Y") == "B-Y"
     assert evaluation.train_name("AB") == "(A+B)-X"
+
+
+def test_every_head_transfers_on_the_zero_shot_solvable_data(runs):
+    """Unseen tags are new pairs of seen atoms: every head must rank their tracks well."""
+    ds, split, P, run_dir, emb = runs["attributes"]
+    result = evaluation.evaluate_run(ds, split, P, run_dir)
+    t = table(result["rows"])
+    auc = t[(t.task == "retrieval") & (t.test_setting == "(B+C)-Y") & (t.metric == "AUC-l")
+            & (t.labels == "annotation")].set_index("model").value
+    for head in ("", " conse", " ridge", " eszsl"):
+        assert auc[f"embedding attributes{head}"] > 0.7, head
+
+
+def test_diagnostics_separate_audio_from_side_information(runs):
+    """On the atoms data the audio separates the unseen tags and the attribute vectors agree with
+    it; random vectors do not agree with anything."""
+    ds, split, P, run_dir, emb = runs["attributes"]
+    result = evaluation.evaluate_run(ds, split, P, run_dir)
+    good, rand = result["diagnostics"]["embedding attributes"], result["diagnostics"]["embedding random"]
+    assert good["upper_bounds"].probe.mean() > 0.7 and good["upper_bounds"].prototype.mean() > 0.65
+    assert good["alignment"]["seen-unseen pairs"] > 0.3
+    assert abs(rand["alignment"]["seen-unseen pairs"]) < good["alignment"]["seen-unseen pairs"] - 0.2
+    assert set(good["nearest"].columns) == {"unseen", "nearest seen (side information)", "nearest seen (audio)"}
+    assert len(good["nearest"]) == len(split.unseen)
+    assert set(good["groups"].split) == {"X", "Y"}

@@ -118,11 +118,12 @@ def test_selectors_accept_only_registered_names(tmp_path, section, key, value, k
 
 def test_every_built_in_entry_is_registered():
     assert set(DATASETS.names()) >= {"m21", "folder", "seed"}
-    assert set(SIDEINFO.names()) >= {"glove", "sentence", "attributes", "random", "original"}
+    assert set(SIDEINFO.names()) >= {"glove", "sentence", "attributes", "random", "original", "table"}
     assert SIDEINFO.names(control=True) == ("random",)
     assert set(SIDEINFO.names(free_text=True)) >= {"glove", "sentence"}
     assert set(ENCODERS.names()) == {"paper", "paper_bn", "shortchunk"}
-    assert HEADS.names() == ("learned",) and HEADS["learned"].trained
+    assert HEADS.names() == ("learned", "conse", "ridge", "eszsl") and HEADS["learned"].trained
+    assert not any(HEADS[h].trained for h in ("conse", "ridge", "eszsl"))
 
 
 def test_registry_refuses_duplicates_reserved_names_and_unknown_flags():

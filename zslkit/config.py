@@ -161,7 +161,10 @@ BASE: dict[str, dict[str, Any]] = {
                               hi=1_000_000),
         "examples": Field("int", 4, "tracks shown with their top-10 annotation", lo=0, hi=50),
         "classifier": Field("bool", True, "evaluate the supervised classifier when it was trained"),
-        "heads": Field("list", ["learned"], "zero-shot heads compared on the frozen embeddings "
+        "diagnostics": Field("bool", True, "upper bounds, side-audio alignment and AUC by group for each joint "
+                             "model (rows with task 'diagnostic')"),
+        "heads": Field("list", ["learned", "conse", "ridge", "eszsl"], "zero-shot heads compared on the frozen "
+                       "embeddings "
                        "(registry HEADS)", item="str",
                        check=(lambda v: len(v) > 0 and set(v) <= set(HEADS.names()),
                               lambda: f"a non-empty subset of {', '.join(HEADS.names())}")),

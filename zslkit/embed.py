@@ -26,7 +26,7 @@ from .inference import (
     track_embeddings,
 )
 from .registry import SIDEINFO
-from .sideinfo import load_table, text_vectors
+from .sideinfo import base_kind, load_table, text_vectors
 from .tagspace import group_labels
 from .train import checkpoint_path, planned_models
 from .viz import umap_coords
@@ -73,7 +73,7 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
                      {"sideinfo": kind, "model": name, "split": split.name, "checkpoint_epoch": info["epoch"],
                       "segment_frames": info["arch"]["segment_frames"],
                       "normalize_segments": params["embed"]["normalize_segments"],
-                      "encoder": info["arch"]["encoder"], "control": kind in SIDEINFO and SIDEINFO[kind].control})
+                      "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control})
     emb.save(embeddings_path(run_dir, name))
     return emb
 
@@ -134,7 +134,7 @@ def text_encoder(run_dir: str | os.PathLike, split, params: Mapping[str, Any],
     device = resolve_device(params["train"]["device"])
     model, info = load_model(run_dir, name, split, device)
     kind = info["arch"]["sideinfo"]
-    if not SIDEINFO[kind].free_text:
+    if not SIDEINFO[base_kind(kind)].free_text:
         return None
     return TextEncoder(model, kind, params["sideinfo"], device)
 

@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -44,6 +44,7 @@ class Embeddings:
     seen: np.ndarray
     side: np.ndarray
     meta: dict = field(default_factory=dict)
+    scorer: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         self.track_row = {t: i for i, t in enumerate(self.track_ids)}
@@ -62,15 +63,18 @@ class Embeddings:
             raise DataError(f"tag {tag!r} has no side-information vector ({self.meta.get('sideinfo')})")
         return vec
 
-    def head_view(self, tag_emb: np.ndarray, head: str) -> "Embeddings":
-        """The same tracks and tags with the tag embeddings a zero-shot head gives."""
-        return Embeddings(self.track_ids, self.tracks, self.tags, np.asarray(tag_emb, dtype=np.float32),
-                          self.seen, self.side, {**self.meta, "head": head})
+    def with_scorer(self, scorer: Callable[[np.ndarray], np.ndarray], head: str) -> "Embeddings":
+        """The same tracks and tags, scored by a zero-shot head's ``scorer`` (track embeddings ->
+        scores over every tag) instead of the cosine with ``tag_emb``."""
+        return Embeddings(self.track_ids, self.tracks, self.tags, self.tag_emb, self.seen, self.side,
+                          {**self.meta, "head": head}, scorer)
 
     def scores(self, track_ids: Sequence[str] | None = None, tags: Sequence[str] | None = None) -> np.ndarray:
         """Cosine scores ``(len(track_ids), len(tags))`` (default: all tracks, all tags)."""
         rows = slice(None) if track_ids is None else [self._track(t) for t in track_ids]
         cols = slice(None) if tags is None else [self._tag(t) for t in tags]
+        if self.scorer is not None:
+            return np.asarray(self.scorer(self.tracks[rows]), dtype=np.float32)[:, cols]
         return cosine_scores(self.tracks[rows], self.tag_emb[cols])
 
     def _track(self, t: str) -> int:

@@ -18,10 +18,12 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from . import metrics
+from .diagnostics import diagnose
 from .embeddings import ClassifierScores, Embeddings, embeddings_path
 from .errors import DataError
 from .heads import HeadInput, apply_head
 from .registry import SIDEINFO
+from .sideinfo import base_kind
 from .tagspace import annotate
 from .train import planned_models, train_seed
 
@@ -286,13 +288,14 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
     and zero-shot head, the chance test of control models, the classifier's seen-label checks, and
     the consistency check.
 
-    Returns ``{"rows", "per_item", "embeddings"}``; ``rows`` go to ``results.csv``; ``per_item``
-    maps a model label to its per-track / per-tag tables; ``embeddings`` maps it to the
-    :class:`~zslkit.embeddings.Embeddings` scored.
+    Returns ``{"rows", "per_item", "embeddings", "diagnostics"}``; ``rows`` go to ``results.csv``;
+    ``per_item`` maps a model label to its per-track / per-tag tables; ``embeddings`` maps it to
+    the :class:`~zslkit.embeddings.Embeddings` scored; ``diagnostics`` maps each joint model's
+    label to :func:`zslkit.diagnostics.diagnose` (``evaluate.diagnostics``).
     """
     ev, setting = params["evaluate"], params["train"]["setting"]
     seed = train_seed(params)
-    rows, per_item, spaces = [], {}, {}
+    rows, per_item, spaces, diags = [], {}, {}, {}
     for name, m in planned_models(params).items():
         path = embeddings_path(run_dir, name)
         if m["kind"] == "classifier":
@@ -305,11 +308,47 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
         inp = head_input(emb, ds, split, setting)
         for head in ev["heads"]:
             label = m["label"] if head == "learned" else f"{m['label']} {head}"
-            view = emb.head_view(apply_head(head, inp, params["heads"][head]), head)
+            view = emb.with_scorer(apply_head(head, inp, params["heads"][head], emb.tracks[:64]), head)
             r, items = evaluate_embeddings(view, ds, split, setting, ev, label, seed)
             rows += r
-            if SIDEINFO[m["sideinfo"]].control:
+            if SIDEINFO[base_kind(m["sideinfo"])].control:
                 rows += chance_rows(items, label, setting)
             per_item[label], spaces[label] = items, view
-    rows += consistency_rows(rows)
-    return {"rows": rows, "per_item": per_item, "embeddings": spaces}
+            if head == ev["heads"][0] and ev["diagnostics"]:  # the audio and side information, once per model
+                diags[label] = diagnose(emb, ds, split, items[("retrieval", "(B+C)-(X+Y)", "annotation")], label,
+                                        train_name(setting), seed)
+                rows += diags[label]["rows"]
+    rows += consistency_rows(rows) + draw_rows(rows, planned_models(params), ev["heads"])
+    return {"rows": rows, "per_item": per_item, "embeddings": spaces, "diagnostics": diags}
+
+
+#: the settings summarised over a control's draws
+DRAW_SUMMARY = [("retrieval", "(B+C)-Y", "AUC-l"), ("annotation", "(B+C)-Y", "AUC-i"),
+                ("annotation", "(B+C)-(X+Y)", "AUC-i"), ("seen-label", "B-X", "AUC-l")]
+
+
+def draw_rows(rows, models: Mapping[str, Mapping[str, Any]], heads: Sequence[str]) -> list[dict]:
+    """For a control trained on several draws (``sideinfo.random.draws``): the mean, min and max of
+    its headline metrics over the draws, per head (``model`` = "embedding random, k draws")."""
+    table = pd.DataFrame(rows)
+    out = []
+    controls: dict[str, list[str]] = {}
+    for m in models.values():
+        if m.get("control"):
+            controls.setdefault(m["control"], []).append(m["label"])
+    for control, labels in controls.items():
+        if len(labels) < 2:
+            continue
+        for head in heads:
+            names = [lab if head == "learned" else f"{lab} {head}" for lab in labels]
+            model = f"embedding {control}{'' if head == 'learned' else ' ' + head}, {len(labels)} draws"
+            for task, test, metric in DRAW_SUMMARY:
+                sel = table[table.model.isin(names) & (table.task == task) & (table.test_setting == test)
+                            & (table.metric == metric) & (table.labels == "annotation")]
+                if sel.empty:
+                    continue
+                common = {"model": model, "train_setting": sel.train_setting.iloc[0], "test_setting": test,
+                          "task": f"{task} over draws", "labels": "annotation", "n": len(sel)}
+                out += [{**common, "metric": f"{metric} {stat}", "value": float(getattr(sel.value, stat)())}
+                        for stat in ("mean", "min", "max")]
+    return out

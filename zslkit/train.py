@@ -5,7 +5,8 @@
 - ``classifier``: the supervised classifier on the seen tags when ``train.baseline`` is true, into
   ``train/classifier/``;
 - one control per kind in ``train.controls`` (e.g. ``random``): the same joint model and training
-  on that side information, into ``train/joint-<kind>/``.
+  on that side information, into ``train/joint-<kind>/``; a control with several draws
+  (``sideinfo.random.draws``) trains once per draw, into ``train/joint-<kind>@<d>/``.
 
 Every model trains on the setting's training tracks (A, B or A+B train) with seen tags only, and
 its validation loss picks its checkpoint. Nothing here evaluates: stage 04 embeds the trained
@@ -22,7 +23,7 @@ import pandas as pd
 
 from .errors import DataError
 from .model import count_parameters
-from .sideinfo import load_table
+from .sideinfo import base_kind, draw_names, load_table
 from .trainer import Trainer
 
 
@@ -51,8 +52,10 @@ def planned_models(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     if params["train"]["baseline"]:
         models["classifier"] = {"kind": "classifier", "sideinfo": None, "label": "classifier"}
     for control in params["train"]["controls"]:
-        if control != main:
-            models[f"joint-{control}"] = {"kind": "joint", "sideinfo": control, "label": f"embedding {control}"}
+        for name in draw_names(control, params["sideinfo"]):
+            if name != main:
+                models[f"joint-{name}"] = {"kind": "joint", "sideinfo": name, "label": f"embedding {name}",
+                                           "control": control}
     return models
 
 
@@ -73,7 +76,7 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
         if not split.tracks[f"{setting}_{group}"]:
             raise DataError(f"setting {setting}-X: no {group} tracks in split {split.name!r}")
     missing = [m["sideinfo"] for m in planned_models(params).values()
-               if m["sideinfo"] and m["sideinfo"] not in params["sideinfo"]["kinds"]]
+               if m["sideinfo"] and base_kind(m["sideinfo"]) not in params["sideinfo"]["kinds"]]
     if missing:
         raise DataError(f"side information {missing[0]!r} is trained on but not built: add it to sideinfo.kinds "
                         "and rerun notebook 02")

@@ -1,13 +1,14 @@
 """Side information: one tag -> vector table per kind, with a report of tags left without one.
 
-Kinds are registered in :data:`zslkit.registry.SIDEINFO`; the built-in ones are ``glove``,
+Kinds are registered in :data:`zslkit.registry.SIDEINFO`; the built-in ones are ``glove``, ``table``,
 ``sentence``, ``attributes``, ``random`` (the chance control) and ``original`` (the original
 project's vectors). A kind is a function ``build(ctx, params) -> SideInfo``:
 
 - ``ctx`` is a :class:`Context`: the texts to give vectors (the dataset's tags in tag order, or
   free-text queries), the tag table, the annotation, the training rows, the dataset folder, and
   the tables built before it;
-- ``params`` is the kind's own resolved section ``sideinfo.<kind>``;
+- ``params`` is the kind's own resolved section ``sideinfo.<kind>`` (for draw ``d`` of a kind with
+  ``draws``, its ``seed`` is ``seed + d`` and the table is named ``<kind>@<d>``);
 - it returns a :class:`SideInfo` with one row per text, NaN rows for texts it has no vector for.
 
 Flags: ``free_text`` (the kind can embed any text, so free-text queries work with it) and
@@ -24,31 +25,43 @@ import pandas as pd
 
 from ..errors import ParamError
 from ..registry import SIDEINFO
-from . import attributes, glove, original, random, sentence  # noqa: F401  (register the built-in kinds)
+from . import attributes, csvtable, glove, original, random, sentence  # noqa: F401  (registers them)
 from .attributes import attribute_table, openmic_fma_vectors, zscore_rows
 from .glove import NEGATORS, WordVectors, tag_words, word_vector_table, word_vectors
 from .random import random_table
 from .sentence import sentence_table
-from .table import Context, SideInfo, load_table, table_path
+from .table import Context, SideInfo, base_kind, load_table, table_path
 
-__all__ = ["Context", "SideInfo", "load_table", "table_path", "build_tables", "prepare_sideinfo",
+__all__ = ["Context", "SideInfo", "base_kind", "draw_names", "load_table", "table_path", "build_tables",
+           "prepare_sideinfo",
            "text_vectors", "nearest_seen", "coverage_report", "results_rows", "attribute_table",
            "openmic_fma_vectors", "zscore_rows", "NEGATORS", "WordVectors", "tag_words",
            "word_vector_table", "word_vectors", "random_table", "sentence_table"]
 
 
+def draw_names(kind: str, params: Mapping[str, Any]) -> list[str]:
+    """The table names of a kind: ``[kind]``, or ``[kind, kind@1, ...]`` for a kind with ``draws``."""
+    draws = params[kind].get("draws", 1)
+    return [kind] + [f"{kind}@{d}" for d in range(1, draws)]
+
+
 def build_tables(ctx: Context, params: Mapping[str, Any]) -> dict[str, SideInfo]:
-    """Every kind named in ``params['kinds']`` (the resolved ``sideinfo`` section), controls last."""
+    """Every kind named in ``params['kinds']`` (the resolved ``sideinfo`` section), controls last;
+    a kind with ``draws > 1`` also gives ``<kind>@<d>``, drawn with seed ``seed + d``."""
     kinds = list(params["kinds"])
     order = sorted(kinds, key=lambda k: SIDEINFO[k].control)
+    names = []
     for kind in order:
-        table = SIDEINFO[kind].obj(ctx, params[kind])
-        if len(table.tags) != len(ctx.texts) or table.vectors.ndim != 2:
-            raise ParamError(f"sideinfo kind {kind!r} returned {table.vectors.shape} vectors for "
-                             f"{len(ctx.texts)} tags")
-        table.kind = kind
-        ctx.built[kind] = table
-    return {k: ctx.built[k] for k in kinds}
+        for d, name in enumerate(draw_names(kind, params)):
+            p = params[kind] if d == 0 else {**params[kind], "seed": params[kind]["seed"] + d}
+            table = SIDEINFO[kind].obj(ctx, p)
+            if len(table.tags) != len(ctx.texts) or table.vectors.ndim != 2:
+                raise ParamError(f"sideinfo kind {kind!r} returned {table.vectors.shape} vectors for "
+                                 f"{len(ctx.texts)} tags")
+            table.kind = name
+            ctx.built[name] = table
+            names.append(name)
+    return {k: ctx.built[k] for k in sorted(names, key=lambda n: (kinds.index(base_kind(n)), n))}
 
 
 def text_vectors(texts: Sequence[str], kind: str, params: Mapping[str, Any]) -> np.ndarray:

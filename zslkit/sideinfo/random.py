@@ -28,6 +28,8 @@ PARAMS = {
                   choices=lambda: SIDEINFO.names(control=False)),
     "dim": Field("int", None, "explicit dimension (overrides like)", nullable=True, lo=1),
     "seed": Field("int", 0, "seed of the random vectors", lo=0),
+    "draws": Field("int", 1, "independent draws (seeds seed, seed+1, ...): as a control each is trained and "
+                   "evaluated, and stage 05 reports their mean, min and max", lo=1, hi=50),
 }
 
 

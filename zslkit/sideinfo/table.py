@@ -3,7 +3,8 @@
 A table is saved per tag split, as ``<dataset>/splits/<split>/sideinfo/<kind>.npz`` (attribute
 vectors depend on the split's training tracks), with ``tags`` (texts), ``vectors`` (n_tags, dim)
 float32 with NaN rows for tags that have no vector, and ``meta`` (JSON); a per-tag report, when
-the kind writes one, goes beside it as ``<kind>_report.csv``.
+the kind writes one, goes beside it as ``<kind>_report.csv``. A control kind built in several
+draws (``sideinfo.random.draws``) keeps draw ``d >= 1`` as the kind ``<kind>@<d>``.
 """
 from __future__ import annotations
 
@@ -67,6 +68,11 @@ def table_path(dataset_root: str | os.PathLike, split_name: str, kind: str) -> P
 def load_table(ds, split_name: str, kind: str) -> SideInfo:
     """The saved table of ``kind`` for a split (written by notebook 02)."""
     return SideInfo.load(table_path(ds.root, split_name, kind))
+
+
+def base_kind(name: str) -> str:
+    """The registered kind of a table name: ``random@2`` (draw 2) -> ``random``."""
+    return name.split("@", 1)[0]
 
 
 @dataclass

@@ -12,6 +12,9 @@ probability ``coverage[group]``) and the full truth in ``tracks.csv`` (``tags_fu
 fewer than ``min_tag_count`` positive clips are dropped. The vocabulary, instruments and repertories
 are data, in ``catalogue.yaml``.
 
+The builder's knowledge of its tags becomes side information (:mod:`.knowledge`): ``knowledge.csv``
+(tag x attribute, for the kind ``table``) and ``descriptions.csv`` (for ``sentence``).
+
 Corpus licences: the Essen and Palestrina encodings are for non-commercial use (docs/datasets.md).
 """
 from __future__ import annotations
@@ -34,7 +37,14 @@ PARAMS = {
     "n_clips": Field("int", 2000, "clips to render", lo=10, hi=200_000),
     "clip_seconds": Field("float", 15.0, "length of each rendered clip", lo=3.1, hi=120),
     "sample_rate": Field("int", 22050, "rendering rate", lo=8000, hi=48000),
-    "instruments_per_clip": Field("list", [0.55, 0.33, 0.12], "probabilities of 1, 2, 3 instruments", item="float",
+    "instrumentation": Field("str", "ensembles", "ensembles = real ensembles typical of each repertory (string "
+                             "quartet, folk session, organ and choir ...; catalogue.yaml) with a share of free "
+                             "draws; independent = instruments drawn uniformly whatever the piece (m21 before "
+                             "zslkit 0.3)", choices=("ensembles", "independent")),
+    "free_share": Field("float", 0.25, "share of clips whose instruments are drawn freely (ensembles mode)",
+                        lo=0.0, hi=1.0),
+    "instruments_per_clip": Field("list", [0.55, 0.33, 0.12], "probabilities of 1, 2, 3 instruments in a free "
+                                  "draw", item="float",
                                   check=(lambda v: 1 <= len(v) <= 4 and all(p >= 0 for p in v)
                                          and abs(sum(v) - 1) < 1e-6, "1-4 non-negative probabilities summing to 1")),
     "coverage": Field("dict", catalogue.coverage(), "probability that a clip's annotation covers each tag group",

@@ -12,10 +12,11 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ...errors import DataError
-from ...io import write_json
+from ...io import write_csv, write_json
 from .. import Dataset, annotations_from_lists, write_dataset
 from . import catalogue
 from .corpus import build_symbolic, candidates
+from .knowledge import descriptions, knowledge_table
 from .plans import ClipPlan, observed_tags, plan_clips
 from .render import _render_job, soundfont_paths
 
@@ -57,7 +58,8 @@ def build(out_dir: str | os.PathLike, sym_dir: str | os.PathLike, params: Mappin
         raise DataError("m21: no score could be parsed")
     sfs = [str(p) for p in soundfont_paths(params["soundfonts"])]
     plans = plan_clips(pieces, params["n_clips"], params["clip_seconds"],
-                       params["instruments_per_clip"], len(sfs), seed, sym_dir)
+                       params["instruments_per_clip"], len(sfs), seed, sym_dir, params["instrumentation"],
+                       params["free_share"])
     by_id = {p["piece_id"]: p for p in pieces}
     jobs = []
     for plan in plans:
@@ -95,7 +97,8 @@ def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], par
         rows.append({"track_id": plan.clip_id, "path": f"audio/{plan.clip_id}.flac",
                      "piece_id": plan.piece_id, "repertory": piece["repertory"],
                      "title": piece["title"], "source": piece["source"],
-                     "instruments": ";".join(plan.instruments), "bpm": round(plan.bpm, 1),
+                     "instruments": ";".join(plan.instruments), "ensemble": plan.ensemble or "",
+                     "bpm": round(plan.bpm, 1),
                      "onset_rate": round(plan.onset_rate, 2), "transpose": plan.transpose,
                      "soundfont": Path(sfs[plan.soundfont]).name,
                      "tags_full": ";".join(t for g in plan.tags_full.values() for t in g)})
@@ -105,6 +108,11 @@ def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], par
             "licence": "music21 corpus encodings; Essen and Palestrina: non-commercial use only"}
     ds = write_dataset(out_dir, pd.DataFrame(rows), tags,
                        annotations_from_lists([tag_lists[i] for i in keep], kept_tags), meta)
+    groups = dict(zip(tags.tag, tags.group))  # the builder's knowledge: side information for kinds table, sentence
+    write_csv(out_dir / "knowledge.csv", knowledge_table(groups).reset_index())
+    write_csv(out_dir / "descriptions.csv", descriptions(groups))
+    ensembles = pd.Series([p.ensemble or "(free draw)" for p in plans]).value_counts()
     report = {"clips_planned": len(plans), "clips_without_tags": len(plans) - len(keep),
-              "tags_kept": len(kept_tags), "tags_dropped_rare": dropped}
+              "tags_kept": len(kept_tags), "tags_dropped_rare": dropped,
+              "ensembles": {k: int(v) for k, v in ensembles.items()}}
     return ds, report

@@ -23,6 +23,8 @@ class Instrument:
     family: str | None     # None: no family tag
     lo: int                # comfortable MIDI range
     hi: int
+    excitation: str | None = None   # bowed, plucked, struck, reed, blown, sung; None: no tag
+    register: str = "middle"        # low, middle, high
 
 
 @lru_cache(maxsize=1)
@@ -68,3 +70,26 @@ def tempo_thresholds() -> tuple[float, float]:
 
 def coverage() -> dict[str, float]:
     return dict(load()["coverage"])
+
+
+def templates() -> dict[str, dict[str, Any]]:
+    """Real ensembles: name -> ``{"tag", "play"}`` or ``{"tag", "pool", "size"}``."""
+    return load()["ensemble_templates"]
+
+
+def template_instruments(name: str) -> list[str]:
+    """Every instrument an ensemble template can use."""
+    t = templates()[name]
+    return list(dict.fromkeys(t.get("play") or t["pool"]))
+
+
+def form_styles() -> dict[str, list[str]]:
+    return load()["form_styles"]
+
+
+def origin_styles() -> dict[str, list[str]]:
+    return load()["origin_styles"]
+
+
+def instrument(name: str) -> Instrument:
+    return {i.name: i for i in instruments()}[name]

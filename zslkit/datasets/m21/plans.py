@@ -34,6 +34,7 @@ class ClipPlan:
     seed: int
     onset_rate: float = 0.0
     tags_full: dict[str, list[str]] = field(default_factory=dict)
+    ensemble: str | None = None     # the ensemble template, None for a free draw
 
 
 def _notes(midi_path: Path):
@@ -62,8 +63,34 @@ def _window(notes: np.ndarray, start: float, quarters: float, total: float) -> n
     return w
 
 
+def draw_instruments(rng: np.random.Generator, repertory: str, p_instruments: list[float],
+                     instrumentation: str, free_share: float) -> tuple[list[str], str | None]:
+    """A clip's parts (an instrument may play two) and its ensemble template (None: free draw).
+
+    ``independent``: 1-3 instruments drawn uniformly, whatever the piece (the earlier m21).
+    ``ensembles``: with probability ``1 - free_share`` a real ensemble typical of the repertory
+    (``catalogue.yaml``), else a free draw as ``independent``.
+    """
+    names = [i.name for i in catalogue.instruments()]
+    if instrumentation == "ensembles":
+        weights = catalogue.repertory(repertory).get("ensembles", {})
+        if weights and rng.random() >= free_share:
+            options = list(weights)
+            p = np.array([weights[o] for o in options], dtype=float)
+            name = options[int(rng.choice(len(options), p=p / p.sum()))]
+            t = catalogue.templates()[name]
+            if "play" in t:
+                return list(t["play"]), name
+            lo, hi = t["size"]
+            size = int(rng.integers(lo, hi + 1))
+            return [t["pool"][i] for i in rng.choice(len(t["pool"]), size=size, replace=False)], name
+    n_inst = 1 + int(rng.choice(len(p_instruments), p=p_instruments))
+    return [names[i] for i in rng.choice(len(names), size=n_inst, replace=False)], None
+
+
 def plan_clips(pieces: list[dict], n_clips: int, clip_seconds: float, p_instruments: list[float],
-               n_soundfonts: int, seed: int, sym_dir: Path) -> list[ClipPlan]:
+               n_soundfonts: int, seed: int, sym_dir: Path, instrumentation: str = "independent",
+               free_share: float = 0.25) -> list[ClipPlan]:
     """Deterministic plans for ``n_clips`` clips drawn over ``pieces`` (round-robin per repertory)."""
     by_rep: dict[str, list[dict]] = {}
     for p in pieces:
@@ -74,7 +101,6 @@ def plan_clips(pieces: list[dict], n_clips: int, clip_seconds: float, p_instrume
     diff = n_clips - sum(counts.values())
     counts[max(counts, key=counts.get)] += diff
     plans: list[ClipPlan] = []
-    names = [i.name for i in catalogue.instruments()]
     note_cache: dict[str, np.ndarray] = {}
     for rep in sorted(by_rep):
         reps = by_rep[rep]
@@ -82,15 +108,14 @@ def plan_clips(pieces: list[dict], n_clips: int, clip_seconds: float, p_instrume
             piece = reps[k % len(reps)]
             cid = f"{rep}-{k:05d}"
             rng = np.random.default_rng([seed, sum(map(ord, rep)), k])
-            n_inst = 1 + int(rng.choice(len(p_instruments), p=p_instruments))
-            chosen = [names[i] for i in rng.choice(len(names), size=n_inst, replace=False)]
+            chosen, template = draw_instruments(rng, rep, p_instruments, instrumentation, free_share)
             bpm = float(np.exp(rng.uniform(np.log(60), np.log(220))))
             quarters = clip_seconds * bpm / 60.0
             total = float(piece["quarters"])
             start = float(rng.uniform(0, max(total - quarters, 0.0))) if total > quarters else 0.0
             plan = ClipPlan(cid, piece["piece_id"], chosen, bpm, int(rng.integers(-3, 4)), start,
                             int(rng.integers(60, 111)), float(rng.uniform(0.3, 0.9)),
-                            int(rng.integers(n_soundfonts)), int(rng.integers(2**31)))
+                            int(rng.integers(n_soundfonts)), int(rng.integers(2**31)), ensemble=template)
             if piece["piece_id"] not in note_cache:
                 note_cache[piece["piece_id"]] = _notes(sym_dir / "midi" / f"{piece['piece_id']}.mid")
             win = _window(note_cache[piece["piece_id"]], start, quarters, total)
@@ -101,15 +126,24 @@ def plan_clips(pieces: list[dict], n_clips: int, clip_seconds: float, p_instrume
 
 
 def clip_tags(plan: ClipPlan, piece: Mapping[str, Any]) -> dict[str, list[str]]:
-    """The complete tag truth of a clip, by group."""
-    family = {i.name: i.family for i in catalogue.instruments()}
+    """The complete tag truth of a clip, by group: narrow tags with the broader ones that hold for
+    them (cello -> bowed, strings; irish -> celtic, folk; reel -> dance; chorale -> sacred)."""
+    parts = [catalogue.instrument(name) for name in dict.fromkeys(plan.instruments)]
     slow, fast = catalogue.tempo_thresholds()
     tempo = ["slow"] if plan.onset_rate < slow else ["fast"] if plan.onset_rate > fast else []
-    tags = {"instrument": list(plan.instruments),
-            "family": sorted({family[i] for i in plan.instruments if family[i]}),
-            "ensemble": [catalogue.ensembles()[len(plan.instruments)]], "tempo": tempo}
+    ensemble = [catalogue.ensembles()[len(plan.instruments)]]
+    named = catalogue.templates()[plan.ensemble]["tag"] if plan.ensemble else None
+    tags = {"instrument": [i.name for i in parts],
+            "family": sorted({i.family for i in parts if i.family}),
+            "excitation": sorted({i.excitation for i in parts if i.excitation}),
+            "ensemble": ensemble + ([named] if named else []), "tempo": tempo}
     for group in ("form", "origin", "composer", "era", "meter", "mode"):
         tags[group] = [piece[group]] if piece.get(group) else []
+    rep = catalogue.repertories().get(piece.get("repertory", ""), {})
+    style = list(rep.get("styles", []))
+    style += catalogue.form_styles().get(piece.get("form") or "", [])
+    style += catalogue.origin_styles().get(piece.get("origin") or "", [])
+    tags["style"] = list(dict.fromkeys(style))
     return tags
 
 
