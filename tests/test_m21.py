@@ -6,8 +6,6 @@ import soundfile as sf
 from zslkit import ParamError, config
 from zslkit.datasets import m21
 
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
@@ -19,6 +17,7 @@ def built(tmp_path_factory):
     return root, P, ds, report
 
 
+@pytest.mark.slow  # builds m21
 def test_build_writes_a_consistent_dataset(built):
     root, P, ds, report = built
     assert ds.n_tracks == 40 and report["clips_without_tags"] == 0
@@ -34,6 +33,7 @@ def test_build_writes_a_consistent_dataset(built):
     assert (root / "sym" / "manifest.jsonl").is_file() and list((root / "sym" / "midi").glob("*.mid"))
 
 
+@pytest.mark.slow  # builds m21
 def test_build_is_deterministic_and_resumable(built, tmp_path):
     root, P, ds, _ = built
     victim = ds.audio_path(ds.tracks.track_id[7])
@@ -58,6 +58,7 @@ def test_coverage_and_tempo_tags():
     assert {t for _, t in nothing} == {"violin", "trumpet"}  # never left without a tag
 
 
+@pytest.mark.slow  # builds m21
 def test_unknown_repertory_and_soundfont_are_named(tmp_path):
     with pytest.raises(ParamError, match="unknown repertory 'motown'"):
         m21.candidates("motown")
@@ -65,6 +66,7 @@ def test_unknown_repertory_and_soundfont_are_named(tmp_path):
         m21.soundfont_paths(["bundled", str(tmp_path / "nope.sf2")])
 
 
+@pytest.mark.slow  # builds m21
 def test_debian_banks_are_found_or_named(tmp_path):
     from pathlib import Path
     installed = [p for p in ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf3/FluidR3Mono_GM.sf3",
@@ -85,3 +87,58 @@ def test_debian_banks_are_found_or_named(tmp_path):
     pm.write(str(midi))
     y = m21.render_clip(plan, midi, 12.0, str(paths[1]), 2.0, 22050)
     assert len(y) == 44100 and np.abs(y).max() == pytest.approx(0.5, abs=1e-6)
+
+
+@pytest.mark.parametrize("repertory", ["oneills", "bach", "palestrina", "essen_chinese"])
+def test_ensembles_are_typical_of_the_repertory(repertory):
+    templates = m21.catalogue.templates()
+    weights = m21.catalogue.repertory(repertory)["ensembles"]
+    seen = set()
+    for k in range(300):
+        rng = np.random.default_rng([0, k])
+        parts, name = m21.plans.draw_instruments(rng, repertory, [0.55, 0.33, 0.12], "ensembles", 0.25)
+        if name is None:
+            continue
+        seen.add(name)
+        assert name in weights
+        allowed = m21.catalogue.template_instruments(name)
+        assert set(parts) <= set(allowed) and 1 <= len(parts) <= 5
+        if "play" in templates[name]:
+            assert parts == templates[name]["play"]
+    assert seen == set(weights)  # every listed ensemble occurs in 300 clips
+
+
+def test_independent_instrumentation_is_the_earlier_draw():
+    rng_a, rng_b = np.random.default_rng(5), np.random.default_rng(5)
+    names = [i.name for i in m21.catalogue.instruments()]
+    parts, name = m21.plans.draw_instruments(rng_a, "bach", [0.55, 0.33, 0.12], "independent", 0.25)
+    n = 1 + int(rng_b.choice(3, p=[0.55, 0.33, 0.12]))
+    assert name is None and parts == [names[i] for i in rng_b.choice(len(names), size=n, replace=False)]
+
+
+def test_broader_tags_hold_with_the_narrower_ones():
+    plan = m21.ClipPlan("c", "p", ["violin", "violin", "viola", "cello"], 90.0, 0, 0.0, 90, 0.5, 0, seed=1,
+                        onset_rate=3.0, ensemble="string quartet")
+    piece = {"repertory": "oneills", "form": "reel", "origin": "irish", "meter": "duple", "mode": "major"}
+    tags = m21.clip_tags(plan, piece)
+    assert tags["instrument"] == ["violin", "viola", "cello"] and tags["family"] == ["strings"]
+    assert tags["excitation"] == ["bowed"] and tags["ensemble"] == ["quartet", "string quartet"]
+    assert set(tags["style"]) == {"folk", "dance", "celtic"}
+    chorale = m21.clip_tags(plan, {"repertory": "bach", "form": "chorale", "composer": "bach", "era": "baroque"})
+    assert set(chorale["style"]) == {"polyphony", "sacred"} and chorale["era"] == ["baroque"]
+
+
+def test_knowledge_comes_from_the_catalogue():
+    groups = {"cello": "instrument", "violin": "instrument", "trumpet": "instrument", "bowed": "excitation",
+              "string quartet": "ensemble", "reel": "form", "dance": "style", "irish": "origin", "celtic": "style"}
+    table = m21.knowledge.knowledge_table(groups)
+    has = lambda tag: {c for c in table.columns if table.loc[tag, c]}  # noqa: E731
+    assert {"family:strings", "excitation:bowed", "register:low", "ensemble:string quartet"} <= has("cello")
+    assert has("bowed") == {"excitation:bowed"} and has("dance") == {"style:dance"}
+    assert "style:dance" in has("reel") and {"style:celtic", "region:irish"} <= has("irish")
+    assert {"excitation:bowed", "family:strings", "size:4"} <= has("string quartet")
+    cos = lambda a, b: np.dot(table.loc[a], table.loc[b]) / np.linalg.norm(table.loc[a]) / np.linalg.norm(table.loc[b])  # noqa: E731,E501
+    assert cos("cello", "violin") > cos("cello", "trumpet")
+    text = m21.knowledge.descriptions(groups).set_index("tag").text
+    assert text["cello"].startswith("cello: a low-pitched bowed string instrument")
+    assert "reel" in text["dance"] and "irish" in text["celtic"]

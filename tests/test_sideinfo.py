@@ -8,14 +8,18 @@ from zslkit.sideinfo import (
     SideInfo,
     WordVectors,
     attribute_table,
+    base_kind,
     build_tables,
+    draw_names,
     nearest_seen,
     openmic_fma_vectors,
     random_table,
+    sentence_table,
     tag_words,
     word_vector_table,
     zscore_rows,
 )
+from zslkit.sideinfo.sentence import read_descriptions
 
 VOCAB = {"hip": [1, 0, 0], "hop": [0, 1, 0], "vocals": [0, 0, 1], "female": [1, 1, 0],
          "rock": [2, 0, 0], "no": [5, 5, 5], "drums": [0, 2, 2]}
@@ -167,3 +171,48 @@ def test_sentence_vectors_offline():
 def test_repeated_word_keeps_its_first_row():
     wv = WordVectors(["rock", "jazz", "rock"], np.array([[1.0], [2.0], [3.0]]), "t")
     assert wv.get("rock")[0] == 1.0 and wv.get("jazz")[0] == 2.0
+
+
+def test_table_kind_reads_a_tag_attribute_csv(tmp_path):
+    (tmp_path / "attrs.csv").write_text("tag,bowed,low\ncello,1,1\nviolin,1,0\ntuba,0,1\n")
+    tags = pd.DataFrame({"tag": ["cello", "violin", "tuba", "kazoo"], "group": ["i"] * 4})
+    P = config.resolve({"sideinfo": {"kinds": ["table"], "table": {"path": str(tmp_path / "attrs.csv")}}})
+    t = build_tables(Context(tags.tag.tolist(), tags, np.ones((2, 4), bool), None, tmp_path), P["sideinfo"])["table"]
+    np.testing.assert_allclose(t.vectors[0], [2 ** -0.5, 2 ** -0.5], rtol=1e-6)
+    np.testing.assert_allclose(t.vectors[1], [1, 0])
+    assert t.missing() == ["kazoo"] and t.meta["columns"] == ["bowed", "low"]
+    (tmp_path / "bad.csv").write_text("tag,bowed\ncello,1\nviolin,yes\n")
+    P = config.resolve({"sideinfo": {"kinds": ["table"], "table": {"path": str(tmp_path / "bad.csv")}}})
+    with pytest.raises(DataError, match=r"bad.csv: line 3, column 'bowed': 'yes' is not a number"):
+        build_tables(Context(tags.tag.tolist(), tags, np.ones((2, 4), bool), None, tmp_path), P["sideinfo"])
+    P = config.resolve({"sideinfo": {"kinds": ["table"]}})
+    with pytest.raises(ParamError, match="the dataset has no knowledge.csv"):
+        build_tables(Context(tags.tag.tolist(), tags, np.ones((2, 4), bool), None, tmp_path), P["sideinfo"])
+
+
+class FakeEncoder:
+    """Stands in for MiniLM: a text's vector is its length and its word count."""
+
+    def encode(self, texts, **kw):
+        return np.array([[len(t), len(t.split())] for t in texts], dtype=np.float32)
+
+
+def test_sentence_vectors_encode_descriptions_where_given(tmp_path):
+    t = sentence_table(["cello", "tuba"], "a {tag}", model=FakeEncoder(), descriptions={"cello": "a low bowed string"})
+    assert t.report.text.tolist() == ["a low bowed string", "a tuba"]
+    assert t.report["from"].tolist() == ["description", "template"] and t.meta["descriptions"] == 1
+    np.testing.assert_array_equal(t.vectors[0], [18, 4])
+    (tmp_path / "d.csv").write_text("tag,text\ncello,a low bowed string\ntuba,\n")
+    with pytest.raises(DataError, match="d.csv: line 3: empty text for tag 'tuba'"):
+        read_descriptions(tmp_path / "d.csv")
+
+
+def test_random_control_draws_are_independent_tables():
+    tags = pd.DataFrame({"tag": ["a", "b", "c"], "group": ["g"] * 3})
+    P = config.resolve({"sideinfo": {"kinds": ["random"], "random": {"dim": 4, "draws": 3, "seed": 7}}})
+    tables = build_tables(Context(tags.tag.tolist(), tags, np.ones((2, 3), bool)), P["sideinfo"])
+    assert list(tables) == ["random", "random@1", "random@2"]
+    assert [t.meta["seed"] for t in tables.values()] == [7, 8, 9]
+    assert not np.allclose(tables["random"].vectors, tables["random@1"].vectors)
+    assert draw_names("random", P["sideinfo"]) == ["random", "random@1", "random@2"]
+    assert base_kind("random@2") == "random"

@@ -126,6 +126,10 @@ BASE: dict[str, dict[str, Any]] = {
                       "false = read per-track files"),
         "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
         "baseline": Field("bool", False, "also train the supervised classifier on X"),
+        "also": Field("list", [], "other side-information kinds to train the same joint model on, side by side "
+                      "(into train/joint-<kind>)", item="str",
+                      check=(lambda v: set(v) <= set(SIDEINFO.names()),
+                             lambda: f"kinds from {', '.join(SIDEINFO.names())}")),
         "controls": Field("list", ["random"], "control side-information kinds: the same joint model trained "
                           "again on each (e.g. [random]), into train/joint-<kind>", item="str",
                           check=(lambda v: set(v) <= set(SIDEINFO.names(control=True)),

@@ -2,6 +2,8 @@
 
 - ``joint``: the joint embedding model on ``model.sideinfo`` (audio encoder + the learned tag
   branch), into ``train/joint/``;
+- ``joint-<kind>`` for each kind in ``train.also``: the same joint model on other side
+  information, to compare kinds in one run;
 - ``classifier``: the supervised classifier on the seen tags when ``train.baseline`` is true, into
   ``train/classifier/``;
 - one control per kind in ``train.controls`` (e.g. ``random``): the same joint model and training
@@ -49,6 +51,9 @@ def planned_models(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """
     main = params["model"]["sideinfo"]
     models = {"joint": {"kind": "joint", "sideinfo": main, "label": f"embedding {main}"}}
+    for kind in params["train"]["also"]:
+        if kind != main:
+            models[f"joint-{kind}"] = {"kind": "joint", "sideinfo": kind, "label": f"embedding {kind}"}
     if params["train"]["baseline"]:
         models["classifier"] = {"kind": "classifier", "sideinfo": None, "label": "classifier"}
     for control in params["train"]["controls"]:
