@@ -102,3 +102,10 @@ def test_a_head_that_fits_on_unseen_tags_is_refused():
             apply_head("cheat", inp, {}, inp.train_tracks[:5])
     finally:
         HEADS.unregister("cheat")
+
+
+def test_a_tag_the_head_knows_nothing_of_scores_every_track_alike():
+    side = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=np.float32)   # the unseen tag's attribute is new
+    inp = HeadInput(side, np.array([True, True, False]), side[:, :2].copy(), np.zeros((1, 2)), np.zeros((1, 2), bool))
+    scores = apply_head("ridge", inp, head_params("ridge"), np.eye(2, dtype=np.float32))(np.eye(2, dtype=np.float32))
+    assert np.isfinite(scores).all() and (scores[:, 2] == 0).all()

@@ -45,6 +45,12 @@ def test_build_is_deterministic_and_resumable(built, tmp_path):
     pd.testing.assert_frame_equal(again.tracks, ds.tracks)
     other, _ = m21.build(tmp_path / "other", root / "sym", P, seed=4, workers=1, progress=False)
     assert not other.tracks.instruments.equals(ds.tracks.instruments)
+    # other plans in the same folder: the clips whose plan changed are rendered again, not reused
+    changed, report = m21.build(root / "ds", root / "sym", {**P, "instrumentation": "independent"}, seed=3,
+                                workers=1, progress=False)
+    moved = changed.tracks.render_digest != ds.tracks.set_index("track_id").render_digest.reindex(
+        changed.tracks.track_id).to_numpy()
+    assert report["clips_replaced"] >= moved.sum() > 0 and report["clips_rendered_now"] == report["clips_replaced"]
 
 
 def test_coverage_and_tempo_tags():

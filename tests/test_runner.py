@@ -153,14 +153,16 @@ def test_every_notebook_declares_every_section():
 def test_notebook_03_outputs(smoke_run):
     tmp, _, folder = smoke_run
     assert (folder / "figures" / "03_curves.png").is_file()
-    for kind in ("joint", "classifier", "joint-random"):  # the model, the baseline, the control
+    # the model, the same model on the knowledge table, the baseline, the control over two draws
+    for kind in ("joint", "joint-table", "classifier", "joint-random", "joint-random@1"):
         assert (folder / "train" / kind / "best.pt").is_file()
         curves = pd.read_csv(folder / "train" / kind / "curves.csv")
         assert len(curves) == 3 and curves.valid_loss.notna().all()
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
     r = results[results.stage == "03_train"]
     assert set(r.task) == {"training"}  # training does not evaluate
-    assert set(r.model) == {"embedding glove", "classifier", "embedding random"}
+    assert set(r.model) == {"embedding glove", "embedding table", "classifier", "embedding random",
+                            "embedding random@1"}
     epochs = r[r.metric == "epochs"].set_index("model").value
     assert (epochs == 3).all()
 
@@ -169,14 +171,15 @@ def test_notebook_04_outputs(smoke_run):
     tmp, _, folder = smoke_run
     for name in ("04_side_vs_learned", "04_tag_space", "04_joint_space"):
         assert (folder / "figures" / f"{name}.png").is_file(), name
-    for name in ("joint.npz", "joint-random.npz", "classifier.npz", "umap_side.csv", "umap_tags.csv",
-                 "umap_joint.csv"):
+    for name in ("joint.npz", "joint-table.npz", "joint-random.npz", "joint-random@1.npz", "classifier.npz",
+                 "umap_side.csv", "umap_tags.csv", "umap_joint.csv"):
         assert (folder / "embeddings" / name).is_file(), name
     joint = pd.read_csv(folder / "embeddings" / "umap_joint.csv")
     assert (joint.kind == "track").sum() == 100
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
     r = results[results.stage == "04_embeddings"]
-    assert set(r.model) == {"embedding glove", "embedding random", "classifier"}
+    assert set(r.model) == {"embedding glove", "embedding table", "embedding random", "embedding random@1",
+                            "classifier"}
     v = r[r.model == "embedding glove"].set_index("metric").value
     assert v["n_tracks"] >= 170 and v["n_tags_X"] > 0 and v["n_tags_Y"] > 0
 
@@ -189,17 +192,25 @@ def test_notebook_05_outputs(smoke_run):
     assert (folder / "train" / "joint-random" / "best.pt").is_file()
     results = pd.read_csv(folder / "results.csv", dtype={"stage": str})
     r = results[results.stage == "05_evaluate"]
-    assert {"embedding glove", "embedding random", "classifier"} <= set(r.model)
+    models = {"embedding glove", "embedding table", "embedding random", "embedding random@1"}
+    heads = {f"{m}{h}" for m in models for h in ("", " conse", " ridge", " eszsl")}
+    assert set(r.model) == heads | {"classifier"} | {f"embedding random{h}, 2 draws" for h in ("", " conse", " ridge",
+                                                                                               " eszsl")}
     ann = r[(r.task == "annotation") & (r.metric == "AUC-i") & (r.labels == "annotation")]
     assert {"B-Y", "(B+C)-Y", "B-(X+Y)", "(B+C)-(X+Y)"} <= set(ann.test_setting)
     assert ann.value.between(0, 1).all()
     ci = ann[ann.n >= 2]  # a single track has no interval (NaN)
     assert len(ci) and ((ci.ci_low <= ci.value) & (ci.value <= ci.ci_high)).all()
     assert (r[r.task == "consistency"].value.abs() < 1e-9).all()
-    assert set(r[r.task == "chance test"].model) == {"embedding random"} and len(r[r.task == "chance test"]) == 2
+    chance = r[r.task == "chance test"]
+    assert set(chance.model) == {m for m in heads if m.startswith("embedding random")} and len(chance) == 16
     seen = r[(r.task == "seen-label") & (r.metric == "AUC-l") & (r.labels == "annotation")]
-    assert set(zip(seen.model, seen.test_setting)) == {(m, t) for m in ("embedding glove", "embedding random",
-                                                                         "classifier") for t in ("A-valid-X", "B-X")}
+    assert set(zip(seen.model, seen.test_setting)) == {(m, t) for m in heads | {"classifier"}
+                                                       for t in ("A-valid-X", "B-X")}
+    draws = r[(r.task == "retrieval over draws") & (r.model == "embedding random, 2 draws")].set_index("metric").value
+    assert draws["AUC-l min"] <= draws["AUC-l mean"] <= draws["AUC-l max"]
+    diag = r[r.task == "diagnostic"]
+    assert set(diag.model) == models and diag.metric.str.startswith("upper bound").any()
     assert (folder / "figures" / "05_per_tag_auc_embedding_random.png").is_file()
 
 

@@ -87,10 +87,12 @@ def track_embeddings(encoder: torch.nn.Module, store: MelStore, track_ids: Seque
 
 
 def cosine_scores(track_emb: np.ndarray, tag_emb: np.ndarray) -> np.ndarray:
-    """(n_tracks, n_tags) cosine similarity; NaN columns for NaN tag rows."""
-    a = track_emb / np.linalg.norm(track_emb, axis=1, keepdims=True)
-    b = tag_emb / np.linalg.norm(tag_emb, axis=1, keepdims=True)
-    return a @ b.T
+    """(n_tracks, n_tags) cosine similarity; NaN columns for NaN tag rows, and 0 for an all-zero
+    vector (a head that knows nothing of a tag ranks every track alike: AUC 0.5)."""
+    def unit(x):
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.where(norm == 0, 1, norm)
+    return unit(track_emb) @ unit(tag_emb).T
 
 
 @torch.no_grad()

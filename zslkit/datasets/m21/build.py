@@ -2,6 +2,8 @@
 dataset folder with its partial annotation and complete truth."""
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from multiprocessing import get_context
 from pathlib import Path
@@ -37,6 +39,26 @@ def default_caps(n_clips: int) -> dict[str, int]:
     return {r: max(4, int(round(n_clips * s))) for r, s in catalogue.shares().items()}
 
 
+def render_digest(plan: ClipPlan, params: Mapping[str, Any], sfs: list[str]) -> str:
+    """What a clip's audio depends on, hashed: a cached clip is reused only if this matches."""
+    fields = [plan.piece_id, plan.instruments, round(plan.bpm, 6), plan.transpose, round(plan.start, 6),
+              plan.velocity, round(plan.peak, 6), Path(sfs[plan.soundfont]).name, plan.seed,
+              params["clip_seconds"], params["sample_rate"]]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
+
+
+def stale_clips(out_dir: Path, plans: list[ClipPlan], params: Mapping[str, Any], sfs: list[str]) -> set[str]:
+    """Clips whose cached audio was rendered from another plan (other params, other catalogue)."""
+    old = out_dir / "tracks.csv"
+    if not old.is_file():
+        return set()
+    table = pd.read_csv(old, dtype=str, keep_default_na=False)
+    if "render_digest" not in table.columns:  # built before digests were kept: trust nothing
+        return {p.clip_id for p in plans}
+    before = dict(zip(table.track_id, table.render_digest))  # clips left out of tracks.csv count as unknown
+    return {p.clip_id for p in plans if before.get(p.clip_id) != render_digest(p, params, sfs)}
+
+
 def build(out_dir: str | os.PathLike, sym_dir: str | os.PathLike, params: Mapping[str, Any],
           seed: int = 0, workers: int = 0, progress: bool = True) -> tuple[Dataset, dict]:
     """Build (or resume) an m21 dataset from the resolved ``data.m21`` parameters.
@@ -61,9 +83,13 @@ def build(out_dir: str | os.PathLike, sym_dir: str | os.PathLike, params: Mappin
                        params["instruments_per_clip"], len(sfs), seed, sym_dir, params["instrumentation"],
                        params["free_share"])
     by_id = {p["piece_id"]: p for p in pieces}
+    stale = stale_clips(out_dir, plans, params, sfs)
     jobs = []
     for plan in plans:
         out_path = out_dir / "audio" / f"{plan.clip_id}.flac"
+        if plan.clip_id in stale:  # rendered before from another plan: its audio and mel are replaced
+            out_path.unlink(missing_ok=True)
+            (out_dir / "mels" / f"{plan.clip_id}.npy").unlink(missing_ok=True)
         if not out_path.is_file():
             jobs.append((plan, str(sym_dir / "midi" / f"{plan.piece_id}.mid"),
                          float(by_id[plan.piece_id]["quarters"]), sfs[plan.soundfont],
@@ -76,7 +102,7 @@ def build(out_dir: str | os.PathLike, sym_dir: str | os.PathLike, params: Mappin
     ds, report = _write(out_dir, plans, by_id, params, sfs, seed)
     report.update({"pieces_selected": len(pieces), "pieces_failed": len(failed),
                    "failures": [{"source": f["source"], "error": f["error"]} for f in failed],
-                   "clips_rendered_now": len(jobs)})
+                   "clips_rendered_now": len(jobs), "clips_replaced": len(stale)})
     write_json(out_dir / "build_report.json", report)
     return ds, report
 
@@ -100,7 +126,7 @@ def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], par
                      "instruments": ";".join(plan.instruments), "ensemble": plan.ensemble or "",
                      "bpm": round(plan.bpm, 1),
                      "onset_rate": round(plan.onset_rate, 2), "transpose": plan.transpose,
-                     "soundfont": Path(sfs[plan.soundfont]).name,
+                     "soundfont": Path(sfs[plan.soundfont]).name, "render_digest": render_digest(plan, params, sfs),
                      "tags_full": ";".join(t for g in plan.tags_full.values() for t in g)})
     tags = pd.DataFrame({"tag": kept_tags, "group": [group_of[t] for t in kept_tags]})
     meta = {"name": out_dir.name, "source": "m21", "seed": seed, "params": dict(params),
