@@ -1,8 +1,8 @@
 """The four seams: entries registered from this very file reach config, --describe and stages 01-05.
 
 This file is also the plugin that the end-to-end test hands to the notebooks (``run.plugins``):
-its module-level registrations below are all a user writes to add a dataset importer and a
-side-information kind (docs/extending.md).
+``register()`` below holds the two registrations a user writes to add a dataset importer and a
+side-information kind (docs/extending.md); loaded as a plugin, the file makes them at import.
 """
 from pathlib import Path
 
@@ -49,9 +49,6 @@ def tone_clip(tags, seconds: float, sr: int, rng) -> np.ndarray:
     return (0.3 * y / np.abs(y).max()).astype(np.float32)
 
 
-@DATASETS.register("tones", params={"n_tracks": Field("int", 80, "clips to synthesise", lo=10),
-                                    "seconds": Field("float", 4.0, "clip length", lo=1.0)},
-                   doc="a toy importer: synthetic tones tagged by pitch and texture")
 def tones(out_dir: Path, p, run, name: str) -> tuple[Dataset, dict]:
     rng = np.random.default_rng(run["seed"])
     names = list(TONE_TAGS)
@@ -70,8 +67,6 @@ def tones(out_dir: Path, p, run, name: str) -> tuple[Dataset, dict]:
     return ds, {"left_out": []}
 
 
-@SIDEINFO.register("letters", params={"scale": Field("float", 1.0, "length of each vector", lo=0.0)},
-                   free_text=True, doc="a toy kind: letter counts of the tag's text")
 def letters(ctx: Context, p) -> SideInfo:
     vectors = np.zeros((len(ctx.texts), 26), dtype=np.float32)
     for i, text in enumerate(ctx.texts):
@@ -83,11 +78,26 @@ def letters(ctx: Context, p) -> SideInfo:
     return SideInfo("letters", list(ctx.texts), vectors.astype(np.float32))
 
 
+def register() -> None:
+    """The two registrations a user's plugin file makes (at its top, unconditionally)."""
+    DATASETS.register("tones", tones, params={"n_tracks": Field("int", 80, "clips to synthesise", lo=10),
+                                              "seconds": Field("float", 4.0, "clip length", lo=1.0)},
+                      doc="a toy importer: synthetic tones tagged by pitch and texture", replace=True)
+    SIDEINFO.register("letters", letters, params={"scale": Field("float", 1.0, "length of each vector", lo=0.0)},
+                      free_text=True, doc="a toy kind: letter counts of the tag's text", replace=True)
+
+
+if __name__.startswith("zslkit_plugin_"):  # loaded by run.plugins, in a notebook kernel: register as a user would
+    register()
+
+
 # ----------------------------------------------------------------------------- unit tests
 
 @pytest.fixture(scope="module", autouse=True)
-def toy_entries_leave_with_this_module():
-    """Other test modules resolve params without this plugin: its entries must not leak to them."""
+def toy_entries():
+    """Under pytest the entries live only while this module's tests run: other modules resolve
+    params without this plugin, in any order."""
+    register()
     yield
     DATASETS.unregister("tones")
     SIDEINFO.unregister("letters")
@@ -184,7 +194,9 @@ def test_stages_01_to_05_run_with_a_toy_importer_and_a_toy_kind(tmp_path):
     assert r[(r.stage == "01_preprocess") & (r.metric == "n_tracks")].value.iloc[0] == 80
     assert set(r[r.stage == "02_splits"].task.dropna()) >= {"sideinfo letters", "sideinfo random"}
     ev = r[r.stage == "05_evaluate"]
-    assert set(ev.model.dropna()) == {"embedding letters", "embedding random", "classifier"}
+    heads = ("", " conse", " ridge", " eszsl")
+    expected = {f"embedding {k}{h}" for k in ("letters", "random") for h in heads}
+    assert set(ev.model.dropna()) == expected | {"classifier"}
     auc = ev[(ev.model == "embedding letters") & (ev.test_setting == "(B+C)-Y") & (ev.metric == "AUC-i")]
     assert len(auc) == 1 and 0 <= auc.value.iloc[0] <= 1
     for name in ("joint", "joint-random", "classifier"):

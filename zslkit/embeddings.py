@@ -47,6 +47,7 @@ class Embeddings:
     scorer: Callable[[np.ndarray], np.ndarray] | None = field(default=None, repr=False)
 
     def __post_init__(self):
+        self._scored = None
         self.track_row = {t: i for i, t in enumerate(self.track_ids)}
         self.tag_row = {t: i for i, t in enumerate(self.tags)}
 
@@ -73,8 +74,10 @@ class Embeddings:
         """Cosine scores ``(len(track_ids), len(tags))`` (default: all tracks, all tags)."""
         rows = slice(None) if track_ids is None else [self._track(t) for t in track_ids]
         cols = slice(None) if tags is None else [self._tag(t) for t in tags]
-        if self.scorer is not None:
-            return np.asarray(self.scorer(self.tracks[rows]), dtype=np.float32)[:, cols]
+        if self.scorer is not None:  # scored once for all tracks: a track's score never depends on its batch
+            if self._scored is None:
+                self._scored = np.asarray(self.scorer(self.tracks), dtype=np.float32)
+            return self._scored[rows][:, cols]
         return cosine_scores(self.tracks[rows], self.tag_emb[cols])
 
     def _track(self, t: str) -> int:

@@ -205,7 +205,10 @@ def consistency_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
             names = [f"B-{tags}", f"C-{tags}", f"(B+C)-{tags}"]
             if all(n in v.index for n in names):
                 b, c, bc = (v.loc[n] for n in names)
-                weighted = (b.value * b.n + c.value * c.n) / (b.n + c.n)
+                parts = [(r.value, r.n) for r in (b, c) if r.n > 0]  # a subset with no scorable track adds nothing
+                if not parts:
+                    continue
+                weighted = sum(v * n for v, n in parts) / sum(n for _, n in parts)
                 out.append({"model": model, "labels": labels, "task": "consistency",
                             "train_setting": bc.train_setting, "test_setting": names[2],
                             "metric": f"{metric} minus weighted mean of B and C", "value": bc.value - weighted,
