@@ -135,3 +135,4 @@ def test_diagnostics_separate_audio_from_side_information(runs):
     assert set(good["nearest"].columns) == {"unseen", "nearest seen (side information)", "nearest seen (audio)"}
     assert len(good["nearest"]) == len(split.unseen)
     assert set(good["groups"].split) == {"X", "Y"}
+

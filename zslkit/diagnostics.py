@@ -135,6 +135,8 @@ def summary(diag: Mapping[str, Any]) -> str:
     rho = diag["alignment"]["seen-unseen pairs"]
     audio = "the audio separates the unseen tags" if probe >= 0.7 else "the audio barely separates the unseen tags"
     side = ("the side information agrees with the audio" if rho >= 0.3 else
-            "the side information does not agree with the audio")
+            "the side information agrees weakly with the audio" if rho >= 0.05 else
+            "the side information is unrelated to the audio" if rho > -0.05 else
+            "the side information runs against the audio")
     return (f"{audio} (upper bounds: prototype {proto:.2f}, probe {probe:.2f} AUC-l); {side} "
             f"(Spearman {rho:.2f} over seen-unseen tag pairs)")
