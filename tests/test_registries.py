@@ -10,12 +10,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
 from zslkit import ParamError, config
+from zslkit.checkpoints import load_checkpoint
 from zslkit.datasets import Dataset, annotations_from_lists, write_dataset
+from zslkit.encoders import EMBED_DIM
 from zslkit.registry import DATASETS, ENCODERS, HEADS, SIDEINFO, Field, Registry
 from zslkit.sideinfo import Context, SideInfo
+from zslkit.splits import prepare_split
+from zslkit.train import seen_vectors
+from zslkit.trainer import Trainer
 
 # ----------------------------------------------------------------------------- the toy plugin
 
@@ -201,3 +207,40 @@ def test_stages_01_to_05_run_with_a_toy_importer_and_a_toy_kind(tmp_path):
     assert len(auc) == 1 and 0 <= auc.value.iloc[0] <= 1
     for name in ("joint", "joint-random", "classifier"):
         assert (folder / "train" / name / "best.pt").is_file() and (folder / "embeddings" / f"{name}.npz").is_file()
+
+
+class Tiny(torch.nn.Module):
+    """The encoder of docs/extending.md."""
+
+    min_frames = 16
+
+    def __init__(self, n_mels=128, width=64):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(n_mels, width, 3, padding=1)
+        self.out = torch.nn.Linear(width, EMBED_DIM)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.conv(x.transpose(1, 2))).mean(dim=2))
+
+    def kernels(self):
+        return [self.conv.weight]
+
+
+def test_a_registered_encoder_trains_and_rebuilds_from_its_checkpoint(tmp_path):
+    from conftest import synthetic_dataset  # here, not at the top: the notebooks load this file as a plugin
+    ENCODERS.register("tiny", Tiny, params={"width": Field("int", 64, "channels", lo=1)}, doc="a tiny CNN")
+    try:
+        ds = synthetic_dataset(tmp_path / "ds")
+        P = config.resolve({"split": {"stratify": "none", "seed": 2}, "model": {"encoder": "tiny", "sideinfo": "random",
+                                                                               "tiny": {"width": 8}},
+                            "audio": {"segment_frames": 32},
+                            "train": {"batch_size": 16, "max_epochs": 1, "optimizer": "adam", "device": "cpu"}},
+                           root=tmp_path)
+        split = prepare_split(ds, P["split"])
+        trainer = Trainer(ds, split, seen_vectors(ds, split, "random"), P, tmp_path / "t", 0, sideinfo="random")
+        trainer.fit(progress=False)
+        net, info = load_checkpoint(tmp_path / "t" / "best.pt")
+        assert isinstance(net.audio, Tiny) and net.audio.conv.out_channels == 8
+        assert info["arch"]["segment_frames"] == 32 and info["arch"]["encoder"] == "tiny"
+    finally:
+        ENCODERS.unregister("tiny")
