@@ -29,18 +29,14 @@ from sklearn.linear_model import LogisticRegression
 
 from . import metrics
 from .embeddings import Embeddings
-from .inference import cosine_scores
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+from .inference import cosine_scores, unit
 
 
 def prototypes(track_emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Mean unit track embedding of each column's positives: ``(n_tags, d)``; NaN for a tag
     without positives."""
     counts = labels.sum(axis=0)[:, None]
-    sums = labels.T.astype(np.float64) @ _unit(track_emb.astype(np.float64))
+    sums = labels.T.astype(np.float64) @ unit(track_emb.astype(np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, sums / counts, np.nan)
 
@@ -61,8 +57,8 @@ def upper_bounds(emb: Embeddings, ds, split, seed: int = 0) -> pd.DataFrame:
                "prototype": np.nan, "probe": np.nan}
         if row["n_pos_fit"] and row["n_pos_fit"] < len(fit) and 0 < row["n_pos_test"] < len(test):
             row["prototype"] = float(metrics.roc_auc(cosine_scores(x[test], proto[j:j + 1]), y[test, j:j + 1])[0])
-            probe = LogisticRegression(C=1.0, max_iter=2000).fit(_unit(x[fit]), y[fit, j])
-            score = probe.decision_function(_unit(x[test]))[:, None]
+            probe = LogisticRegression(C=1.0, max_iter=2000).fit(unit(x[fit]), y[fit, j])
+            score = probe.decision_function(unit(x[test]))[:, None]
             row["probe"] = float(metrics.roc_auc(score, y[test, j:j + 1])[0])
         rows.append(row)
     return pd.DataFrame(rows)
@@ -79,8 +75,8 @@ def alignment(emb: Embeddings, ds, k: int = 5) -> tuple[dict[str, Any], pd.DataF
     audio = prototypes(emb.tracks, labels)
     ok = ~np.isnan(audio).any(axis=1) & ~np.isnan(emb.side).any(axis=1)
     idx = np.flatnonzero(ok)
-    side_sim = _unit(emb.side[idx]) @ _unit(emb.side[idx]).T
-    audio_sim = _unit(audio[idx]) @ _unit(audio[idx]).T
+    side_sim = unit(emb.side[idx]) @ unit(emb.side[idx]).T
+    audio_sim = unit(audio[idx]) @ unit(audio[idx]).T
     iu = np.triu_indices(len(idx), k=1)
     seen = emb.seen[idx]
     cross = seen[iu[0]] != seen[iu[1]]

@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from .errors import DataError
-from .inference import cosine_scores
+from .inference import cosine_scores, unit
 from .registry import HEADS, Field
 
 Scorer = Callable[[np.ndarray], np.ndarray]
@@ -67,9 +67,6 @@ class HeadInput:
         return np.flatnonzero(self.seen & ok)
 
 
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
 
 @HEADS.register("learned", params={"hidden": Field("int", None, "hidden width of an MLP tag branch; "
                                                    "null = linear (the paper)", nullable=True, lo=1)},
@@ -84,8 +81,8 @@ def learned(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
     doc="ConSE: a convex combination of a track's best seen tags' side information")
 def conse(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
     rows = inp.seen_rows()
-    seen_emb, seen_side = inp.learned[rows], _unit(inp.side[rows])
-    all_side = _unit(inp.side)
+    seen_emb, seen_side = inp.learned[rows], unit(inp.side[rows])
+    all_side = unit(inp.side)
     top = min(params["top"], len(rows))
 
     def score(tracks: np.ndarray) -> np.ndarray:
@@ -131,10 +128,10 @@ def eszsl(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
     rows = inp.seen_rows()
     col = {r: j for j, r in enumerate(np.flatnonzero(inp.seen))}           # seen tag -> label column
     y = np.where(inp.train_labels[:, [col[r] for r in rows]], 1.0, -1.0)
-    x = _unit(inp.train_tracks.astype(np.float64)).T
+    x = unit(inp.train_tracks.astype(np.float64)).T
     v = eszsl_map(x, y, inp.side[rows].astype(np.float64).T, params["gamma"], params["lam"])
     side = inp.side.astype(np.float64)
-    return lambda tracks: (_unit(tracks.astype(np.float64)) @ v @ side.T).astype(np.float32)
+    return lambda tracks: (unit(tracks.astype(np.float64)) @ v @ side.T).astype(np.float32)
 
 
 def apply_head(name: str, inp: HeadInput, params: Mapping[str, Any], probe_tracks: np.ndarray) -> Scorer:

@@ -86,12 +86,15 @@ def track_embeddings(encoder: torch.nn.Module, store: MelStore, track_ids: Seque
     return (sums / np.bincount(owner, minlength=len(track_ids))[:, None]).astype(np.float32)
 
 
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows (or a vector) scaled to unit length; an all-zero row stays zero, NaN stays NaN."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm == 0, 1, norm)
+
+
 def cosine_scores(track_emb: np.ndarray, tag_emb: np.ndarray) -> np.ndarray:
     """(n_tracks, n_tags) cosine similarity; NaN columns for NaN tag rows, and 0 for an all-zero
     vector (a head that knows nothing of a tag ranks every track alike: AUC 0.5)."""
-    def unit(x):
-        norm = np.linalg.norm(x, axis=1, keepdims=True)
-        return x / np.where(norm == 0, 1, norm)
     return unit(track_emb) @ unit(tag_emb).T
 
 

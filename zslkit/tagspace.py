@@ -13,11 +13,7 @@ import pandas as pd
 
 from .embeddings import Embeddings
 from .errors import DataError
-from .inference import cosine_scores
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+from .inference import cosine_scores, unit
 
 
 def _tag_table(emb: Embeddings, sims: np.ndarray, order: np.ndarray, groups: Mapping[str, str]) -> pd.DataFrame:
@@ -37,7 +33,7 @@ def nearest_tags(emb: Embeddings, query: str | np.ndarray, groups: Mapping[str, 
     if isinstance(query, str):
         ok[emb.tag_row[query]] = False
     sims = np.full(len(emb.tags), -np.inf)
-    sims[ok] = _unit(emb.tag_emb[ok]) @ _unit(vec)
+    sims[ok] = unit(emb.tag_emb[ok]) @ unit(vec)
     order = np.argsort(-sims, kind="stable")[: min(k, int(ok.sum()))]
     return _tag_table(emb, sims, order, groups)
 
