@@ -59,8 +59,8 @@ class MelSpec:
 
 
 def load_audio(path: str | os.PathLike, sample_rate: int = 22050,
-               max_duration: float | None = None) -> np.ndarray:
-    """Decode ``path`` to mono float32 at ``sample_rate``.
+               max_duration: float | None = None, offset: float = 0.0) -> np.ndarray:
+    """Decode ``path`` to mono float32 at ``sample_rate``, from ``offset`` seconds on.
 
     Returns
     -------
@@ -75,6 +75,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 22050,
         with sf.SoundFile(str(path)) as fh:
             native = fh.samplerate
             frames = -1 if max_duration is None else int(math.ceil(max_duration * native))
+            if offset:
+                fh.seek(min(int(round(offset * native)), fh.frames))
             # libsndfile's own int->float conversion is slow; integer PCM is read as integers
             # and scaled here, which gives bit-identical floats (tests check it).
             int_type = _INT_READ.get(fh.subtype)
@@ -194,9 +196,9 @@ def _check_signal(y: np.ndarray, sample_rate: int, min_duration: float) -> str |
 
 
 def _process_one(job):
-    track_id, audio_path, out_path, spec, max_duration, min_duration = job
+    track_id, audio_path, out_path, spec, max_duration, min_duration, offset = job
     try:
-        y = load_audio(audio_path, spec.sample_rate, max_duration)
+        y = load_audio(audio_path, spec.sample_rate, max_duration, offset)
     except DataError as exc:
         return track_id, audio_path, "error", f"unreadable: {exc.__cause__ or exc}", 0, 0.0
     reason = _check_signal(y, spec.sample_rate, min_duration)
@@ -216,7 +218,7 @@ def _init_worker():
 def preprocess(tracks: Sequence[tuple[str, str]], mel_dir: str | os.PathLike,
                spec: MelSpec = MelSpec(), max_duration: float | None = None,
                min_duration: float = 1.0, workers: int = 0, progress: bool = True,
-               chunksize: int = 8) -> pd.DataFrame:
+               chunksize: int = 8, windows: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
     """Compute log-mels for many tracks, in parallel, resumably.
 
     Parameters
@@ -225,6 +227,8 @@ def preprocess(tracks: Sequence[tuple[str, str]], mel_dir: str | os.PathLike,
     mel_dir : folder for ``<track_id>.npy`` files, ``index.csv`` and ``errors.csv``
     workers : processes; 0 = all cores
     progress : show a tqdm bar
+    windows : optional ``{track_id: (start, duration)}`` in seconds: the part of a long file to use
+        (``duration`` caps ``max_duration``)
 
     Returns
     -------
@@ -247,7 +251,9 @@ def preprocess(tracks: Sequence[tuple[str, str]], mel_dir: str | os.PathLike,
             n = np.load(out, mmap_mode="r").shape[0]
             rows.append((str(track_id), str(path), "cached", "", n, np.nan))
         else:
-            jobs.append((str(track_id), str(path), out, spec, max_duration, min_duration))
+            start, length = (windows or {}).get(str(track_id), (0.0, None))
+            cap = length if max_duration is None else min(max_duration, length or max_duration)
+            jobs.append((str(track_id), str(path), out, spec, cap, min_duration, start))
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=len(jobs), desc="log-mel", unit="track", disable=not progress or not jobs)
     if workers == 1 or len(jobs) < 2 * chunksize:

@@ -6,4 +6,4 @@
 from __future__ import annotations
 
 from . import encoders, heads, sideinfo  # noqa: F401
-from .datasets import folder, m21, seed  # noqa: F401
+from .datasets import fma, folder, gtzan, jamendo, m21, mtat, seed  # noqa: F401

@@ -77,6 +77,9 @@ BASE: dict[str, dict[str, Any]] = {
                         nullable=True, item="str"),
         "track_seed": Field("int", 0, "seed of the 90/10 train/valid split of A, B, A+B", lo=0),
         "train_ratio": Field("float", 0.9, "train share of A, B and A+B", lo=0.05, hi=0.99),
+        "tracks": Field("str", "random", "train/valid parts of A, B, A+B: 'random' (seeded cut at train_ratio, "
+                        "as the paper) or 'dataset' (the dataset's own train/valid split; its test tracks are "
+                        "used for neither)", choices=("random", "dataset")),
         "original": Field("path", None, "folder with the original tag_key_split_<name>.p and "
                           "track_keys_*_<original_trs>_<name>.p files to import instead",
                           nullable=True, exists=True),

@@ -41,7 +41,7 @@ def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
     tracks = [(t, str(ds.audio_path(t))) for t in ds.tracks.track_id]
     table = audio.preprocess(tracks, ds.root / "mels", audio.MelSpec.from_params(a),
                              max_duration=a["max_duration"], min_duration=a["min_duration"],
-                             workers=run["workers"], progress=run["progress"])
+                             workers=run["workers"], progress=run["progress"], windows=track_windows(ds))
     ds.__dict__.pop("mels", None)  # re-open the store with the new index
     if "normalisation" not in ds.meta or ds.meta["normalisation"].get("n_tracks") != len(ds.mels):
         mean, std = audio.mel_statistics(ds.mels)
@@ -49,6 +49,17 @@ def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
                                     "n_tracks": len(ds.mels)}
         write_json(ds.root / "dataset.json", ds.meta)
     return table
+
+
+def track_windows(ds: Dataset) -> dict[str, tuple[float, float]] | None:
+    """``{track_id: (start, duration)}`` when ``tracks.csv`` has ``start`` and ``duration`` columns
+    (importers of full-length tracks write them); None otherwise."""
+    if not {"start", "duration"} <= set(ds.tracks.columns):
+        return None
+    start = pd.to_numeric(ds.tracks.start, errors="coerce").fillna(0.0)
+    length = pd.to_numeric(ds.tracks.duration, errors="coerce")
+    return {t: (float(s), None if np.isnan(d) else float(d))
+            for t, s, d in zip(ds.tracks.track_id, start, length)}
 
 
 def split_preview(ds: Dataset, split: Mapping[str, Any], n_seeds: int = 5) -> pd.DataFrame:

@@ -136,6 +136,28 @@ def split_tracks(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
     return out
 
 
+def split_tracks_by_dataset(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
+                            own: Sequence[str]) -> dict[str, list[str]]:
+    """The A/B/C split with the dataset's own split as the train/valid parts.
+
+    ``own[i]`` is track i's part in the dataset (``train``, ``valid``, ``test`` or ``""``). Within A, B
+    and A+B, the dataset's train tracks train and its valid tracks validate; its test tracks (and
+    tracks in no part) go to ``<S>_test`` and are used by neither. B and C are evaluated whole, as the
+    paper does: the zero-shot test sets are defined by the tag split, not by the dataset's split.
+    """
+    ids = np.asarray(track_ids, dtype=object)
+    own = np.asarray(own, dtype=object)
+    sub = track_subsets(labels, seen)
+    out = {k: ids[sub[k]].tolist() for k in ("A", "B", "C", "untagged", "all_seen")}
+    members = {"A": sub["A"], "B": sub["B"], "AB": np.sort(np.concatenate([sub["A"], sub["B"]]))}
+    for name in SUBSETS:
+        part = own[members[name]]
+        out[f"{name}_train"] = ids[members[name][part == "train"]].tolist()
+        out[f"{name}_valid"] = ids[members[name][part == "valid"]].tolist()
+        out[f"{name}_test"] = ids[members[name][(part != "train") & (part != "valid")]].tolist()
+    return out
+
+
 def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
                       split: Mapping[str, list[str]]) -> list[str]:
     """Problems with a track split (the original's sanity pass, plus coverage); [] when sound."""
@@ -153,10 +175,12 @@ def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.nda
         if bad:
             problems.append(f"{name}: {bad} track(s) break the definition of {name}")
     for name in SUBSETS:
-        parts = split[f"{name}_train"] + split[f"{name}_valid"]
+        parts = split[f"{name}_train"] + split[f"{name}_valid"] + split.get(f"{name}_test", [])
         whole = split["A"] + split["B"] if name == "AB" else split[name]
         if sorted(parts) != sorted(whole) or len(set(parts)) != len(parts):
-            problems.append(f"{name}_train and {name}_valid do not partition {name}")
+            problems.append(f"{name}_train, {name}_valid (and {name}_test) do not partition {name}")
+        if not split[f"{name}_train"] and split[name if name != "AB" else "A"]:
+            problems.append(f"{name}_train is empty")
     return problems
 
 
@@ -333,8 +357,16 @@ def prepare_split(ds, split: Mapping[str, Any]) -> Split:
     else:
         seen, unseen = tag_split_from_params(ds.tags, split)
         mask = np.isin(texts, seen)
-        tracks = split_tracks(labels, track_ids, mask, trs, split["train_ratio"])
+        if split["tracks"] == "dataset":
+            if "split" not in ds.tracks.columns or not ds.tracks.split.isin(["train", "valid"]).any():
+                raise ParamError(f"split.tracks: 'dataset', but {ds.root}/tracks.csv has no split column with "
+                                 "train/valid tracks (this dataset has no split of its own; use 'random')")
+            tracks = split_tracks_by_dataset(labels, track_ids, mask, ds.tracks.split.tolist())
+        else:
+            tracks = split_tracks(labels, track_ids, mask, trs, split["train_ratio"])
         settings = {k: split[k] for k in ("ratio", "seed", "stratify", "unseen", "train_ratio")}
+        if split["tracks"] == "dataset":  # (recorded only then: splits saved before the option stay valid)
+            settings["tracks"] = "dataset"
     problems = check_track_split(labels, track_ids, mask, tracks)
     if problems:
         raise DataError(f"split {name!r} is not a valid A/B/C split: " + "; ".join(problems))
