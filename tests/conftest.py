@@ -93,3 +93,15 @@ def trained_run(root, sideinfo="attributes", epochs=10, baseline=True, n_tracks=
     run_dir = root / "run"
     train_stage(ds, split, P, run_dir, progress=False)
     return ds, split, P, run_dir
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The malformed-input tally of tests/test_malformed.py, when it ran."""
+    import sys
+    module = sys.modules.get("test_malformed") or sys.modules.get("tests.test_malformed")
+    if module is None or not module.TALLY:
+        return
+    terminalreporter.section("malformed dataset files")
+    for fmt, (tried, refused) in sorted(module.TALLY.items()):
+        terminalreporter.write_line(f"{fmt}: {tried} malformed copies tried, {refused} refused cleanly "
+                                    "(DataError naming file and line, nothing written)")

@@ -111,17 +111,18 @@ def read_tracks(path: str | Path, genres: pd.DataFrame, subset: str = "small",
         size = f[col["set", "subset"]]
         if size not in rank:
             raise DataError(f"{where}: FMA tracks: set.subset {size!r} is not one of {list(SUBSETS)}")
-        if rank[size] > rank[subset]:
-            continue
         split = f[col["set", "split"]]
         if split not in SPLITS:
             raise DataError(f"{where}: FMA tracks: set.split {split!r} is not one of {list(SPLITS)}")
+        leaves = _genre_list(where, "genres", f[col["track", "genres"]], genres)  # every row is checked
+        every = _genre_list(where, "genres_all", f[col["track", "genres_all"]], genres)
+        if rank[size] > rank[subset]:
+            continue
         if labels == "genre_top":
             top = f[col["track", "genre_top"]]
             tags = [top] if top else []
         else:
-            tags = [genres.title[g] for g in _genre_list(where, labels, f[col["track", labels]], genres)]
-        leaves = _genre_list(where, "genres", f[col["track", "genres"]], genres)
+            tags = [genres.title[g] for g in (leaves if labels == "genres" else every)]
         tid = f"{int(track):06d}"
         meta = {"fma_genres": ";".join(str(g) for g in leaves)}
         meta.update({k[0] if k[0] == "artist" else k[1]: f[col[k]] for k in OPTIONAL if k in col})
