@@ -33,7 +33,8 @@ def test_mtat_top50_hex_split_clip_info_and_spelling(fixtures, tmp_path):
     assert ds.tag_texts == mtat.TOP50 and set(ds.tags.group) == {"instrument", "genre", "vocal", "mood"}
     first = ds.tracks.mp3_path.str[0]
     assert (ds.tracks.split[first.isin(list("0123456789ab"))] == "train").all()
-    assert (ds.tracks.split[first == "c"] == "valid").all() and (ds.tracks.split[first.isin(list("def"))] == "test").all()
+    assert (ds.tracks.split[first == "c"] == "valid").all()
+    assert (ds.tracks.split[first.isin(list("def"))] == "test").all()
     assert ds.tracks.artist.iloc[0] == "Artist 0" and report["no_audio"] == 0
     # the split lists give the same parts as the hex rule they were written from
     by_list, _ = mtat.import_mtat(tmp_path / "ds2", root / "annotations_final.csv", root,
@@ -102,8 +103,8 @@ def test_fma_subsets_labels_and_openmic_vectors(fixtures, tmp_path):
     table = pd.read_csv(ds.root / "knowledge.csv")
     assert table.shape[1] == 41 and set(table.tag) <= set(ds.tag_texts)
     np.testing.assert_allclose(table.iloc[:, 1:].mean(axis=1), 0, atol=1e-9)  # z-scored per genre
-    records = fma.read_tracks(root / "fma_metadata" / "tracks.csv", fma.read_genres(root / "fma_metadata" / "genres.csv"),
-                              "large", "genres_all")
+    genres = fma.read_genres(root / "fma_metadata" / "genres.csv")
+    records = fma.read_tracks(root / "fma_metadata" / "tracks.csv", genres, "large", "genres_all")
     assert len(records) == 64 and all(len(r.tags) >= 1 for r in records)
 
 
@@ -118,7 +119,8 @@ def test_fma_instrument_vectors_follow_the_original_recipe(tmp_path):
     y[0, 8], mask[0, 8] = 0.9, True     # track 1: guitar present
     y[1, 8], mask[1, 8] = 0.1, True     # track 2: guitar absent
     y[2, 19], mask[2, 19] = 0.8, True   # track 2: voice present
-    np.savez(folder / "openmic-2018.npz", Y_true=y, Y_mask=mask, sample_key=np.array(["000001_0", "000002_0", "000002_10"]))
+    keys = np.array(["000001_0", "000002_0", "000002_10"])
+    np.savez(folder / "openmic-2018.npz", Y_true=y, Y_mask=mask, sample_key=keys)
     table = fma.instrument_vectors(folder, genres, {1: [12], 2: [12, 4]}).set_index("tag")
     rock = np.zeros(40)
     rock[[8, 28, 19]] = 1  # guitar present + guitar absent + voice present

@@ -232,3 +232,80 @@ def test_sweep_end_to_end_and_resume(smoke_run, tmp_path):
     lines = []
     sweep.run_sweep(path, log=lines.append)  # resumes: every run is done
     assert sum("done, skipped" in line for line in lines) == 2
+
+
+# ----------------------------------------------------------------------------- transfer and tagging
+
+TARGET_TAGS = [["cello", "slow"], ["guitar", "fast"], ["drums", "fast"], ["cello", "dark"], ["guitar", "bright"],
+               ["drums", "loud"], ["piano", "slow"], ["piano", "bright"]]
+
+
+def _folder_target(tmp, n=24):
+    """A folder dataset whose tags the smoke run never had as such (different texts, other groups)."""
+    import soundfile as sf
+
+    from zslkit.datasets.samples import tone
+    audio = tmp / "target_audio"
+    audio.mkdir()
+    rows = []
+    for i in range(n):
+        tags = TARGET_TAGS[i % len(TARGET_TAGS)]
+        sf.write(audio / f"clip{i:02d}.wav", tone(tags, 4.0, 22050, i), 22050)
+        rows.append({"path": f"target_audio/clip{i:02d}.wav", "tags": ";".join(tags)})
+    pd.DataFrame(rows).to_csv(tmp / "target.csv", index=False)
+    P = {"run": {"name": "to-folder", "reports_dir": str(tmp / "reports"), "data_dir": str(tmp / "data"),
+                 "progress": False},
+         "data": {"source": "folder", "name": "target-folder", "folder": {"csv": str(tmp / "target.csv")}},
+         "evaluate": {"bootstrap": 50, "permutations": 100},
+         "transfer": {"models": ["joint", "joint-random"]}}
+    path = tmp / "target.yaml"
+    path.write_text(yaml.safe_dump(P))
+    return path
+
+
+def test_transfer_to_a_folder_dataset_with_other_tags(smoke_run):
+    from zslkit.report import read_results
+    tmp, _, source = smoke_run
+    target = _folder_target(tmp)
+    assert main(["transfer", str(source), str(target)]) == 0
+    folder = tmp / "reports" / "to-folder"
+    assert {"01_preprocess.ipynb", "07_transfer.ipynb", "html"} <= {p.name for p in folder.iterdir()}
+    assert not (folder / "03_train.ipynb").exists()
+    saved = yaml.safe_load((folder / "params.yaml").read_text())
+    src = yaml.safe_load((source / "params.yaml").read_text())
+    assert saved["transfer"]["source"] == str(source.resolve())
+    assert all(saved["audio"][k] == src["audio"][k] for k in ("sample_rate", "n_mels", "hop_length"))
+    r = read_results(folder)
+    t = r[r.stage == "07_transfer"]
+    assert set(t.train_setting.dropna()) == {"smoke"}
+    for model in ("transfer joint (glove)", "transfer joint-random (random)"):
+        m = t[t.model == model]
+        auc = m[(m.metric == "AUC-l") & (m.test_setting == "target-T")]
+        assert len(auc) == 1 and 0 <= auc.value.iloc[0] <= 1 and auc.n.iloc[0] == 7  # 'bright' .. 'slow'
+    seen = t[t.metric == "target tags seen by the source"]
+    assert (seen.n == 7).all()
+    emb = folder / "embeddings" / "transfer-joint.npz"
+    assert emb.is_file()
+
+
+def test_tag_files_from_the_command_line(smoke_run, capsys):
+    tmp, _, source = smoke_run
+    audio = tmp / "to_tag"
+    audio.mkdir(exist_ok=True)
+    import soundfile as sf
+
+    from zslkit.datasets.samples import tone
+    sf.write(audio / "a.wav", tone(["piano"], 4.0, 22050, 0), 22050)
+    sf.write(audio / "b.wav", tone(["cello"], 4.0, 22050, 1), 22050)
+    (audio / "broken.wav").write_bytes(b"RIFF0000WAVEfmt ")
+    assert main(["tag", str(source), str(audio), "--top", "3", "--format", "csv"]) == 0
+    out = capsys.readouterr()
+    table = pd.read_csv(__import__("io").StringIO(out.out))
+    assert list(table.columns) == ["file", "rank", "tag", "score", "seen_by_source"]
+    assert len(table) == 6 and table.groupby("file")["rank"].apply(list).tolist() == [[1, 2, 3]] * 2
+    assert "broken.wav" in out.err and "unreadable" in out.err
+    assert main(["tag", str(source), str(audio / "a.wav"), "--tags", "piano,organ,electric guitar"]) == 0
+    assert "electric guitar" in capsys.readouterr().out
+    assert main(["tag", str(source), str(audio), "--query", "a slow cello"]) == 0
+    ranked = capsys.readouterr().out
+    assert "a slow cello" in ranked and "b.wav" in ranked

@@ -58,6 +58,10 @@ class MelSpec:
         return 1 + n_samples // self.hop_length
 
 
+#: file suffixes looked for when a folder of audio is given (what libsndfile decodes)
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".au", ".aiff", ".aif")
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int = 22050,
                max_duration: float | None = None, offset: float = 0.0) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate``, from ``offset`` seconds on.

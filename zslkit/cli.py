@@ -1,10 +1,12 @@
-"""The ``zslkit`` command: ``zslkit run PARAMS.yaml``, ``zslkit sweep SWEEP.yaml``, ``zslkit params PARAMS.yaml``."""
+"""The ``zslkit`` command: ``zslkit run PARAMS.yaml``, ``zslkit sweep SWEEP.yaml``, ``zslkit params PARAMS.yaml``,
+``zslkit transfer RUN PARAMS.yaml``, ``zslkit tag RUN FILE_OR_FOLDER``."""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from . import config
+from . import config, transfer
 from .errors import ZslkitError
 from .runner import run
 from .sweep import run_sweep
@@ -25,6 +27,20 @@ def main(argv: list[str] | None = None) -> int:
     p_par.add_argument("params", nargs="?", help="YAML parameter file (omit with --describe)")
     p_par.add_argument("--describe", action="store_true", help="list every parameter and default, and the "
                        "registered importers, side-information kinds, encoders and heads")
+    p_trf = sub.add_parser("transfer", help="apply a trained run to another dataset (notebooks 01 and 07 into "
+                           "reports/<run.name of PARAMS>/)")
+    p_trf.add_argument("source", help="the trained run's folder (reports/<run>)")
+    p_trf.add_argument("params", help="YAML parameter file of the target dataset")
+    p_trf.add_argument("--force", action="store_true", help="overwrite an existing run folder")
+    p_tag = sub.add_parser("tag", help="tag audio files with a trained run")
+    p_tag.add_argument("source", help="the trained run's folder (reports/<run>)")
+    p_tag.add_argument("path", help="an audio file or a folder of them")
+    p_tag.add_argument("--tags", help="comma-separated tags to score instead of the run's own (free-text side "
+                       "information only)")
+    p_tag.add_argument("--query", help="rank the files by one free-text query")
+    p_tag.add_argument("--top", type=int, default=10, help="tags per file (default 10)")
+    p_tag.add_argument("--model", default="joint", help="the run's joint model (default joint)")
+    p_tag.add_argument("--format", choices=("table", "csv"), default="table", help="output format")
     args = parser.parse_args(argv)
     try:
         if args.command == "params":
@@ -40,6 +56,18 @@ def main(argv: list[str] | None = None) -> int:
             folder = run_sweep(args.sweep, dry_run=args.dry_run)
             if not args.dry_run:
                 print(f"[zslkit] sweep summary in {folder} (open {folder / 'index.html'})")
+        elif args.command == "transfer":
+            src = transfer.source_params(args.source)
+            overrides = {"transfer": {"source": str(Path(args.source).resolve())},
+                         "audio": {k: src["audio"][k] for k in transfer.MEL_KEYS}}
+            folder = run(args.params, force=args.force, overrides=overrides, pipeline="transfer")
+            print(f"[zslkit] transfer written to {folder} (open {folder / 'index.html'})")
+        elif args.command == "tag":
+            tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
+            scores, skipped = transfer.tag_files(args.source, args.path, tags, args.query, args.top, args.model)
+            print(scores.to_csv(index=False) if args.format == "csv" else scores.to_string(index=False), end="\n")
+            for row in skipped.itertuples():
+                print(f"zslkit: skipped {row.file}: {row.reason}", file=sys.stderr)
         else:
             only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
             folder = run(args.params, start=args.start, only=only, force=args.force)

@@ -27,7 +27,7 @@ from .errors import ParamError
 from .registry import DATASETS, ENCODERS, HEADS, SIDEINFO, Field, load_plugins
 
 SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train", "embed", "evaluate", "heads",
-            "compare")
+            "compare", "transfer")
 
 
 BASE: dict[str, dict[str, Any]] = {
@@ -150,7 +150,8 @@ BASE: dict[str, dict[str, Any]] = {
             "metric": Field("str", "cosine", "UMAP metric", choices=("cosine", "euclidean")),
             "max_tracks": Field("int", 1500, "tracks drawn (seeded) into the joint-space map", lo=0),
         },
-        "color_group": Field("str", "family", "tag group that colours tracks in the joint-space map"),
+        "color_group": Field("str", None, "tag group that colours tracks in the joint-space map; null: the "
+                             "dataset's group with the most tags", nullable=True),
         "queries": Field("list", ["piano", "fast violin music", "a sad song in a minor key"],
                          "free-text queries shown in notebook 04 (texts need not be tags)", item="str"),
         "example_tracks": Field("int", 3, "tracks annotated in notebook 04", lo=0, hi=50),
@@ -183,6 +184,12 @@ BASE: dict[str, dict[str, Any]] = {
         "metrics": Field("list", ["AUC-i", "MAP-i", "AUC-l", "MAP-l"], "metrics tabulated", item="str"),
         "tests": Field("list", ["(B+C)-Y", "(B+C)-(X+Y)", "(A+B+C)-Y", "B-X"], "test settings tabulated",
                        item="str"),
+    },
+    "transfer": {
+        "source": Field("path", None, "the trained run applied by notebook 07 (a folder reports/<run>); "
+                        "`zslkit transfer RUN PARAMS.yaml` sets it", nullable=True, exists=True),
+        "models": Field("list", ["joint"], "the source run's joint models applied (joint, joint-<kind>, "
+                        "joint-random ...)", item="str"),
     },
 }
 

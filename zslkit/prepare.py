@@ -10,8 +10,12 @@ import pandas as pd
 
 from . import audio, splits
 from .datasets import Dataset
+from .errors import DataError
 from .io import write_json
 from .registry import DATASETS
+
+#: the audio parameters a dataset's mels depend on (recorded in dataset.json; later runs must agree)
+MEL_SETTINGS = ("sample_rate", "n_fft", "hop_length", "n_mels", "log_gain", "pad_mode", "max_duration")
 
 
 def dataset_dir(params: Mapping[str, Any]) -> Path:
@@ -38,6 +42,15 @@ def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
     if ds.meta.get("mels") == "original":
         errors = pd.read_csv(ds.root / "mels" / "errors.csv", dtype=str)
         return errors.assign(status="error")
+    spec = {k: a[k] for k in MEL_SETTINGS}
+    if ds.meta.get("mel_spec", spec) != spec:
+        changed = sorted(k for k in spec if ds.meta["mel_spec"].get(k) != spec[k])
+        old = ds.meta["mel_spec"].get(changed[0])
+        raise DataError(f"{ds.root}/mels were computed with audio.{changed[0]} = {old!r}, not {spec[changed[0]]!r}: "
+                        f"delete {ds.root / 'mels'} or import under another data.name")
+    if "mel_spec" not in ds.meta:
+        ds.meta["mel_spec"] = spec
+        write_json(ds.root / "dataset.json", ds.meta)
     tracks = [(t, str(ds.audio_path(t))) for t in ds.tracks.track_id]
     table = audio.preprocess(tracks, ds.root / "mels", audio.MelSpec.from_params(a),
                              max_duration=a["max_duration"], min_duration=a["min_duration"],

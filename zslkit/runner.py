@@ -13,7 +13,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 import yaml
@@ -23,11 +23,15 @@ from .errors import RunError
 from .io import write_json, write_text
 from .report import environment, run_dir
 
+#: the stages of each pipeline: a run (01-06) and a transfer (the target's 01, then 07)
+PIPELINES = {"run": ("01", "02", "03", "04", "05", "06"), "transfer": ("01", "07")}
 
-def notebooks(root: str | os.PathLike | None = None) -> list[Path]:
-    """The numbered notebooks ``notebooks/NN_*.ipynb`` in order."""
+
+def notebooks(root: str | os.PathLike | None = None, pipeline: str = "run") -> list[Path]:
+    """The numbered notebooks ``notebooks/NN_*.ipynb`` of a pipeline (:data:`PIPELINES`), in order."""
     folder = Path(root or config.project_root()) / "notebooks"
-    found = sorted(p for p in folder.glob("*.ipynb") if re.match(r"^\d\d_", p.name))
+    found = sorted(p for p in folder.glob("*.ipynb") if re.match(r"^\d\d_", p.name)
+                   and p.name[:2] in PIPELINES[pipeline])
     if not found:
         raise RunError(f"{folder}: no numbered notebooks found")
     return found
@@ -48,7 +52,8 @@ def select(paths: Sequence[Path], start: str | None = None, only: Sequence[str] 
 
 
 def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence[str] | None = None,
-        force: bool = False, root: str | os.PathLike | None = None, log=print) -> Path:
+        force: bool = False, root: str | os.PathLike | None = None, log=print,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None, pipeline: str = "run") -> Path:
     """Execute the selected notebooks; return the run folder.
 
     Raises
@@ -60,9 +65,12 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
     import papermill as pm
 
     root = Path(root or config.project_root())
-    params = config.load(params_path, root=root)
+    raw = config.load_yaml(params_path)
+    for section, values in (overrides or {}).items():  # e.g. transfer.source from the command line
+        raw[section] = {**(raw.get(section) or {}), **values}
+    params = config.resolve(raw, root=root, source=str(params_path))
     folder = run_dir(params)
-    chosen = select(notebooks(root), start, only)
+    chosen = select(notebooks(root, pipeline), start, only)
     partial = bool(start or only)  # an explicit stage selection keeps the rest of the run
     if folder.exists() and any(folder.iterdir()):
         if not force:

@@ -93,6 +93,18 @@ def annotate(emb: Embeddings, ds, track_id: str, groups: Mapping[str, str], k: i
     return out
 
 
+def colour_group(ds, wanted: str | None) -> str:
+    """The tag group that colours track maps: ``wanted`` (``embed.color_group``), or, when it is None,
+    the group with the most tags (the first of equals). A named group the dataset lacks is an error."""
+    groups = ds.tags.group.value_counts(sort=False)
+    if wanted is None:
+        return str(groups.index[int(np.argmax(groups.to_numpy()))])
+    if wanted not in groups.index:
+        raise DataError(f"embed.color_group: no tag group {wanted!r}; groups are {', '.join(groups.index)} "
+                        "(null picks the largest)")
+    return wanted
+
+
 def group_labels(ds, track_ids: Sequence[str], group: str, complete: Mapping[str, set] | None = None) -> list[str]:
     """Each track's one tag in ``group``; '' when it has none or several (for colouring maps)."""
     tags = ds.tags.tag[ds.tags.group == group].tolist()

@@ -31,8 +31,7 @@ import pandas as pd
 from ..errors import DataError, ParamError
 from ..registry import DATASETS, Field
 from . import Dataset
-from .tabular import (IdRegistry, Record, apply_split_lists, assemble, drop_untagged, existing_audio,
-                      place, read_rows)
+from .tabular import IdRegistry, Record, apply_split_lists, assemble, drop_untagged, existing_audio, place, read_rows
 
 TOP50 = ["guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast",
          "piano", "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male",

@@ -182,7 +182,6 @@ def _fma_rows(rng: np.random.Generator, n_tracks: int, first: int = 2) -> list[l
     leaves = [g[0] for g in FMA_GENRES if g[1] != 0] + [3, 4, 5]
     rows = []
     for i in range(n_tracks):
-        tid = first + 3 * i
         genres = sorted({int(g) for g in rng.choice(leaves, size=int(rng.integers(1, 3)), replace=False)})
         tops = {by_id[g][3] for g in genres}
         all_ = sorted(set(genres) | tops)

@@ -1,0 +1,225 @@
+"""Transfer: a trained run applied to another dataset, and tagging arbitrary audio files.
+
+Conventions
+-----------
+- The *source* is a finished run folder (``reports/<run>``: ``params.yaml``, ``train/<model>/best.pt``).
+  The *target* is any dataset a registered importer reads; its mels are computed with the source's mel
+  settings (the ``audio`` keys in :data:`MEL_KEYS` are taken from the source's ``params.yaml``) and
+  standardised with the source's constants, stored in the checkpoint.
+- Target tags are embedded through the source's side information (built for the target's tag texts,
+  with the source's ``sideinfo`` parameters) and its tag branch. A target tag is *seen* when the same
+  text was a seen (X) tag of the source's split; most are not.
+- Evaluation uses the same metric suite, bootstrap intervals and permutation test as stage 05, over
+  every target track with a mel: retrieval (per tag, AUC-l) and annotation (per track, AUC-i) over all
+  target tags, and separately over the target tags the source never saw (the zero-shot part); for
+  single-label datasets (GTZAN, FMA genre_top) also accuracy: the top-scoring tag is the true one.
+  Rows go to the target run's ``results.csv`` (stage ``07_transfer``); ``train_setting`` names the
+  source run.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import audio, metrics
+from .checkpoints import load_checkpoint
+from .embeddings import Embeddings
+from .errors import DataError, ParamError
+from .evaluation import metric_label
+from .inference import cosine_scores, embed_tag_vectors, resolve_device, track_embeddings
+from .prepare import MEL_SETTINGS
+from .registry import SIDEINFO
+from .sideinfo import Context, base_kind, build_tables, text_vectors
+from .train import checkpoint_path
+
+MEL_KEYS = MEL_SETTINGS
+
+
+def source_params(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The resolved parameters a finished run recorded (``params.yaml``)."""
+    path = Path(run_dir) / "params.yaml"
+    if not path.is_file():
+        raise ParamError(f"transfer.source: {run_dir} is not a run folder (no params.yaml)")
+    return yaml.safe_load(path.read_text())
+
+
+def with_source_audio(params: Mapping[str, Any], source: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` whose mel settings are the source run's (a model hears only what it was trained on)."""
+    out = {k: dict(v) if isinstance(v, Mapping) else v for k, v in params.items()}
+    out["audio"].update({k: source["audio"][k] for k in MEL_KEYS})
+    return out
+
+
+def load_source_model(run_dir: str | os.PathLike, name: str = "joint", device: str = "cpu"):
+    """``(model, info)`` of ``train/<name>/best.pt`` in the source run."""
+    path = checkpoint_path(run_dir, name)
+    if not path.is_file():
+        raise ParamError(f"transfer.models: {name!r}: {path} not found; the source run has "
+                         f"{sorted(p.name for p in (Path(run_dir) / 'train').glob('*') if p.is_dir())}")
+    return load_checkpoint(path, resolve_device(device) if isinstance(device, str) else device)
+
+
+def tag_side_vectors(kind: str, texts: Sequence[str], ds, sideinfo_params: Mapping[str, Any]) -> np.ndarray:
+    """Side information of ``kind`` for the target's tag texts, built with the source's parameters.
+
+    No target annotation is shown to the builder (kinds that count co-occurrence get no track)."""
+    base = base_kind(kind)
+    params = dict(sideinfo_params)
+    draw = int(kind.split("@", 1)[1]) if "@" in kind else 0
+    p = dict(params[base]) if draw == 0 else {**params[base], "seed": params[base]["seed"] + draw}
+    ctx = Context(list(texts), ds.tags, ds.label_matrix(), np.array([], dtype=int), ds.root)
+    table = build_tables(ctx, {**params, "kinds": [base], base: {**p, "draws": 1} if "draws" in p else p})[base]
+    return table.vectors
+
+
+def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: str = "joint",
+                 device: str = "cpu", progress: bool = False) -> Embeddings:
+    """Every target track with a mel and every target tag in the source model's joint space."""
+    model, info = load_source_model(run_dir, name, device)
+    kind = info["arch"]["sideinfo"]
+    ids = [t for t in ds.tracks.track_id if t in ds.mels]
+    if not ids:
+        raise DataError(f"{ds.root}: no target track has a mel; run stage 01 of the target first")
+    e = src["embed"]
+    tracks = track_embeddings(model.audio, ds.mels, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
+                              e["batch_segments"], e["normalize_segments"], device, progress)
+    texts = ds.tag_texts
+    side = tag_side_vectors(kind, texts, ds, src["sideinfo"]).astype(np.float32)
+    seen = np.isin(texts, info["seen"])
+    return Embeddings(ids, tracks, texts, embed_tag_vectors(model, side, device), seen, side,
+                      {"sideinfo": kind, "model": name, "source_run": str(Path(run_dir).resolve()),
+                       "checkpoint_epoch": info["epoch"], "encoder": info["arch"]["encoder"],
+                       "control": SIDEINFO[base_kind(kind)].control})
+
+
+def seen_report(emb: Embeddings) -> pd.DataFrame:
+    """Per target tag: seen by the source (X), has a side-information vector, positives."""
+    return pd.DataFrame({"tag": emb.tags, "seen_by_source": emb.seen, "has_vector": emb.scorable})
+
+
+def accuracy(scores: np.ndarray, labels: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Single-label accuracy: the top-scoring tag is a true one. ``scores, labels``: (tracks, tags);
+    tracks with no true tag among the columns are excluded and counted."""
+    labels = np.asarray(labels, bool)
+    keep = labels.any(axis=1)
+    hit = labels[keep][np.arange(int(keep.sum())), np.argmax(scores[keep], axis=1)].astype(float)
+    lo, hi = metrics.bootstrap_ci(hit, n_boot, seed) if len(hit) else (np.nan, np.nan)
+    return {"value": float(hit.mean()) if len(hit) else np.nan, "ci_low": lo, "ci_high": hi, "n": int(keep.sum()),
+            "n_excluded": int((~keep).sum()), "chance": float(1 / labels.shape[1]) if labels.shape[1] else np.nan}
+
+
+def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: str, seed: int = 0) -> list[dict]:
+    """Stage 07's rows: retrieval and annotation over all target tags and over the unseen ones, the
+    permutation test on the unseen ones, accuracy for single-label datasets (module doc)."""
+    rows = []
+    model = f"transfer {emb.meta['model']} ({emb.meta['sideinfo']})"
+    ok = emb.scorable
+    sets = {"T": ok, "T unseen by source": ok & ~emb.seen}
+    for set_name, mask in sets.items():
+        tags = [t for t, m in zip(emb.tags, mask) if m]
+        if not tags:
+            continue
+        scores = emb.scores(emb.track_ids, tags)
+        labels = ds.labels(emb.track_ids, tags)
+        common = {"model": model, "train_setting": source_name, "test_setting": f"target-{set_name}",
+                  "labels": "annotation"}
+        for task, axis in (("annotation", 1), ("retrieval", 0)):
+            res = metrics.evaluate(scores, labels, axis, ev["ks"], ev["bootstrap"], seed)
+            for m in metrics.metric_names(ev["ks"]):
+                rows.append({**common, "task": task, "metric": metric_label(m, axis),
+                             **{k: res[m][k] for k in ("value", "ci_low", "ci_high", "n", "n_excluded")}})
+        if set_name != "T" and ev["permutations"] and len(tags) > 1:
+            test = metrics.permutation_test(scores, labels, ev["permutations"], seed)
+            rows += [{**common, "task": "permutation test", "n": test["n"], "metric": m, "value": v} for m, v in
+                     (("mean AUC-l (own side information)", test["own"]),
+                      ("mean AUC-l (permuted side information)", test["permuted"]),
+                      ("permutation p-value (H1: own > permuted)", test["p"]))]
+        if ds.meta.get("single_label"):
+            acc = accuracy(scores, labels, ev["bootstrap"], seed)
+            rows.append({**common, "task": "classification", "metric": "accuracy",
+                         **{k: acc[k] for k in ("value", "ci_low", "ci_high", "n", "n_excluded")}})
+            rows.append({**common, "task": "classification", "metric": "accuracy, chance (1 / tags)",
+                         "value": acc["chance"], "n": len(tags)})
+    rows.append({"model": model, "train_setting": source_name, "test_setting": "target", "task": "tags",
+                 "metric": "target tags seen by the source", "value": int(emb.seen.sum()), "n": len(emb.tags)})
+    rows.append({"model": model, "train_setting": source_name, "test_setting": "target", "task": "tags",
+                 "metric": "target tags without side information", "value": int((~ok).sum()), "n": len(emb.tags)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- tag files
+
+
+def audio_files(path: str | os.PathLike) -> list[Path]:
+    """``path`` itself, or every audio file under the folder ``path`` (sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"{path}: no such file or folder")
+    found = sorted(p for p in path.rglob("*") if p.suffix.lower() in audio.AUDIO_EXTENSIONS and p.is_file())
+    if not found:
+        raise DataError(f"{path}: no audio file ({', '.join(audio.AUDIO_EXTENSIONS)}) in the folder")
+    return found
+
+
+def tag_files(run_dir: str | os.PathLike, path: str | os.PathLike, tags: Sequence[str] | None = None,
+              query: str | None = None, top: int = 10, model_name: str = "joint",
+              device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tag audio files with a trained run.
+
+    Returns
+    -------
+    scores : DataFrame ``file, rank, tag, score, seen_by_source`` (top ``top`` per file), or with
+        ``query``: ``file, rank, query, score`` (files ranked by the query)
+    skipped : DataFrame ``file, reason`` for files that could not be used (the reasons of stage 01)
+    """
+    src = source_params(run_dir)
+    model, info = load_source_model(run_dir, model_name, device)
+    kind = info["arch"]["sideinfo"]
+    files = audio_files(path)
+    a = src["audio"]
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = [(f"f{i}", str(f)) for i, f in enumerate(files)]
+        table = audio.preprocess(jobs, tmp, audio.MelSpec.from_params(a), max_duration=a["max_duration"],
+                                 min_duration=a["min_duration"], workers=1, progress=False)
+        store = audio.MelStore.from_dir(tmp)
+        ids = [t for t, _ in jobs if t in store]
+        emb = track_embeddings(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
+                               src["embed"]["batch_segments"], src["embed"]["normalize_segments"], device, False)
+    name = {t: str(f) for t, f in jobs}
+    skipped = pd.DataFrame({"file": [name[t] for t in table.track_id[table.status == "error"]],
+                            "reason": table.reason[table.status == "error"].tolist()})
+    free = SIDEINFO[base_kind(kind)].free_text
+    if query is not None or tags is not None:
+        texts = [query] if query is not None else list(tags)
+        if not free:
+            raise ParamError(f"--tags/--query: the run's side information {kind!r} has no vectors for free text; "
+                             f"leave them out to use the run's own tags")
+        side = text_vectors(texts, base_kind(kind), src["sideinfo"])
+        unknown = [t for t, v in zip(texts, side) if np.isnan(v).any()]
+        if unknown:
+            raise DataError(f"no {kind} vector for {unknown[0]!r}: none of its words is in the vocabulary")
+        tag_emb, seen = embed_tag_vectors(model, side.astype(np.float32), device), np.isin(texts, info["seen"])
+    else:
+        joint = Path(run_dir) / "embeddings" / f"{model_name}.npz"
+        vocab = Embeddings.load(joint)
+        ok = vocab.scorable
+        texts, tag_emb, seen = [t for t, k in zip(vocab.tags, ok) if k], vocab.tag_emb[ok], vocab.seen[ok]
+    scores = cosine_scores(emb, tag_emb) if len(ids) else np.zeros((0, len(texts)))
+    if query is not None:
+        order = np.argsort(-scores[:, 0], kind="stable")
+        out = pd.DataFrame({"file": [name[ids[i]] for i in order], "rank": np.arange(1, len(order) + 1),
+                            "query": query, "score": scores[order, 0]})
+        return out, skipped
+    rows = []
+    for i, t in enumerate(ids):
+        for r, j in enumerate(np.argsort(-scores[i], kind="stable")[:top]):
+            rows.append((name[t], r + 1, texts[j], float(scores[i, j]), bool(seen[j])))
+    return pd.DataFrame(rows, columns=["file", "rank", "tag", "score", "seen_by_source"]), skipped
