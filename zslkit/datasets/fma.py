@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Container, Mapping
 
 import numpy as np
 import pandas as pd
@@ -66,14 +67,22 @@ def read_genres(path: str | Path) -> pd.DataFrame:
     return table
 
 
-def _genre_list(where: str, column: str, text: str, genres: pd.DataFrame) -> list[int]:
-    try:
-        value = ast.literal_eval(text) if text else []
-    except (ValueError, SyntaxError):
-        raise DataError(f"{where}: FMA tracks: {column} {text!r} is not a list literal like '[21, 38]'") from None
-    if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
-        raise DataError(f"{where}: FMA tracks: {column} {text!r} is not a list of genre ids")
-    unknown = [v for v in value if v not in genres.index]
+INT_LIST = re.compile(r"\[(\d+(?:, ?\d+)*)?\]")
+
+
+def _genre_list(where: str, column: str, text: str, known: Container[int]) -> list[int]:
+    """A list literal of genre ids (``"[21, 38]"``); the common form is parsed without ``ast``."""
+    match = INT_LIST.fullmatch(text)
+    if match:
+        value = [int(v) for v in match.group(1).split(",")] if match.group(1) else []
+    else:
+        try:
+            value = ast.literal_eval(text) if text else []
+        except (ValueError, SyntaxError):
+            raise DataError(f"{where}: FMA tracks: {column} {text!r} is not a list literal like '[21, 38]'") from None
+        if not isinstance(value, list) or not all(isinstance(v, int) for v in value):
+            raise DataError(f"{where}: FMA tracks: {column} {text!r} is not a list of genre ids")
+    unknown = [v for v in value if v not in known]
     if unknown:
         raise DataError(f"{where}: FMA tracks: {column} names genre id {unknown[0]}, which genres.csv lacks")
     return value
@@ -99,6 +108,7 @@ def read_tracks(path: str | Path, genres: pd.DataFrame, subset: str = "small",
     if missing:
         raise DataError(f"{place(path, 2)}: FMA tracks: missing column {missing[0]!r}")
     rank = {s: i for i, s in enumerate(SUBSETS)}
+    title = genres.title.to_dict()
     ids, out = IdRegistry("track_id"), []
     for line, f in rows:
         where = place(path, line)
@@ -114,15 +124,15 @@ def read_tracks(path: str | Path, genres: pd.DataFrame, subset: str = "small",
         split = f[col["set", "split"]]
         if split not in SPLITS:
             raise DataError(f"{where}: FMA tracks: set.split {split!r} is not one of {list(SPLITS)}")
-        leaves = _genre_list(where, "genres", f[col["track", "genres"]], genres)  # every row is checked
-        every = _genre_list(where, "genres_all", f[col["track", "genres_all"]], genres)
+        leaves = _genre_list(where, "genres", f[col["track", "genres"]], title)  # every row is checked
+        every = _genre_list(where, "genres_all", f[col["track", "genres_all"]], title)
         if rank[size] > rank[subset]:
             continue
         if labels == "genre_top":
             top = f[col["track", "genre_top"]]
             tags = [top] if top else []
         else:
-            tags = [genres.title[g] for g in (leaves if labels == "genres" else every)]
+            tags = [title[g] for g in (leaves if labels == "genres" else every)]
         tid = f"{int(track):06d}"
         meta = {"fma_genres": ";".join(str(g) for g in leaves)}
         meta.update({k[0] if k[0] == "artist" else k[1]: f[col[k]] for k in OPTIONAL if k in col})

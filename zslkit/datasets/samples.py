@@ -64,12 +64,14 @@ def _draw(rng: np.random.Generator, vocabulary: list[str], k_max: int = 3) -> li
 
 
 def write_mtat(root: str | Path, n_clips: int = 64, audio: bool = True, seconds: float = 4.0,
-               split_lists: bool = True, seed: int = 0) -> Path:
-    """MagnaTagATune: quoted tab-separated CSVs with CRLF ends, ``<hex>/<name>.mp3`` at 16 kHz."""
+               split_lists: bool = True, seed: int = 0, n_tags: int | None = None) -> Path:
+    """MagnaTagATune: quoted tab-separated CSVs with CRLF ends, ``<hex>/<name>.mp3`` at 16 kHz.
+    ``n_tags`` pads the tag columns with made-up tags to the dataset's 188 (for the benchmark)."""
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     columns = TOP50[:30] + MTAT_EXTRA + TOP50[30:]
+    columns += [f"made-up tag {k}" for k in range((n_tags or 0) - len(columns))]
     common = TOP50[:12]
     rows, info, parts = [], [], {"train": [], "valid": [], "test": []}
     for i in range(n_clips):
@@ -177,7 +179,7 @@ def _fma_header() -> tuple[list[str], list[str]]:
     return [g for g, _ in fields], [f for _, f in fields]
 
 
-def _fma_rows(rng: np.random.Generator, n_tracks: int, first: int = 2) -> list[list[str]]:
+def _fma_rows(rng: np.random.Generator, n_tracks: int) -> list[list[str]]:
     by_id = {g[0]: g for g in FMA_GENRES}
     leaves = [g[0] for g in FMA_GENRES if g[1] != 0] + [3, 4, 5]
     rows = []

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from ..audio import PAPER_MEAN, PAPER_STD
 from ..errors import DataError, ParamError
@@ -72,7 +73,10 @@ def import_seed(root: str | os.PathLike, out_dir: str | os.PathLike, dataset: st
     meta = {"name": name or Path(out_dir).name, "source": "seed", "dataset": dataset,
             "root": str(Path(root).resolve()),
             "normalisation": {"mean": PAPER_MEAN, "std": PAPER_STD, "from": "original code"}}
-    ds = write_dataset(out_dir, tracks, tags[["tag", "group"]], (matrix.T != 0), meta)
+    annotations = sp.csr_matrix(matrix).T.tocsr()  # sparse straight from the (tags, tracks) matrix: no dense copy
+    annotations.data = (annotations.data != 0).astype(np.uint8)
+    annotations.eliminate_zeros()
+    ds = write_dataset(out_dir, tracks, tags[["tag", "group"]], annotations, meta)
     _import_tag_vectors(Path(root) / "data_tag_vector" / dataset, tag_ids, Path(out_dir) / "sideinfo")
     report = pd.DataFrame(columns=["track_id", "issue"])
     if dir_mel is not None:
