@@ -43,9 +43,10 @@ def write_msd(root: Path, n_tracks: int, n_tags: int = 1126) -> Path:
     matrix = np.zeros((n_tags, n_tracks), dtype=np.int8)
     matrix[rng.integers(0, n_tags, 4 * n_tracks), np.repeat(np.arange(n_tracks), 4)] = 1
     tracks = [f"TR{i:016d}" for i in range(n_tracks)]
-    for name, obj in {"all_tag_to_track_bin_matrix.p": matrix, "tag_ids_in_key_order.p": [f"tag {k}" for k in range(n_tags)],
-                      "track_ids_in_key_order.p": tracks,
-                      "track_id_to_file_path_dict.p": {t: f"{t[2]}/{t[3]}/{t}.mp3" for t in tracks}}.items():
+    files = {"all_tag_to_track_bin_matrix.p": matrix, "tag_ids_in_key_order.p": [f"tag {k}" for k in range(n_tags)],
+             "track_ids_in_key_order.p": tracks,
+             "track_id_to_file_path_dict.p": {t: f"{t[2]}/{t[3]}/{t}.mp3" for t in tracks}}
+    for name, obj in files.items():
         (common / name).write_bytes(pickle.dumps(obj, protocol=2))
     return root
 
