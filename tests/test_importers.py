@@ -5,6 +5,7 @@ and every numbered notebook runs on each of them through the runner with the dat
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -175,18 +176,51 @@ def _params(name: str, fixtures: dict, tmp: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def runs(fixtures, tmp_path_factory):
+    """Run every notebook on a dataset once per module: ``runs(name) -> run folder``."""
+    from zslkit.cli import main
+    done = {}
+
+    def get(name: str) -> Path:
+        if name not in done:
+            tmp = tmp_path_factory.mktemp(name)
+            path = _params(name, fixtures, tmp)
+            assert main(["run", str(path)]) == 0
+            done[name] = tmp / "reports" / yaml.safe_load(path.read_text())["run"]["name"]
+        return done[name]
+    return get
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mtat", "jamendo", "gtzan", "fma", "fma_instrument", "msd_glove"])
-def test_every_notebook_runs_on_the_dataset(name, fixtures, tmp_path):
-    from zslkit.cli import main
+def test_every_notebook_runs_on_the_dataset(name, runs):
     from zslkit.report import read_results
-    path = _params(name, fixtures, tmp_path)
-    assert main(["run", str(path)]) == 0
-    run = yaml.safe_load(path.read_text())["run"]["name"]
-    r = read_results(tmp_path / "reports" / run)
+    folder = runs(name)
+    r = read_results(folder)
     assert {"01_preprocess", "02_splits", "03_train", "04_embeddings", "05_evaluate"} <= set(r.stage)
     auc = r[(r.stage == "05_evaluate") & (r.test_setting == "(B+C)-Y") & (r.metric == "AUC-l")]
     assert len(auc) and auc.value.between(0, 1).all()
-    assert (tmp_path / "reports" / run / "06_compare.ipynb").is_file()
-    ds = Dataset.load(next((tmp_path / "data").iterdir()))
+    assert (folder / "06_compare.ipynb").is_file() and (folder / "html" / "06_compare.html").is_file()
+    assert not (folder / "07_transfer.ipynb").exists()  # transfer is its own pipeline
+    ds = Dataset.load(next((folder.parent.parent / "data").iterdir()))
     assert ds.meta["source"] in {"mtat", "jamendo", "gtzan", "fma", "seed"}
+
+
+@pytest.mark.slow
+def test_transfer_from_mtat_to_gtzan_reports_accuracy(runs, fixtures, tmp_path):
+    from zslkit.cli import main
+    from zslkit.report import read_results
+    source = runs("mtat")
+    target = _params("gtzan", fixtures, tmp_path)
+    assert main(["transfer", str(source), str(target)]) == 0
+    r = read_results(tmp_path / "reports" / "gtzan")
+    t = r[r.stage == "07_transfer"]
+    acc = t[(t.metric == "accuracy") & (t.test_setting == "target-T")]
+    chance = t[(t.metric == "accuracy, chance (1 / tags)") & (t.test_setting == "target-T")]
+    assert len(acc) == 1 and 0 <= acc.value.iloc[0] <= 1 and acc.n.iloc[0] == 50  # the corrupt clip has no mel
+    assert chance.value.iloc[0] == pytest.approx(1 / 10)
+    seen = t[t.metric == "target tags seen by the source"].value.iloc[0]
+    split = json.loads((source.parent.parent / "data" / "mtat" / "splits" / "s0" / "tag_split.json").read_text())
+    both = {"classical", "country", "metal", "pop", "rock"}  # GTZAN genres among MTAT's top 50
+    assert seen == len(both & set(split["seen"]))
