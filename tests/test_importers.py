@@ -224,3 +224,11 @@ def test_transfer_from_mtat_to_gtzan_reports_accuracy(runs, fixtures, tmp_path):
     split = json.loads((source.parent.parent / "data" / "mtat" / "splits" / "s0" / "tag_split.json").read_text())
     both = {"classical", "country", "metal", "pop", "rock"}  # GTZAN genres among MTAT's top 50
     assert seen == len(both & set(split["seen"]))
+
+
+def test_original_mels_report_the_missing_one_with_its_path(fixtures, tmp_path):
+    from zslkit import prepare
+    ds, missing = seed.import_seed(fixtures["seed"], tmp_path / "msd", "msd", dir_mel=fixtures["seed"] / "mels")
+    assert len(missing) == 1 and missing.track_id.iloc[0] == ds.tracks.track_id.iloc[-1]
+    table = prepare.compute_mels(ds, {"audio": {}, "run": {}})
+    assert table[["track_id", "path", "reason"]].shape == (1, 3) and table.path.iloc[0].endswith(".mp3")

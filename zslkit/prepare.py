@@ -40,8 +40,10 @@ def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
     """
     a, run = params["audio"], params["run"]
     if ds.meta.get("mels") == "original":
-        errors = pd.read_csv(ds.root / "mels" / "errors.csv", dtype=str)
-        return errors.assign(status="error")
+        errors = pd.read_csv(ds.root / "mels" / "errors.csv", dtype=str, keep_default_na=False)
+        paths = dict(zip(ds.tracks.track_id, ds.tracks.path))
+        return pd.DataFrame({"track_id": errors.track_id, "path": errors.track_id.map(paths).fillna(""),
+                             "status": "error", "reason": errors.reason, "n_frames": 0})
     spec = {k: a[k] for k in MEL_SETTINGS}
     if ds.meta.get("mel_spec", spec) != spec:
         changed = sorted(k for k in spec if ds.meta["mel_spec"].get(k) != spec[k])

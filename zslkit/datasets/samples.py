@@ -242,7 +242,7 @@ def write_seed(root: str | Path, n_tags: int = 12, n_tracks: int = 60, mels: boo
                seed: int = 0) -> Path:
     """The original project's MSD layout: ``data_common/msd/*.p`` (protocol 2), the 300-d
     ``data_tag_vector/msd/*_glove_dict.p`` (one tag without a vector), and its float32 mels
-    (``mels/<path>.npy``, time x 128)."""
+    (``mels/<path>.npy``, time x 128; the last track has none)."""
     root = Path(root)
     common, vec = root / "data_common" / "msd", root / "data_tag_vector" / "msd"
     common.mkdir(parents=True, exist_ok=True)
@@ -262,8 +262,8 @@ def write_seed(root: str | Path, n_tags: int = 12, n_tracks: int = 60, mels: boo
         (common / name).write_bytes(pickle.dumps(obj, protocol=2))
     glove = {t: rng.standard_normal(300).astype(np.float32) for t in tags[:-1]}
     (vec / "ttr_ont_tag_1126_to_glove_dict.p").write_bytes(pickle.dumps(glove, protocol=2))
-    if mels:
-        for k, t in enumerate(tracks):
+    if mels:  # the last track's mel is missing, as some are in the original data
+        for k, t in enumerate(tracks[:-1]):
             out = root / "mels" / (paths[t][:-4] + ".npy")
             out.parent.mkdir(parents=True, exist_ok=True)
             on = matrix[:, k].astype(np.float32)
