@@ -56,13 +56,13 @@ def with_source_audio(params: Mapping[str, Any], source: Mapping[str, Any]) -> d
     return out
 
 
-def load_source_model(run_dir: str | os.PathLike, name: str = "joint", device: str = "cpu"):
+def load_source_model(run_dir: str | os.PathLike, name: str = "joint", device="cpu"):
     """``(model, info)`` of ``train/<name>/best.pt`` in the source run."""
     path = checkpoint_path(run_dir, name)
     if not path.is_file():
         raise ParamError(f"transfer.models: {name!r}: {path} not found; the source run has "
                          f"{sorted(p.name for p in (Path(run_dir) / 'train').glob('*') if p.is_dir())}")
-    return load_checkpoint(path, resolve_device(device) if isinstance(device, str) else device)
+    return load_checkpoint(path, device)
 
 
 def tag_side_vectors(kind: str, texts: Sequence[str], ds, sideinfo_params: Mapping[str, Any]) -> np.ndarray:
@@ -81,6 +81,7 @@ def tag_side_vectors(kind: str, texts: Sequence[str], ds, sideinfo_params: Mappi
 def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: str = "joint",
                  device: str = "cpu", progress: bool = False) -> Embeddings:
     """Every target track with a mel and every target tag in the source model's joint space."""
+    device = resolve_device(device)
     model, info = load_source_model(run_dir, name, device)
     kind = info["arch"]["sideinfo"]
     ids = [t for t in ds.tracks.track_id if t in ds.mels]
@@ -171,7 +172,7 @@ def audio_files(path: str | os.PathLike) -> list[Path]:
 
 def tag_files(run_dir: str | os.PathLike, path: str | os.PathLike, tags: Sequence[str] | None = None,
               query: str | None = None, top: int = 10, model_name: str = "joint",
-              device: str = "cpu") -> tuple[pd.DataFrame, pd.DataFrame]:
+              device: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Tag audio files with a trained run.
 
     Returns
@@ -181,6 +182,7 @@ def tag_files(run_dir: str | os.PathLike, path: str | os.PathLike, tags: Sequenc
     skipped : DataFrame ``file, reason`` for files that could not be used (the reasons of stage 01)
     """
     src = source_params(run_dir)
+    device = resolve_device(device)
     model, info = load_source_model(run_dir, model_name, device)
     kind = info["arch"]["sideinfo"]
     files = audio_files(path)
