@@ -74,7 +74,9 @@ def tag_side_vectors(kind: str, texts: Sequence[str], ds, sideinfo_params: Mappi
     draw = int(kind.split("@", 1)[1]) if "@" in kind else 0
     p = dict(params[base]) if draw == 0 else {**params[base], "seed": params[base]["seed"] + draw}
     ctx = Context(list(texts), ds.tags, ds.label_matrix(), np.array([], dtype=int), ds.root)
-    table = build_tables(ctx, {**params, "kinds": [base], base: {**p, "draws": 1} if "draws" in p else p})[base]
+    like = p.get("like")  # a kind sized like another (the random control) needs that one built first
+    kinds = ([like] if like and like != base else []) + [base]
+    table = build_tables(ctx, {**params, "kinds": kinds, base: {**p, "draws": 1} if "draws" in p else p})[base]
     return table.vectors
 
 
