@@ -241,7 +241,7 @@ def write_fma(root: str | Path, n_tracks: int = 64, audio: bool = True, seconds:
 def write_seed(root: str | Path, n_tags: int = 12, n_tracks: int = 60, mels: bool = True, frames: int = 160,
                seed: int = 0) -> Path:
     """The original project's MSD layout: ``data_common/msd/*.p`` (protocol 2), the 300-d
-    ``data_tag_vector/msd/*_glove_dict.p`` (a vector for every tag), and its float32 mels
+    ``data_tag_vector/msd/*_glove_dict.p`` (the last tag has no vector), and its float32 mels
     (``mels/<path>.npy``, time x 128; the last track has none)."""
     root = Path(root)
     common, vec = root / "data_common" / "msd", root / "data_tag_vector" / "msd"
@@ -260,7 +260,7 @@ def write_seed(root: str | Path, n_tags: int = 12, n_tracks: int = 60, mels: boo
                       "track_id_to_file_path_dict.p": paths,
                       "tag_key_to_id_dict.p": dict(enumerate(tags))}.items():
         (common / name).write_bytes(pickle.dumps(obj, protocol=2))
-    glove = {t: rng.standard_normal(300).astype(np.float32) for t in tags}
+    glove = {t: rng.standard_normal(300).astype(np.float32) for t in tags[:-1]}
     (vec / "ttr_ont_tag_1126_to_glove_dict.p").write_bytes(pickle.dumps(glove, protocol=2))
     if mels:  # the last track's mel is missing, as some are in the original data
         for k, t in enumerate(tracks[:-1]):
