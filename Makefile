@@ -38,7 +38,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check zslkit tests benchmarks
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --ServerApp.root_dir=notebooks --allow-root
+	$(BIN)/jupyter lab --config=jupyter_server_config.py --ServerApp.root_dir=. \
+		--LabApp.default_url=/lab/tree/notebooks --allow-root
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_preprocess.py
