@@ -180,3 +180,12 @@ def test_divergence_is_an_error_not_a_silent_nan(syn, tmp_path):
     tr = make_trainer(ds, split, P, tmp_path / "nan", kind="classifier", optimizer="sgd", lr=1e9)
     with pytest.raises(RunError, match="diverged in epoch 1"):
         tr.fit(progress=False)
+
+
+def test_last_epochs_shows_small_learning_rates():
+    import pandas as pd
+
+    from zslkit.train import last_epochs
+    curves = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.234567, 1.1], "lr": [1e-3, 7.98e-6]})
+    table = last_epochs(curves)
+    assert table.lr.tolist() == ["1.00e-03", "7.98e-06"] and table.train_loss.iloc[0] == 1.2346

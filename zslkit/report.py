@@ -104,12 +104,13 @@ def read_results(folder: str | os.PathLike) -> pd.DataFrame:
     return pd.read_csv(Path(folder) / "results.csv", dtype={c: str for c in TEXT_COLUMNS})
 
 
-def save_figure(fig, folder: str | os.PathLike, name: str, dpi: int = 110) -> Path:
-    """Save a matplotlib figure as ``figures/<name>.png`` in the run folder."""
+def save_figure(fig, folder: str | os.PathLike, name: str, dpi: int = 110) -> None:
+    """Save a matplotlib figure as ``figures/<name>.png`` in the run folder.
+
+    Returns nothing, so that a notebook cell ending with it shows the figure and no path."""
     path = Path(folder) / "figures" / f"{name}.png"
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
-    return path
 
 
 def stamp(folder: str | os.PathLike) -> str:

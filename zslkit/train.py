@@ -113,3 +113,12 @@ def results_rows(result: Mapping[str, Any], setting: str) -> list[dict]:
 def curves_table(result: Mapping[str, Any]) -> pd.DataFrame:
     """Every model's learning curve in one long table (``model`` column)."""
     return pd.concat([r["curves"].assign(model=name) for name, r in result.items()], ignore_index=True)
+
+
+def last_epochs(curves: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The last ``n`` rows of a learning curve for display: losses to 4 decimals, the learning rate in
+    scientific notation (a decayed rate of 8e-6 would otherwise print as 0.0)."""
+    out = curves.tail(n).round(4)
+    if "lr" in curves:
+        out["lr"] = curves.lr.tail(n).map("{:.2e}".format)
+    return out.set_index("epoch") if "epoch" in out else out
