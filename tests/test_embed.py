@@ -163,6 +163,9 @@ def test_explorer_functions_on_known_vectors():
     with pytest.raises(DataError, match="'metal' is not in this run"):
         explore.top_tracks(E, ds, "metal")
     assert explore.group_labels(ds, ["a", "b", "c"], "genre", ds.complete_truth()) == ["", "jazz", "pop"]
+    assert explore.track_annotation(E, ds, "d") == "annotation: seen -; unseen jazz"
+    assert explore.track_annotation(E, ds, "a", ds.complete_truth()) == \
+        "annotation: seen rock; unseen -; also true (not annotated): pop"
     with pytest.raises(DataError, match="no tag group 'mood'"):
         explore.group_labels(ds, ["a"], "mood")
 

@@ -19,9 +19,11 @@ from .tagspace import (
     nearest_tags,
     search_text,
     top_tracks,
+    track_annotation,
 )
 
-__all__ = ["explorer", "annotate", "annotation_texts", "group_labels", "nearest_tags", "search_text", "top_tracks"]
+__all__ = ["explorer", "annotate", "annotation_texts", "group_labels", "nearest_tags", "search_text", "top_tracks",
+           "track_annotation"]
 
 
 # ----------------------------------------------------------------------------- the widget
@@ -56,7 +58,8 @@ def explorer(emb: Embeddings, ds, encode: Callable[[Sequence[str]], np.ndarray] 
     tag_pick.observe(show_tag, names="value")
 
     # text tab
-    text_box = W.Text(placeholder="any word or phrase, e.g. 'calm solo piano'", description="query")
+    text_box = W.Text(placeholder="any word or phrase, e.g. 'calm solo piano'", description="query",
+                      continuous_update=False)  # the value changes on Enter: searching on Enter
     text_go = W.Button(description="search")
     text_out = W.Output()
 
@@ -76,6 +79,7 @@ def explorer(emb: Embeddings, ds, encode: Callable[[Sequence[str]], np.ndarray] 
             display(W.HBox([player(t) for t in tracks.track_id[:players]]))
 
     text_go.on_click(show_text)
+    text_box.observe(show_text, names="value")
 
     # track tab
     track_pick = W.Combobox(options=emb.track_ids[:5000], placeholder="track id", description="track",
@@ -88,6 +92,7 @@ def explorer(emb: Embeddings, ds, encode: Callable[[Sequence[str]], np.ndarray] 
         with track_out:
             track_out.clear_output()
             display(player(track_pick.value))
+            print(track_annotation(emb, ds, track_pick.value, complete))
             display(annotate(emb, ds, track_pick.value, groups, k, complete))
 
     track_pick.observe(show_track, names="value")
@@ -98,3 +103,4 @@ def explorer(emb: Embeddings, ds, encode: Callable[[Sequence[str]], np.ndarray] 
         tabs.set_title(i, name)
     show_tag()
     return tabs
+

@@ -117,3 +117,17 @@ def group_labels(ds, track_ids: Sequence[str], group: str, complete: Mapping[str
         lab = ds.labels(track_ids, tags)
         have = [[t for t, y in zip(tags, row) if y] for row in lab]
     return [h[0] if len(h) == 1 else "" for h in have]
+
+
+def track_annotation(emb, ds, track_id: str, complete=None) -> str:
+    """The track's whole annotation in one line, seen (X) and unseen (Y) tags apart, and the complete
+    labels where the dataset has them (m21)."""
+    row = ds.labels([track_id], ds.tag_texts)[0]
+    tags = [t for t, y in zip(ds.tag_texts, row) if y]
+    seen = {t for t, s in zip(emb.tags, emb.seen) if s}
+    line = (f"annotation: seen {', '.join(t for t in tags if t in seen) or '-'}; "
+            f"unseen {', '.join(t for t in tags if t not in seen) or '-'}")
+    if complete is not None:
+        extra = sorted(set(complete.get(track_id, set())) - set(tags))
+        line += f"; also true (not annotated): {', '.join(extra) or '-'}"
+    return line
