@@ -71,18 +71,30 @@ def test_existing_run_is_not_overwritten(smoke_run):
     assert main(["run", str(params)]) == 1
 
 
-def test_partial_rerun_needs_the_same_params(smoke_run, tmp_path):
+def test_partial_rerun_knows_which_stage_reads_which_parameter(smoke_run, tmp_path):
     tmp, params, folder = smoke_run
     changed = yaml.safe_load(params.read_text())
     changed["split"]["seed"] = 9
     other = tmp_path / "changed.yaml"
     other.write_text(yaml.safe_dump(changed))
-    with pytest.raises(RunError, match="differs from"):
+    with pytest.raises(RunError, match="split.seed was 0 and is 9.*stage 02 reads it"):
+        runner.run(other, start="03")
+    with pytest.raises(RunError, match="--only needs the same parameters"):
         runner.run(other, only=["01"], force=True)
     before = pd.read_csv(folder / "results.csv")
     runner.run(params, only=["1"], force=True)  # same params: reruns stage 01 only, no duplicates
     after = pd.read_csv(folder / "results.csv")
     assert len(after) == len(before)
+    assert runner.run(params, start="auto") == folder  # nothing changed: nothing runs
+    # a stage-05 option: --from auto reruns 05 and 06 only, and the run records the new value
+    figure = yaml.safe_load(params.read_text())
+    figure["evaluate"]["examples"] = 2
+    params.write_text(yaml.safe_dump(figure))
+    log = []
+    runner.run(params, start="auto", log=log.append)
+    env = json.loads((folder / "env.json").read_text())
+    assert env["stages"] == ["05_evaluate.ipynb", "06_compare.ipynb"] and "evaluate.examples" in log[0]
+    assert yaml.safe_load((folder / "params.yaml").read_text())["evaluate"]["examples"] == 2
 
 
 def test_notebook_runs_alone_with_papermill(smoke_run, tmp_path):

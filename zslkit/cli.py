@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute the numbered notebooks into reports/<run.name>/")
     p_run.add_argument("params", help="YAML parameter file")
-    p_run.add_argument("--from", dest="start", metavar="NN", help="start at notebook NN")
+    p_run.add_argument("--from", dest="start", metavar="NN|auto", help="rerun from notebook NN, keeping the "
+                       "earlier stages' outputs (refused if a parameter they read changed); 'auto': from the first "
+                       "stage whose parameters changed")
     p_run.add_argument("--only", metavar="NN,...", help="run only these notebooks")
     p_run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     p_swp = sub.add_parser("sweep", help="run (or resume) a grid of runs, then compare them (notebook 06)")

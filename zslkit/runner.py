@@ -27,6 +27,26 @@ from .report import environment, run_dir
 PIPELINES = {"run": ("01", "02", "03", "04", "05", "06"), "transfer": ("01", "07")}
 
 
+#: the first stage that reads each parameter section; a few keys are read later than their section
+STAGE_OF_SECTION = {"run": "01", "data": "01", "audio": "01", "split": "02", "sideinfo": "02", "model": "03",
+                    "train": "03", "embed": "04", "evaluate": "05", "heads": "05", "compare": "06", "transfer": "07"}
+STAGE_OF_KEY = {"audio.segment_frames": "03"}
+#: keys no stage's output depends on
+NEUTRAL_KEYS = {"run.name", "run.progress", "run.workers", "run.reports_dir"}
+
+
+def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any, str]]:
+    """``{"section.key": (old value, new value, first stage reading it)}`` for every key that differs."""
+    out = {}
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section) or {}, new.get(section) or {}
+        for key in sorted(set(a) | set(b)):
+            name = f"{section}.{key}"
+            if name not in NEUTRAL_KEYS and a.get(key) != b.get(key):
+                out[name] = (a.get(key), b.get(key), STAGE_OF_KEY.get(name, STAGE_OF_SECTION.get(section, "01")))
+    return out
+
+
 def notebooks(root: str | os.PathLike | None = None, pipeline: str = "run") -> list[Path]:
     """The numbered notebooks ``notebooks/NN_*.ipynb`` of a pipeline (:data:`PIPELINES`), in order."""
     folder = Path(root or config.project_root()) / "notebooks"
@@ -70,17 +90,33 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
         raw[section] = {**(raw.get(section) or {}), **values}
     params = config.resolve(raw, root=root, source=str(params_path))
     folder = run_dir(params)
+    saved = folder / "params.yaml"
+    changed = (changed_parameters(yaml.safe_load(saved.read_text()), yaml.safe_load(config.dump(params)))
+               if saved.is_file() else {})
+    if start == "auto":  # from the first stage whose parameters changed
+        if not saved.is_file():
+            raise RunError(f"--from auto: {folder} has no params.yaml to compare with; run all stages")
+        if not changed:
+            log(f"[zslkit] {folder}: no parameter changed; nothing to rerun")
+            return folder
+        start = min(stage for *_, stage in changed.values())
+        log(f"[zslkit] changed: {', '.join(changed)}; rerunning from stage {start}")
     chosen = select(notebooks(root, pipeline), start, only)
     partial = bool(start or only)  # an explicit stage selection keeps the rest of the run
     if folder.exists() and any(folder.iterdir()):
-        if not force:
-            raise RunError(f"{folder} exists; pass --force to overwrite it"
-                           + (" (only the selected stages run again)" if partial else ""))
+        if not force and not partial:
+            raise RunError(f"{folder} exists; pass --force to overwrite it, or --from NN / --from auto to rerun "
+                           "from a stage")
         if partial:
-            saved = folder / "params.yaml"
-            if saved.is_file() and yaml.safe_load(saved.read_text()) != yaml.safe_load(config.dump(params)):
-                raise RunError(f"{saved} differs from {params_path}; a partial rerun needs the same "
-                               "parameters (run all stages with --force instead)")
+            first = chosen[0].name[:2] if chosen else "99"
+            # a stage before the first rerun one, or (with --only) any stage, must not see other parameters
+            stale = {k: v for k, v in changed.items() if only or v[2] < first}
+            if stale:
+                key, (a, b, stage) = next(iter(stale.items()))
+                raise RunError(f"{saved}: {key} was {a!r} and is {b!r} in {params_path}; stage {stage} reads it, "
+                               f"so rerun from stage {stage} (--from {stage}, or --from auto)" if not only else
+                               f"{saved}: {key} was {a!r} and is {b!r} in {params_path}; --only needs the same "
+                               f"parameters (use --from {stage} or --from auto)")
         else:
             shutil.rmtree(folder)
     folder.mkdir(parents=True, exist_ok=True)
