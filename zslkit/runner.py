@@ -7,7 +7,6 @@ and ``force`` only the named stages run again, and only if the parameters are un
 """
 from __future__ import annotations
 
-import html
 import os
 import re
 import shutil
@@ -15,13 +14,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import pandas as pd
 import yaml
 
 from . import config
 from .errors import RunError
 from .io import write_json, write_text
 from .report import environment, run_dir
+from .report_page import offline_html, offline_notebook, write_index
 
 #: the stages of each pipeline: a run (01-06) and a transfer (the target's 01, then 07)
 PIPELINES = {"run": ("01", "02", "03", "04", "05", "06"), "transfer": ("01", "07")}
@@ -145,31 +144,13 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
 
 
 def export_html(notebook: Path, folder: Path) -> Path:
-    """HTML export of an executed notebook with inputs hidden, in ``folder/html/``."""
+    """HTML export of an executed notebook with inputs hidden, in ``folder/html/``, making no network
+    request (:func:`zslkit.report_page.offline_html`)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    body, _ = exporter.from_notebook_node(offline_notebook(nbformat.read(notebook, as_version=4)))
     target = folder / "html" / (notebook.stem + ".html")
-    write_text(target, body)
+    write_text(target, offline_html(body))
     return target
-
-
-def write_index(folder: Path) -> Path:
-    """``index.html``: links to each notebook's HTML, figures, params and results."""
-    items = "".join(f'<li><a href="html/{p.name}">{html.escape(p.stem)}</a> '
-                    f'(<a href="{p.stem}.ipynb">ipynb</a>)</li>'
-                    for p in sorted((folder / "html").glob("*.html")))
-    figures = "".join(f'<li><a href="figures/{p.name}">{html.escape(p.stem)}</a></li>'
-                      for p in sorted((folder / "figures").glob("*.png")))
-    results = ""
-    if (folder / "results.csv").is_file():
-        results = pd.read_csv(folder / "results.csv").to_html(index=False, na_rep="")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(folder.name)}"
-            f"</title></head><body><h1>zslkit run {html.escape(folder.name)}</h1>"
-            f"<p><a href='params.yaml'>params.yaml</a> · <a href='env.json'>env.json</a> · "
-            f"<a href='results.csv'>results.csv</a></p><h2>Notebooks</h2><ul>{items}</ul>"
-            f"<h2>Figures</h2><ul>{figures}</ul><h2>Results</h2>{results}</body></html>")
-    write_text(folder / "index.html", page)
-    return folder / "index.html"
