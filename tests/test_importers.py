@@ -150,8 +150,23 @@ def test_dataset_split_becomes_train_and_valid_inside_a_and_b(fixtures, tmp_path
 # ----------------------------------------------------------------------------- every notebook
 
 
+def _folder_without_groups(fixtures: dict, tmp: Path) -> dict:
+    """A folder + CSV dataset made of the GTZAN sample's clips, two tags each, no tag groups."""
+    clips = sorted((fixtures["gtzan"] / "genres").glob("*/*.au"))
+    clips = [c for c in clips if c.stem != "jazz.00054"]
+    rows = [{"path": str(c), "tags": f"{c.parent.name};{'fast' if i % 2 else 'slow'}"} for i, c in enumerate(clips)]
+    pd.DataFrame(rows).to_csv(tmp / "folder.csv", index=False)
+    return {"run": {"name": "folder", "seed": 0}, "data": {"source": "folder", "name": "folder",
+                                                           "folder": {"csv": str(tmp / "folder.csv")}},
+            "sideinfo": {"kinds": ["glove", "random"]}, "model": {"sideinfo": "glove"},
+            "train": {"baseline": True, "controls": ["random"]}}
+
+
 def _params(name: str, fixtures: dict, tmp: Path) -> Path:
-    P = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
+    if name == "folder":
+        P = _folder_without_groups(fixtures, tmp)
+    else:
+        P = yaml.safe_load((ROOT / "params" / f"{name}.yaml").read_text())
     src = P["data"]["source"]
     paths = {
         "mtat": lambda r: {"annotations": str(r / "annotations_final.csv"), "clip_info": str(r / "clip_info_final.csv"),
@@ -161,7 +176,8 @@ def _params(name: str, fixtures: dict, tmp: Path) -> Path:
         "fma": lambda r: {"metadata": str(r / "fma_metadata"), "audio_root": str(r / "fma_small"),
                           **({"openmic": str(r / "openmic-2018")} if "openmic" in P["data"]["fma"] else {})},
         "seed": lambda r: {"root": str(r), "dir_mel": str(r / "mels")},
-    }[src](fixtures[src])
+        "folder": lambda r: {},
+    }[src](fixtures.get(src))
     P["data"][src].update(paths)
     if src == "seed":  # the tag without a GloVe vector is unseen: it is counted, not scored
         P["split"] = {"name": "s0", "unseen": ["jazz", "folk", "reggae"]}
@@ -193,7 +209,7 @@ def runs(fixtures, tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["mtat", "jamendo", "gtzan", "fma", "fma_instrument", "msd_glove"])
+@pytest.mark.parametrize("name", ["mtat", "jamendo", "gtzan", "fma", "fma_instrument", "msd_glove", "folder"])
 def test_every_notebook_runs_on_the_dataset(name, runs):
     from zslkit.report import read_results
     folder = runs(name)
@@ -204,7 +220,7 @@ def test_every_notebook_runs_on_the_dataset(name, runs):
     assert (folder / "06_compare.ipynb").is_file() and (folder / "html" / "06_compare.html").is_file()
     assert not (folder / "07_transfer.ipynb").exists()  # transfer is its own pipeline
     ds = Dataset.load(next((folder.parent.parent / "data").iterdir()))
-    assert ds.meta["source"] in {"mtat", "jamendo", "gtzan", "fma", "seed"}
+    assert ds.meta["source"] in {"mtat", "jamendo", "gtzan", "fma", "seed", "folder"}
 
 
 @pytest.mark.slow
