@@ -184,7 +184,8 @@ def _params(name: str, fixtures: dict, tmp: Path) -> Path:
     P["run"].update(reports_dir=str(tmp / "reports"), data_dir=str(tmp / "data"), progress=False, workers=1)
     P["audio"] = {**P.get("audio", {}), "n_examples": 1}
     P["sideinfo"]["random"] = {**P["sideinfo"].get("random", {}), "draws": 1}
-    P["train"].update(batch_size=8, max_epochs=2, crops_per_track=1, early_stop=2)
+    # two models (the joint one and the random control): the other model kinds are exercised on smoke
+    P["train"].update(batch_size=8, max_epochs=2, crops_per_track=1, early_stop=2, also=[], baseline=False)
     P["embed"] = {"widget": False, "umap": {"max_tracks": 40}, "example_tracks": 1}
     P["evaluate"] = {"bootstrap": 20, "permutations": 50, "examples": 1}
     path = tmp / f"{name}.yaml"
