@@ -135,7 +135,7 @@ def test_resume_equals_uninterrupted(syn, tmp_path):
     for (k, v), (_, w) in zip(full.net.state_dict().items(), resumed.net.state_dict().items()):
         torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
     other = make_trainer(ds, split, P, tmp_path / "part", lr=0.5)
-    with pytest.raises(Exception, match="trained with other parameters"):
+    with pytest.raises(ParamError, match=r"other parameters:\n  train.lr: 0.001 in the checkpoint, 0.5 now"):
         other.fit(progress=False, max_epochs=4)
 
 
@@ -189,3 +189,18 @@ def test_last_epochs_shows_small_learning_rates():
     curves = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.234567, 1.1], "lr": [1e-3, 7.98e-6]})
     table = last_epochs(curves)
     assert table.lr.tolist() == ["1.00e-03", "7.98e-06"] and table.train_loss.iloc[0] == 1.2346
+
+
+def test_a_checkpoint_that_does_not_fit_names_the_parameters():
+    from zslkit.checkpoints import check_fits
+    P = config.resolve({"model": {"encoder": "paper"}})
+    arch = {"encoder": "paper_bn", "encoder_params": {}, "segment_frames": 96, "hidden": 256, "sideinfo": "glove"}
+    with pytest.raises(ParamError) as err:
+        check_fits("reports/demo/train/joint/best.pt", arch, P, "glove", "reports/demo/params.yaml")
+    message = str(err.value)
+    assert "model.encoder: 'paper_bn' in the checkpoint, 'paper' in these parameters" in message
+    assert "audio.segment_frames: 96 in the checkpoint, 130" in message and "reports/demo/params.yaml" in message
+    assert "model.sideinfo" not in message
+    fitting = {**arch, "encoder": "paper", "encoder_params": dict(P["model"]["paper"]), "segment_frames": 130,
+               "hidden": P["heads"]["learned"]["hidden"]}
+    check_fits("best.pt", fitting, P, "glove")

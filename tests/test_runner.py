@@ -107,6 +107,36 @@ def test_notebook_runs_alone_with_papermill(smoke_run, tmp_path):
     assert (tmp / "reports" / "alone" / "results.csv").is_file()
 
 
+def lab_execute(notebook, params_file, **env):
+    """Run a stored notebook as JupyterLab's Run All would (cwd notebooks/, nothing injected) with
+    ``params_file`` set in its parameters cell; return the executed notebook."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(ROOT / "notebooks" / notebook, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    cell.source = cell.source.replace("params_file = 'params/demo.yaml'", f"params_file = {str(params_file)!r}")
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(ROOT / "notebooks")}}).execute()
+    return nb
+
+
+def test_notebook_04_in_the_lab_leaves_the_papermill_run_unchanged(smoke_run):
+    import hashlib
+    tmp, params, folder = smoke_run
+    digest = lambda d: {p.relative_to(d).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+                        for p in sorted(d.rglob("*")) if p.is_file()}
+    before = digest(folder)
+    nb = lab_execute("04_embeddings.ipynb", params)
+    assert digest(folder) == before
+    lab = tmp / "reports" / "smoke-lab"
+    assert yaml.safe_load((lab / "params.yaml").read_text())["run"]["name"] == "smoke-lab"
+    assert (lab / "embeddings" / "joint.npz").is_file() and (lab / "figures" / "04_tag_space.png").is_file()
+    results = pd.read_csv(lab / "results.csv", dtype={"stage": str})
+    assert {"03_train", "04_embeddings"} <= set(results.stage)
+    text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+    assert "lab run: writing to" in text and "smoke-lab" in text
+
+
 def test_failing_cell_names_notebook_and_cell(tmp_path):
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "params").mkdir()
@@ -158,8 +188,10 @@ def test_every_notebook_declares_every_section():
     for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-        declared = {line.split("=")[0].strip() for line in cell.source.splitlines() if "=" in line}
-        assert declared == set(config.SECTIONS), path.name
+        declared = {line.split("=")[0].strip() for line in cell.source.splitlines()
+                    if "=" in line and not line.startswith("#")}
+        assert declared == set(config.SECTIONS) | {"params_file", "lab"}, path.name
+        assert "\nlab = True\n" in cell.source and "params_file = 'params/" in cell.source, path.name
 
 
 def test_notebook_03_outputs(smoke_run):

@@ -56,3 +56,19 @@ def test_summary_separates_seed_and_split_spread():
     assert r.sd_splits == pytest.approx(np.std([0.6, 0.7], ddof=1))  # between split means
     assert r.seeds == 3 and r.splits == 2
     assert "0.650 ± 0.010 (± 0.071)" in sweep.wide(summary).iloc[0].tolist()
+
+
+def test_bars_tell_runs_apart_and_keep_a_model_colour_across_plots():
+    rows = [{"model": "embedding glove", "encoder": enc, "loss": "hinge", "train_setting": "A-X",
+             "test_setting": test, "labels": "annotation", "metric": "AUC-i", "value": v, "split": "s0",
+             "seed": 0, "dataset": "m21"}
+            for enc, v in (("paper", 0.6), ("paper_bn", 0.7)) for test in ("(B+C)-Y", "B-X")]
+    rows = [r for r in rows if not (r["encoder"] == "paper" and r["test_setting"] == "B-X")]
+    summary = sweep.summarise_runs(pd.DataFrame(rows), ["AUC-i"], ["(B+C)-Y", "B-X"])
+    first, second = sweep.bars(summary, "AUC-i", "(B+C)-Y"), sweep.bars(summary, "AUC-i", "B-X")
+    labels = [t.get_text() for t in first.axes[0].get_legend().get_texts()]
+    assert labels == ["embedding glove · paper", "embedding glove · paper_bn"]
+    colour = {t.get_text(): h.get_facecolor() for t, h in zip(first.axes[0].get_legend().get_texts(),
+                                                             first.axes[0].get_legend().legend_handles)}
+    (only,) = second.axes[0].get_legend().legend_handles
+    assert only.get_facecolor() == colour["embedding glove · paper_bn"]

@@ -58,3 +58,30 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
                          f"{str(exc).splitlines()[0]}") from None
     net.to(device).eval()
     return net, {k: blob[k] for k in INFO}
+
+
+def arch_differences(arch: Mapping[str, Any], params: Mapping[str, Any],
+                     sideinfo: str | None = None) -> dict[str, tuple[Any, Any]]:
+    """``{"section.key": (in the checkpoint, in params)}`` for the parameters that shape the model and differ."""
+    model = params["model"]
+    wanted = {"model.encoder": (arch["encoder"], model["encoder"]),
+              "audio.segment_frames": (arch["segment_frames"], params["audio"]["segment_frames"])}
+    if arch["encoder"] == model["encoder"]:
+        wanted[f"model.{arch['encoder']}"] = (dict(arch["encoder_params"]), dict(model[model["encoder"]]))
+    if sideinfo is not None and arch.get("sideinfo") is not None:
+        wanted["model.sideinfo"] = (arch["sideinfo"], sideinfo)
+    if arch.get("sideinfo") is not None:  # the tag branch's width (the classifier has none)
+        wanted["heads.learned.hidden"] = (arch["hidden"], params["heads"]["learned"]["hidden"])
+    return {k: v for k, v in wanted.items() if v[0] != v[1]}
+
+
+def check_fits(path: str | os.PathLike, arch: Mapping[str, Any], params: Mapping[str, Any],
+               sideinfo: str | None = None, run_params: str | os.PathLike | None = None) -> None:
+    """Raise :class:`ParamError` listing every model-shaping parameter where the checkpoint at ``path``
+    and ``params`` differ (and, when given, where the run's ``params.yaml`` is)."""
+    diff = arch_differences(arch, params, sideinfo)
+    if diff:
+        lines = "\n".join(f"  {k}: {a!r} in the checkpoint, {b!r} in these parameters" for k, (a, b) in diff.items())
+        where = f"; the run's parameters are in {run_params}" if run_params else ""
+        raise ParamError(f"{path} was trained with other parameters than these:\n{lines}\n"
+                         f"use the run's parameter file, or retrain (notebook 03){where}")

@@ -180,7 +180,8 @@ BASE: dict[str, dict[str, Any]] = {
     "heads": {},
     "compare": {
         "runs": Field("list", [], "run folders (names or glob patterns under run.reports_dir) compared "
-                      "by notebook 06; empty = every run there with stage-05 results", item="str"),
+                      "by notebook 06; empty = every run there with stage-05 results except lab runs (*-lab)",
+                      item="str"),
         "metrics": Field("list", ["AUC-i", "MAP-i", "AUC-l", "MAP-l"], "metrics tabulated", item="str"),
         "tests": Field("list", ["(B+C)-Y", "(B+C)-(X+Y)", "(A+B+C)-Y", "B-X"], "test settings tabulated",
                        item="str"),

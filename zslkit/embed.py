@@ -11,12 +11,13 @@ same way as a tag (:class:`TextEncoder`).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .checkpoints import load_checkpoint
+from .checkpoints import check_fits, load_checkpoint
 from .embeddings import ClassifierScores, Embeddings, embeddings_path
 from .errors import DataError
 from .inference import (
@@ -32,13 +33,17 @@ from .train import checkpoint_path, planned_models
 from .viz import umap_coords
 
 
-def load_model(run_dir: str | os.PathLike, name: str, split, device="cpu"):
-    """The best checkpoint of ``train/<name>``, checked against the split's seen tags.
+def load_model(run_dir: str | os.PathLike, name: str, split, device="cpu", params: Mapping[str, Any] | None = None):
+    """The best checkpoint of ``train/<name>``, checked against the split's seen tags and, when
+    ``params`` are given, against the model-shaping parameters (:func:`zslkit.checkpoints.check_fits`).
 
     Returns ``(model, info)`` (see :func:`zslkit.checkpoints.load_checkpoint`).
     """
     path = checkpoint_path(run_dir, name)
     model, info = load_checkpoint(path, device)
+    if params is not None:
+        planned = planned_models(params).get(name, {})
+        check_fits(path, info["arch"], params, planned.get("sideinfo"), Path(run_dir) / "params.yaml")
     if info["seen"] != list(split.seen):
         raise DataError(f"{path} was trained on other seen tags than split {split.name!r}; rerun notebook 03")
     return model, info
@@ -58,7 +63,7 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
     ``embeddings/<name>.npz``. Tags are the split's seen tags then its unseen tags; tracks are in
     the dataset's order."""
     device = resolve_device(params["train"]["device"])
-    model, info = load_model(run_dir, name, split, device)
+    model, info = load_model(run_dir, name, split, device, params)
     kind = info["arch"]["sideinfo"]
     table = load_table(ds, split.name, kind)
     ids, tracks = _tracks(ds, model, info, params, device, progress)
@@ -82,7 +87,7 @@ def embed_classifier(ds, split, params: Mapping[str, Any], run_dir: str | os.Pat
                      progress: bool = False) -> ClassifierScores:
     """The classifier's logits over the seen tags for every track; saved to ``embeddings/classifier.npz``."""
     device = resolve_device(params["train"]["device"])
-    model, info = load_model(run_dir, "classifier", split, device)
+    model, info = load_model(run_dir, "classifier", split, device, params)
     ids, tracks = _tracks(ds, model, info, params, device, progress)
     out = ClassifierScores(ids, list(info["seen"]), classifier_logits(model, tracks, device),
                            {"model": "classifier", "split": split.name, "checkpoint_epoch": info["epoch"]})
@@ -132,7 +137,7 @@ def text_encoder(run_dir: str | os.PathLike, split, params: Mapping[str, Any],
     """A :class:`TextEncoder` for the model ``train/<name>``, or None when its side information
     cannot read free text (attribute or random vectors)."""
     device = resolve_device(params["train"]["device"])
-    model, info = load_model(run_dir, name, split, device)
+    model, info = load_model(run_dir, name, split, device, params)
     kind = info["arch"]["sideinfo"]
     if not SIDEINFO[base_kind(kind)].free_text:
         return None

@@ -34,13 +34,18 @@ STAGE_OF_KEY = {"audio.segment_frames": "03"}
 NEUTRAL_KEYS = {"run.name", "run.progress", "run.workers", "run.reports_dir"}
 
 
-def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any, str]]:
-    """``{"section.key": (old value, new value, first stage reading it)}`` for every key that differs."""
+def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],
+                       new_keys: bool = True) -> dict[str, tuple[Any, Any, str]]:
+    """``{"section.key": (old value, new value, first stage reading it)}`` for every key that differs.
+
+    ``new_keys=False`` skips keys that ``old`` lacks (a run made before the key existed ran with its default)."""
     out = {}
     for section in sorted(set(old) | set(new)):
         a, b = old.get(section) or {}, new.get(section) or {}
         for key in sorted(set(a) | set(b)):
             name = f"{section}.{key}"
+            if not new_keys and key not in a:
+                continue
             if name not in NEUTRAL_KEYS and a.get(key) != b.get(key):
                 out[name] = (a.get(key), b.get(key), STAGE_OF_KEY.get(name, STAGE_OF_SECTION.get(section, "01")))
     return out
@@ -129,7 +134,8 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
             log(f"[zslkit] {nb.name} ...")
             t0 = time.time()
             try:
-                pm.execute_notebook(str(nb), str(out), parameters=dict(params), cwd=str(root),
+                pm.execute_notebook(str(nb), str(out), cwd=str(root),
+                                    parameters={**params, "params_file": str(params_path), "lab": False},
                                     kernel_name="python3", progress_bar=False, log_output=False)
             except pm.PapermillExecutionError as exc:
                 export_html(out, folder)

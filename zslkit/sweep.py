@@ -149,18 +149,20 @@ def run_sweep(path: str | os.PathLike, root: str | os.PathLike | None = None, dr
 # ----------------------------------------------------------------------------- comparing runs
 
 def find_runs(reports_dir: str | os.PathLike, patterns: Sequence[str] = ()) -> list[Path]:
-    """Run folders under ``reports_dir`` matching ``patterns`` (all when empty) that have
-    stage-05 results, in name order."""
+    """Run folders under ``reports_dir`` matching ``patterns`` (all when empty, lab folders ``*-lab`` only
+    when a pattern names them) that have stage-05 results, in name order."""
     reports_dir = Path(reports_dir)
     found = []
     for p in sorted(reports_dir.iterdir()) if reports_dir.is_dir() else []:
-        if p.is_dir() and (not patterns or any(fnmatch.fnmatch(p.name, pat) for pat in patterns)):
+        wanted = any(fnmatch.fnmatch(p.name, pat) for pat in patterns) if patterns else not p.name.endswith("-lab")
+        if p.is_dir() and wanted:
             if "05_evaluate" in done_stages(p):
                 found.append(p)
     return found
 
 
-GRID_COLUMNS = {"sideinfo": ("model", "sideinfo"), "setting": ("train", "setting"),
+GRID_COLUMNS = {"dataset": ("data", "name"), "sideinfo": ("model", "sideinfo"),
+                "setting": ("train", "setting"),
                 "seed": ("train", "seed"), "split": ("split", "name"), "encoder": ("model", "encoder"),
                 "loss": ("train", "loss")}
 
@@ -192,8 +194,8 @@ def summarise_runs(table: pd.DataFrame, metrics: Sequence[str], tests: Sequence[
     ``sd splits`` is the standard deviation over splits of the per-split means over seeds.
     """
     t = table[table.metric.isin(metrics) & table.test_setting.isin(tests) & (table.labels == labels)]
-    keys = ["model", "encoder", "loss", "train_setting", "test_setting", "metric"]
-    keys = [k for k in keys if t[k].notna().any()]
+    keys = ["dataset", "model", "encoder", "loss", "train_setting", "test_setting", "metric"]
+    keys = [k for k in keys if k in t and t[k].notna().any()]
     per_split = t.groupby(keys + ["split"], dropna=False).value.agg(["mean", "std", "count"]).reset_index()
     out = per_split.groupby(keys, dropna=False).agg(
         mean=("mean", "mean"), sd_seeds=("std", "mean"), sd_splits=("mean", "std"),
@@ -224,15 +226,21 @@ def bars(summary: pd.DataFrame, metric: str, test: str):
     """Grouped bars of ``metric`` on ``test`` by model and training setting; error bars = sd over
     seeds (black) and over splits (grey)."""
     import matplotlib.pyplot as plt
-    s = summary[(summary.metric == metric) & (summary.test_setting == test)]
+    # one bar series per model, told apart by dataset, encoder or loss when the runs differ in them; a series
+    # keeps its colour in every plot made from the same summary
+    extra = [k for k in ("dataset", "encoder", "loss") if k in summary and summary[k].nunique() > 1]
+    named = summary.assign(series=[" · ".join([r["model"]] + [str(r[k]) for k in extra])
+                                   for _, r in summary.iterrows()])
+    colour = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(named.series))}
+    s = named[(named.metric == metric) & (named.test_setting == test)]
     settings = list(dict.fromkeys(s.train_setting))
-    models = list(dict.fromkeys(s.model))
+    models = list(dict.fromkeys(s.series))
     fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(settings) * max(1, len(models)) / 2), 3.4))
     width = 0.8 / max(len(models), 1)
     for j, m in enumerate(models):
-        sub = s[s.model == m].set_index("train_setting").reindex(settings)
+        sub = s[s.series == m].set_index("train_setting").reindex(settings)
         x = np.arange(len(settings)) + (j - (len(models) - 1) / 2) * width
-        ax.bar(x, sub["mean"], width, label=m, color=f"C{j}")
+        ax.bar(x, sub["mean"], width, label=m, color=colour[m])
         ax.errorbar(x - width / 6, sub["mean"], yerr=sub.sd_seeds.fillna(0), fmt="none", ecolor="k", capsize=2)
         ax.errorbar(x + width / 6, sub["mean"], yerr=sub.sd_splits.fillna(0), fmt="none", ecolor="0.55", capsize=2)
     ax.axhline(0.5 if metric.startswith("AUC") else 0, color="0.5", ls="--", lw=0.8)

@@ -48,6 +48,14 @@ def normalisation(ds, choice: str) -> tuple[float, float]:
     return float(norm["mean"]), float(norm["std"])
 
 
+def _flat(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train.lr": 0.001, ...}`` from nested mappings (lists kept whole)."""
+    out = {}
+    for k, v in obj.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+    return out
+
+
 def params_digest(obj: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -112,8 +120,9 @@ class Trainer:
                                        nesterov=train["nesterov"])
         else:
             self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
-        self.digest = params_digest({"train": self.p, "arch": self.arch, "kind": kind, "seed": seed,
-                                     "seen": self.seen, "n_train": len(self.train_set)})
+        self.made_with = {"train": self.p, "arch": self.arch, "kind": kind, "seed": seed, "seen": self.seen,
+                          "n_train": len(self.train_set)}
+        self.digest = params_digest(self.made_with)
         self.state = {"epoch": 0, "step": 0, "plateau_lr": lr, "best": math.inf, "best_epoch": 0,
                       "bad_epochs": 0, "history": []}
         negatives = train["negatives"] if kind == "joint" and train["loss"] == "hinge" else 0
@@ -228,13 +237,18 @@ class Trainer:
     def save(self, path: Path, full: bool) -> None:
         save_checkpoint(path, self.net, self.kind, self.arch, self.seen, self.mean, self.std,
                         self.state["epoch"], self.digest,
-                        {"optimizer": self.opt.state_dict(), "state": json.dumps(self.state)} if full else None)
+                        {"optimizer": self.opt.state_dict(), "state": json.dumps(self.state),
+                         "made_with": json.dumps(self.made_with, default=str)} if full else None)
 
     def load_last(self) -> None:
         blob = torch.load(self.out / "last.pt", map_location=self.device, weights_only=True)
         if blob["digest"] != self.digest:
-            raise ParamError(f"{self.out / 'last.pt'} was trained with other parameters; set "
-                             "train.resume: false or use another run name")
+            old = _flat(json.loads(blob.get("made_with", "{}")))
+            new = _flat(json.loads(json.dumps(self.made_with, default=str)))
+            diff = [f"  {k}: {old.get(k)!r} in the checkpoint, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
+                    if old.get(k) != new.get(k)] if old else ["  (a checkpoint of an older zslkit: no record)"]
+            raise ParamError(f"{self.out / 'last.pt'} was trained with other parameters:\n" + "\n".join(diff[:12])
+                             + "\nset train.resume: false, use another run name, or set them back")
         self.net.load_state_dict(blob["model"])
         self.opt.load_state_dict(blob["optimizer"])
         self.state = json.loads(blob["state"])
