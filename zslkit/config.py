@@ -157,6 +157,8 @@ BASE: dict[str, dict[str, Any]] = {
         "example_tracks": Field("int", 3, "tracks annotated in notebook 04", lo=0, hi=50),
         "top_k": Field("int", 10, "rows in the explorer's tables", lo=1, hi=200),
         "widget": Field("bool", True, "show the ipywidgets explorer (false for headless runs)"),
+        "interactive": Field("bool", True, "linked interactive (bokeh) maps of every joint model in notebook 04, "
+                             "its HTML and figures/04_maps.html; they work offline (BokehJS embedded, ~1.7 MB)"),
     },
     "evaluate": {
         "bootstrap": Field("int", 1000, "bootstrap resamples for 95 % confidence intervals (0 = none)",

@@ -28,7 +28,7 @@ from .inference import (
 )
 from .registry import SIDEINFO
 from .sideinfo import base_kind, load_table, text_vectors
-from .tagspace import group_labels
+from .tagspace import group_labels, nearest_seen
 from .train import checkpoint_path, planned_models
 from .viz import umap_coords
 
@@ -174,6 +174,41 @@ def umap_maps(emb: Embeddings, ds, umap_params: Mapping[str, Any], seed: int,
     colour = group_labels(ds, ids, colour_group, ds.complete_truth())
     tracks = pd.DataFrame({"kind": "track", "id": ids, "group": "", "split": "", "colour": colour})
     out["joint"] = pd.concat([base.assign(colour=""), tracks], ignore_index=True).assign(x=xy[:, 0], y=xy[:, 1])
+    return out
+
+
+def model_tag_maps(embedded: Mapping[str, Embeddings | ClassifierScores], maps: Mapping[str, pd.DataFrame],
+                   umap_params: Mapping[str, Any], seed: int, main: str = "joint",
+                   k: int = 3) -> dict[str, pd.DataFrame]:
+    """The side-information and learned tag maps of every joint model, for the linked interactive maps.
+
+    ``maps`` are :func:`umap_maps`' tables of the main model (reused, not refitted). Returns
+    ``{model: table}`` with one row per tag of the main map (``id, group, split``), its coordinates in
+    both maps (``side_x, side_y, x, y``; NaN where the model has no vector for the tag) and its ``k``
+    nearest seen tags in each space (``near_side``, ``near_learned``: comma-separated, by cosine).
+    """
+    u = dict(n_neighbors=umap_params["n_neighbors"], min_dist=umap_params["min_dist"],
+             metric=umap_params["metric"], seed=seed)
+    ids = list(maps["side"].id)
+    out = {}
+    for name, emb in embedded.items():
+        if not isinstance(emb, Embeddings):
+            continue
+        ok = emb.scorable
+        tags = [t for t, s in zip(emb.tags, ok) if s]
+        if name == main:
+            side_xy, learned_xy = maps["side"][["x", "y"]].to_numpy(), maps["tags"][["x", "y"]].to_numpy()
+        else:
+            side_xy, learned_xy = umap_coords(emb.side[ok], **u), umap_coords(emb.tag_emb[ok], **u)
+        seen = emb.seen[ok]
+        near = {space: [", ".join(tags[j] for j in r) for r in nearest_seen(vectors, seen, k)]
+                for space, vectors in (("side", emb.side[ok]), ("learned", emb.tag_emb[ok]))}
+        table = pd.DataFrame({"id": tags, "side_x": side_xy[:, 0], "side_y": side_xy[:, 1], "x": learned_xy[:, 0],
+                              "y": learned_xy[:, 1], "near_side": near["side"], "near_learned": near["learned"]})
+        base = maps["side"][["id", "group", "split"]]
+        out[name] = base.merge(table, on="id", how="left").fillna({"near_side": "", "near_learned": ""})
+        if len(out[name]) != len(ids):
+            raise DataError(f"model {name!r}: tag ids of the maps are not unique")
     return out
 
 

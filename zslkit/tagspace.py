@@ -131,3 +131,15 @@ def track_annotation(emb, ds, track_id: str, complete=None) -> str:
         extra = sorted(set(complete.get(track_id, set())) - set(tags))
         line += f"; also true (not annotated): {', '.join(extra) or '-'}"
     return line
+
+
+def nearest_seen(vectors: np.ndarray, seen: np.ndarray, k: int = 3) -> list[list[int]]:
+    """For each row, the indices of its ``k`` nearest seen rows by cosine (itself excluded).
+
+    vectors : (n, d); seen : (n,) bool. Returns n lists of up to ``k`` indices."""
+    u = unit(np.asarray(vectors, dtype=np.float64))
+    sim = u @ u.T
+    np.fill_diagonal(sim, -np.inf)
+    sim[:, ~np.asarray(seen, bool)] = -np.inf
+    order = np.argsort(-sim, axis=1)[:, :k]
+    return [[j for j in r if np.isfinite(sim[i, j])] for i, r in enumerate(order)]

@@ -136,7 +136,9 @@ def umap_coords(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: f
         return reducer.fit_transform(x).astype(np.float32)
 
 
-def _group_colours(groups: Sequence[str]) -> dict[str, str]:
+def group_colours(groups: Sequence[str]) -> dict[str, tuple]:
+    """A colour per group in first-seen order (tab10, or tab20 past ten groups): the same in every
+    static figure and interactive map."""
     cmap = plt.get_cmap("tab10" if len(set(groups)) <= 10 else "tab20")
     return {g: cmap(i % cmap.N) for i, g in enumerate(dict.fromkeys(groups))}
 
@@ -168,7 +170,7 @@ def _tag_legend(ax, colours: dict, extra: Sequence = ()):
 def tag_space(xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], seen: np.ndarray,
               title: str = "learned tag space (UMAP)"):
     """Tags on a 2-D map: colour = tag group, circle = seen (X), triangle = unseen (Y, red label)."""
-    colours = _group_colours(groups)
+    colours = group_colours(groups)
     fig, ax = plt.subplots(figsize=(9, 7))
     _tag_scatter(ax, xy, tags, groups, seen, colours)
     _tag_legend(ax, colours)
@@ -180,7 +182,7 @@ def tag_space(xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], seen: 
 def side_vs_learned(side_xy: np.ndarray, learned_xy: np.ndarray, tags: Sequence[str],
                     groups: Sequence[str], seen: np.ndarray, side_name: str = "side information"):
     """The side-information space before training beside the learned tag space (same tags)."""
-    colours = _group_colours(groups)
+    colours = group_colours(groups)
     fig, axes = plt.subplots(1, 2, figsize=(15, 6.5))
     _tag_scatter(axes[0], side_xy, tags, groups, seen, colours)
     axes[0].set_title(f"before training: {side_name} (UMAP)", fontsize=10)
