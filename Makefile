@@ -8,7 +8,7 @@ PARAMS  ?= params/demo.yaml
 ARGS    ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv demo smoke test test-fast test-datasets lint lab bench clean-venv
+.PHONY: venv demo smoke test test-fast test-datasets test-browser lint lab bench clean-venv
 
 venv: $(STAMP)
 
@@ -34,6 +34,15 @@ test: $(STAMP)
 # the notebook runs on the MTG-Jamendo and GTZAN samples, left out of `make test` to keep CI short
 test-datasets: $(STAMP)
 	$(BIN)/python -m pytest -m datasets $(PYTEST_ARGS)
+
+# JupyterLab and the HTML reports in Chromium (tests/test_browser.py, about 6 min): Playwright from PyPI,
+# the browser from apt when missing (Playwright's own browser download is never used)
+CHROMIUM ?= $(shell command -v chromium || echo /usr/bin/chromium)
+SUDO    ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-browser: $(STAMP)
+	test -x $(CHROMIUM) || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
+	$(PIP) install playwright==1.65.2
+	ZSLKIT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -60,10 +60,12 @@ def test_index_has_headline_thumbnails_and_only_relative_links(tmp_path):
     (folder / "html").mkdir()
     (folder / "figures" / "05_auc.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (folder / "html" / "05_evaluate.html").write_text("<html></html>")
+    (folder / "figures" / "04_maps.html").write_text("<html></html>")
     _results().to_csv(folder / "results.csv", index=False)
     (folder / "params.yaml").write_text(yaml.safe_dump({"data": {"name": "m21-demo", "source": "m21"},
                                                         "model": {"sideinfo": "glove"}, "train": {"also": ["table"]}}))
     page = write_index(folder).read_text()
     assert '<img src="figures/05_auc.png"' in page and 'href="html/05_evaluate.html"' in page
+    assert '<a href="figures/04_maps.html">04_maps</a> (interactive' in page
     assert "0.610 [0.560, 0.660]" in page and "glove, table" in page
     assert str(tmp_path) not in page and "http" not in page

@@ -9,7 +9,8 @@
   (require.js and MathJax from a CDN, the widget manager) and put a note where an interactive widget
   was.
 - :func:`write_index` writes ``index.html``: the parameters in brief, the headline, figure
-  thumbnails and links to each notebook's HTML and to ``results.csv``. Only relative links.
+  thumbnails, links to the interactive map pages, to each notebook's HTML and to ``results.csv``.
+  Only relative links.
 """
 from __future__ import annotations
 
@@ -149,6 +150,8 @@ def write_index(folder: str | Path) -> Path:
     notebooks = "".join(f'<li><a href="html/{p.name}">{html.escape(p.stem)}</a> (<a href="{p.stem}.ipynb">ipynb</a>)'
                         f"</li>" for p in sorted((folder / "html").glob("*.html")))
     figures = sorted((folder / "figures").glob("*.png"))
+    pages = "".join(f'<li><a href="figures/{p.name}">{html.escape(p.stem)}</a> (interactive, works offline)</li>'
+                    for p in sorted((folder / "figures").glob("*.html")))
     thumbs = "".join(f'<a href="figures/{p.name}" title="{html.escape(p.stem)}"><img src="figures/{p.name}" '
                      f'alt="{html.escape(p.stem)}" loading="lazy"></a>' for p in figures)
     brief = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
@@ -174,7 +177,8 @@ def write_index(folder: str | Path) -> Path:
             f"brackets; the random control as its mean over draws.</p>{table}"
             f"<p><a href='results.csv'>results.csv</a> ({n_rows} rows, every number of the run) · "
             f"<a href='params.yaml'>params.yaml</a> · <a href='env.json'>env.json</a></p>"
-            f"<h2>Notebooks</h2><ul>{notebooks}</ul><h2>Figures</h2><div class='thumbs'>{thumbs}</div>"
+            f"<h2>Notebooks</h2><ul>{notebooks}</ul><h2>Figures</h2>"
+            f"{f'<ul>{pages}</ul>' if pages else ''}<div class='thumbs'>{thumbs}</div>"
             f"</body></html>")
     write_text(folder / "index.html", page)
     return folder / "index.html"
