@@ -25,7 +25,7 @@ def test_expand_names_and_params(tmp_path):
     assert first["name"] == "sw-glove-0-s0"  # single-valued keys are overrides, not in the name
     p = first["params"]
     assert p["run"]["name"] == "sw-glove-0-s0" and p["train"]["seed"] == 0 and p["split"]["name"] == "s0"
-    assert p["evaluate"]["bootstrap"] == 10 and p["embed"]["widget"] is False
+    assert p["evaluate"]["bootstrap"] == 10 and p["embed"]["widget"] is False and p["embed"]["interactive"] is False
     assert p["data"]["name"] == "m21-smoke"  # the base is kept
     assert runs[-1]["params"]["split"] == {**p["split"], "name": "s1", "seed": 1}
 

@@ -14,7 +14,8 @@ A sweep file is YAML::
 Run names join the values of the keys that vary (``sweep-demo-glove-A-0-s0``); a key with one
 value is a plain override. A sweep resumes: a run whose stages all
 have rows in its ``results.csv`` is skipped, a partial one restarts at its first missing stage
-(training resumes from its last checkpoint).
+(training resumes from its last checkpoint). Runs are headless: no explorer widget
+(``embed.widget: false``) and, unless the sweep sets ``embed.interactive``, no interactive maps.
 """
 from __future__ import annotations
 
@@ -95,6 +96,7 @@ def expand(sweep: Mapping[str, Any], root: str | os.PathLike | None = None) -> l
         raw.setdefault("run", {})["name"] = name
         raw["run"]["progress"] = False
         raw.setdefault("embed", {})["widget"] = False
+        raw["embed"].setdefault("interactive", False)  # per-run maps only when the sweep asks for them
         params = config.resolve(raw, root=root, source=str(sweep["file"]))
         out.append({"name": name, "params": params, "combo": dict(zip(keys, map(_label, values)))})
     return out
