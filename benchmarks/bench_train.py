@@ -11,10 +11,14 @@ Both train the same paper model with the same batch size and hinge loss on an MS
 set (30-s clips, 900 seen tags).
 
 Usage: python benchmarks/bench_train.py [--tracks 2560] [--batches 40] [--workers 0] [--cold] [--no-pack]
+                                       [--device auto|cpu|cuda] [--precision fp32|bf16]
 Prints training segments per second for each, their ratio, the same for the data path alone,
-and the share of training time spent waiting for data. ``--cold`` drops the page cache before
-each timed phase (needs root: ``/proc/sys/vm/drop_caches``), which is the case of a dataset
-larger than memory; without it every file is read from the page cache.
+and the share of training time spent waiting for data. On the training device (``--device``;
+auto = CUDA when present) it then times zslkit's device feed (the pack in device memory, crops
+gathered there: :mod:`zslkit.feed`) against the model step alone on a resident batch, and prints
+how many times the model's demand the data path delivers (target: at least 5x on a GPU).
+``--cold`` drops the page cache before each timed phase (needs root: ``/proc/sys/vm/drop_caches``),
+which is the case of a dataset larger than memory; without it every file is read from the page cache.
 """
 from __future__ import annotations
 
@@ -31,7 +35,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zslkit.encoders import PaperEncoder  # noqa: E402
-from zslkit.inference import standardise  # noqa: E402
+from zslkit.feed import DeviceBatches, DevicePack  # noqa: E402
+from zslkit.inference import (
+    resolve_device,  # noqa: E402
+    standardise,  # noqa: E402
+)
 from zslkit.losses import hinge_loss  # noqa: E402
 from zslkit.melpack import build_pack  # noqa: E402
 from zslkit.model import JointModel, TagBranch  # noqa: E402
@@ -93,22 +101,27 @@ def drop_caches(cold: bool) -> None:
             fh.write("3\n")
 
 
-def train(batches, vectors):
+def train(batches, vectors, device=torch.device("cpu"), precision="fp32"):
     """Segments per second and the share of time waiting for data, timed after the first batch
     (a loader worker starts once per run in zslkit, so its start-up is left out; the baseline's
-    first batch is left out alike)."""
+    first batch is left out alike). Each step ends with ``loss.item()``, as the trainer's, so GPU
+    time is counted in the step."""
     torch.manual_seed(0)
-    model = JointModel(PaperEncoder(), TagBranch(DIM))
+    model = JointModel(PaperEncoder(), TagBranch(DIM)).to(device)
+    vectors = vectors.to(device)
     opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9, nesterov=True)
     n, wait, tick, t0 = 0, 0.0, 0.0, 0.0
     for i, (x, pos, neg) in enumerate(batches):
         if i:
             wait += time.perf_counter() - tick
             n += len(x)
-        loss = hinge_loss(model.pair_scores(x, vectors, torch.cat([pos[:, None], neg], 1)))
+        x, pos, neg = (t.to(device, non_blocking=True) for t in (x, pos, neg))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = hinge_loss(model.pair_scores(x, vectors, torch.cat([pos[:, None], neg], 1)))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        loss.item()
         tick = time.perf_counter()
         if not i:
             t0 = tick
@@ -116,14 +129,33 @@ def train(batches, vectors):
     return n / total, wait / total
 
 
-def data_only(batches):
+def data_only(batches, device=None):
     n, t0 = 0, None
     for x, _, _ in batches:
+        if device is not None and device.type == "cuda":
+            torch.cuda.synchronize()
         if t0 is None:
             t0 = time.perf_counter()
         else:
             n += len(x)
     return n / (time.perf_counter() - t0)
+
+
+def device_batches(labels, files, pack, device, batch_size, n_batches):
+    """zslkit's device feed: crops gathered from the pack in ``device`` memory, standardised there."""
+    tracks = TrackSet([str(i) for i in range(len(files))], files, np.full(len(files), FRAMES), labels)
+    source = BatchSource(tracks, batch_size, 1, 0, SEG, pack=pack)
+    feed = DeviceBatches(source, DevicePack(pack, device))
+    for b, (x, p, n, _) in enumerate(feed):
+        if b >= n_batches:
+            break
+        yield standardise(x, MEAN, STD), p, n
+
+
+def repeat(batch, n_batches):
+    """The same resident batch again and again: the model step's demand with no data path at all."""
+    for _ in range(n_batches):
+        yield batch
 
 
 def main():
@@ -134,7 +166,10 @@ def main():
     ap.add_argument("--workers", type=int, default=0, help="zslkit DataLoader workers (train.workers)")
     ap.add_argument("--cold", action="store_true", help="drop the page cache before each phase (root)")
     ap.add_argument("--no-pack", action="store_true", help="zslkit reads per-track memory maps")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="the training device")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     args = ap.parse_args()
+    device = resolve_device(args.device)
     n_batches = min(args.batches, args.tracks // args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
         labels, f32, f16 = make_set(Path(tmp), args.tracks)
@@ -158,6 +193,15 @@ def main():
         base_data = data_only(baseline_batches(labels, f32, args.batch_size, n_batches))
         drop_caches(args.cold)
         ours_data = data_only(ours())
+        on_device = None
+        if pack is not None:
+            def feed():
+                return device_batches(labels, f16, pack, device, args.batch_size, n_batches)
+            dev_data = data_only(feed(), device)
+            dev_seg, dev_wait = train(feed(), vectors, device, args.precision)
+            resident = next(iter(feed()))
+            model_seg, _ = train(repeat(resident, n_batches), vectors, device, args.precision)
+            on_device = (dev_data, dev_seg, dev_wait, model_seg)
     print(f"{n_batches} batches of {args.batch_size}, {N_TAGS} seen tags, 30-s mels, "
           f"page cache {'cold' if args.cold else 'warm'}, torch threads "
           f"{torch.get_num_threads()}, zslkit DataLoader workers {args.workers}, "
@@ -168,6 +212,13 @@ def main():
     print(f"training ratio zslkit / baseline: {ours_seg / base_seg:.2f}x")
     print(f"data path alone: baseline {base_data:.0f} segments/s, zslkit {ours_data:.0f} segments/s, "
           f"ratio {ours_data / base_data:.2f}x")
+    if on_device:
+        dev_data, dev_seg, dev_wait, model_seg = on_device
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
+        print(f"on the training device ({device.type}: {name}, {args.precision}), zslkit's device feed:")
+        print(f"  data path alone {dev_data:9.0f} segments/s; model step alone (resident batch) {model_seg:8.1f} "
+              f"segments/s; data path / model demand {dev_data / model_seg:.1f}x")
+        print(f"  training {dev_seg:8.1f} segments/s, data wait {dev_wait:.1%} of the step")
 
 
 if __name__ == "__main__":

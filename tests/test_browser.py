@@ -212,10 +212,13 @@ def _drive_notebook_04(page, base, token, track):
     tabs = page.locator(".widget-tab").first
     tabs.scroll_into_view_if_needed()
     options = tabs.locator("select").first.locator("option")
+    tabs.locator("table").first.wait_for(timeout=30_000)  # the first tag's answer, shown on creation
+    before = tabs.locator("table").first.inner_text()
     tabs.locator("select").first.select_option(index=min(2, options.count() - 1))
-    page.wait_for_function("() => [...document.querySelectorAll('.widget-tab audio')].some(a => a.readyState >= 1)",
-                           timeout=30_000)
-    assert tabs.locator("table").count() >= 2  # neighbours and top tracks
+    # the answer for the picked tag: its neighbours and top tracks, with audio players that load
+    _wait_until(lambda: tabs.locator("table").count() >= 2 and tabs.locator("table").first.inner_text() != before
+                and page.evaluate("() => [...document.querySelectorAll('.widget-tab audio')]"
+                                  ".some(a => a.readyState >= 1)"), 30)
     tabs.locator(".lm-TabBar-tab", has_text=re.compile(r"^text →")).click()
     box = tabs.get_by_placeholder("any word or phrase", exact=False)
     box.fill("fast violin music")

@@ -2,6 +2,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -95,6 +96,56 @@ def test_partial_rerun_knows_which_stage_reads_which_parameter(smoke_run, tmp_pa
     env = json.loads((folder / "env.json").read_text())
     assert env["stages"] == ["05_evaluate.ipynb", "06_compare.ipynb"] and "evaluate.examples" in log[0]
     assert yaml.safe_load((folder / "params.yaml").read_text())["evaluate"]["examples"] == 2
+
+
+TIMING = {"seconds_per_epoch", "data_wait_share", "segments_per_s", "seconds"}
+
+
+def test_a_killed_run_resumes_with_the_same_command(smoke_run):
+    """``zslkit run`` killed (SIGKILL, its whole process group) at a random moment of training, then
+    the same command: it resumes and ends with the numbers of an uninterrupted run."""
+    import os
+    import random
+    import signal
+    import time
+
+    tmp, _, _ = smoke_run  # its data folder: the mels are already there
+    light = {"train": {"controls": [], "also": [], "baseline": False, "max_epochs": 3},
+             "embed": {"interactive": False}, "evaluate": {"bootstrap": 20, "permutations": 50,
+                                                           "heads": ["learned"], "diagnostics": False}}
+
+    def params(name):
+        P = yaml.safe_load(smoke_params(tmp, name=name).read_text())
+        for section, values in light.items():
+            P[section].update(values)
+        path = tmp / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(P))
+        return path
+
+    zslkit = [str(Path(sys.executable).parent / "zslkit"), "run"]
+    subprocess.run(zslkit + [str(params("whole"))], check=True, capture_output=True, cwd=ROOT)
+    killed = params("killed")
+    proc = subprocess.Popen(zslkit + [str(killed)], cwd=ROOT, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp / "reports" / "killed" / "train" / "joint" / "last.pt"
+    while not last.is_file() and proc.poll() is None:
+        time.sleep(0.2)
+    delay = random.uniform(0.0, 3.0)  # a random point of training, after its first epoch
+    time.sleep(delay)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    progress = json.loads((tmp / "reports" / "killed" / "progress.json").read_text())
+    assert "06_compare.ipynb" not in progress["done"], f"killed too late ({delay:.2f} s after the first epoch)"
+    again = subprocess.run(zslkit + [str(killed)], capture_output=True, text=True, cwd=ROOT)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming with" in again.stdout + again.stderr
+
+    def numbers(name):
+        r = pd.read_csv(tmp / "reports" / name / "results.csv", dtype={"stage": str})
+        r = r[~r.metric.isin(TIMING) & (r.stage != "06_compare")]
+        return r.sort_values(list(r.columns)).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(numbers("killed"), numbers("whole"))
 
 
 def test_notebook_runs_alone_with_papermill(smoke_run, tmp_path):

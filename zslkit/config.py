@@ -127,6 +127,12 @@ BASE: dict[str, dict[str, Any]] = {
         "pack": Field("bool", True, "copy the setting's mels into one memory map under "
                       "<dataset>/mels/packs/ for fast crops (costs their size on disk once); "
                       "false = read per-track files"),
+        "feed": Field("str", "auto", "how batches reach the device: 'device' gathers crops from the pack copied to "
+                      "the training device, 'host' builds them on the host (pinned memory on CUDA); 'auto' = device "
+                      "on CUDA when the pack fits train.device_pack_gb", choices=("auto", "device", "host")),
+        "device_pack_gb": Field("float", 8.0, "largest pack copied to the GPU for the device feed (GB)", lo=0.0),
+        "precision": Field("str", "fp32", "fp32, or bf16 autocast for the forward pass and loss",
+                           choices=("fp32", "bf16")),
         "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
         "baseline": Field("bool", False, "also train the supervised classifier on X"),
         "also": Field("list", [], "other side-information kinds to train the same joint model on, side by side "

@@ -3,10 +3,14 @@
 A run folder holds the resolved ``params.yaml``, ``env.json``, each executed notebook, an HTML
 export of each with inputs hidden (``html/``), ``index.html`` linking them, ``results.csv`` and
 ``figures/``. An existing run folder is never overwritten without ``force``; with ``start``/``only``
-and ``force`` only the named stages run again, and only if the parameters are unchanged.
+and ``force`` only the named stages run again, and only if the parameters are unchanged. A run that
+was interrupted (killed, out of memory, a lost machine) is resumed by the same command: ``progress.json``
+records the stages it started and finished, and the first unfinished stage runs again (stage 01 skips
+the mels already written, stage 03 resumes each model from its last epoch).
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -49,6 +53,22 @@ def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],
             if name not in NEUTRAL_KEYS and a.get(key) != b.get(key):
                 out[name] = (a.get(key), b.get(key), STAGE_OF_KEY.get(name, STAGE_OF_SECTION.get(section, "01")))
     return out
+
+
+#: a run folder's record of the stages a command started and those it finished
+PROGRESS = "progress.json"
+
+
+def unfinished(progress: Path, stages: Sequence[str], changed: Mapping[str, Any]) -> list[str] | None:
+    """The stages still to run when ``progress`` shows that the same command (same ``stages``, no parameter
+    ``changed``) was interrupted; None when there is nothing to resume."""
+    if not progress.is_file() or changed:
+        return None
+    record = json.loads(progress.read_text(encoding="utf-8"))
+    if record.get("stages") != list(stages):
+        return None
+    left = [n for n in stages if n not in record.get("done", [])]
+    return left or None
 
 
 def notebooks(root: str | os.PathLike | None = None, pipeline: str = "run") -> list[Path]:
@@ -107,8 +127,18 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
         log(f"[zslkit] changed: {', '.join(changed)}; rerunning from stage {start}")
     chosen = select(notebooks(root, pipeline), start, only)
     partial = bool(start or only)  # an explicit stage selection keeps the rest of the run
+    progress = folder / PROGRESS
+    stages = [p.name for p in chosen]
+    done: list[str] = []
     if folder.exists() and any(folder.iterdir()):
-        if not force and not partial:
+        left = unfinished(progress, stages, changed) if not force and not partial else None
+        if left is not None:  # the same command after an interruption: go on where it stopped
+            done = [n for n in stages if n not in left]
+            log(f"[zslkit] {folder}: interrupted after {', '.join(done) or 'no stage'}; resuming with "
+                f"{', '.join(left)}")
+            chosen = [p for p in chosen if p.name in left]
+            partial = True
+        elif not force and not partial:
             raise RunError(f"{folder} exists; pass --force to overwrite it, or --from NN / --from auto to rerun "
                            "from a stage")
         if partial:
@@ -128,6 +158,7 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
     write_text(folder / "params.yaml", config.dump(params))
     write_json(folder / "env.json", {**environment(), "params_file": str(params_path),
                                      "stages": [p.name for p in chosen]})
+    write_json(progress, {"stages": stages, "done": done})
     try:
         for nb in chosen:
             out = folder / nb.name
@@ -143,6 +174,8 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
                                f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n"
                                f"executed notebook kept at {out}") from None
             export_html(out, folder)
+            done.append(nb.name)
+            write_json(progress, {"stages": stages, "done": done})
             log(f"[zslkit] {nb.name} done in {time.time() - t0:.1f} s")
     finally:
         write_index(folder)

@@ -128,8 +128,9 @@ class BatchSource(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.n_batches
 
-    def __getitem__(self, key):
-        """Batch ``key = (epoch, b)`` (or ``b`` of the current epoch)."""
+    def plan(self, key) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """What batch ``key = (epoch, b)`` (or ``b`` of the current epoch) holds, without its crops:
+        track positions ``idx (b,)``, crop ``starts (b,)``, ``pos (b,)`` and ``neg (b, K)`` X indices."""
         epoch, b = key if isinstance(key, tuple) else (self.epoch, key)
         if self.valid:
             idx = np.arange(b * self.batch_size, min((b + 1) * self.batch_size, len(self.tracks)))
@@ -140,6 +141,12 @@ class BatchSource(torch.utils.data.Dataset):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             rng = np.random.default_rng([self.seed, epoch, b])
         starts, pos, neg = sample_batch(self.tracks, idx, rng, self.negatives, self.length)
+        return idx, starts, pos, neg
+
+    def __getitem__(self, key):
+        """Batch ``key``: crops ``(b, segment_frames, n_mels)`` in the store's dtype, ``pos``, ``neg`` and
+        the tracks' X-label rows, as tensors (:meth:`plan` says which)."""
+        idx, starts, pos, neg = self.plan(key)
         if self.pack is not None:
             x = self.pack.crops(idx, starts, self.length)
         else:

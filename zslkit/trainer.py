@@ -33,10 +33,14 @@ from tqdm.auto import tqdm
 from .audio import PAPER_MEAN, PAPER_STD
 from .checkpoints import build_model, save_checkpoint
 from .errors import DataError, ParamError, RunError
+from .feed import DeviceBatches, DevicePack, choose_feed
 from .inference import resolve_device, standardise
 from .io import write_csv
 from .losses import contrastive_loss, hinge_loss
 from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
+
+#: train keys that say how batches travel, not what they hold (left out of the checkpoint digest)
+FEED_KEYS = ("feed", "device_pack_gb")
 
 
 def normalisation(ds, choice: str) -> tuple[float, float]:
@@ -120,7 +124,9 @@ class Trainer:
                                        nesterov=train["nesterov"])
         else:
             self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
-        self.made_with = {"train": self.p, "arch": self.arch, "kind": kind, "seed": seed, "seen": self.seen,
+        # how batches travel changes no number; bf16 does (recorded only then, so older checkpoints still resume)
+        digested = {k: v for k, v in self.p.items() if k not in FEED_KEYS and not (k == "precision" and v == "fp32")}
+        self.made_with = {"train": digested, "arch": self.arch, "kind": kind, "seed": seed, "seen": self.seen,
                           "n_train": len(self.train_set)}
         self.digest = params_digest(self.made_with)
         self.state = {"epoch": 0, "step": 0, "plateau_lr": lr, "best": math.inf, "best_epoch": 0,
@@ -131,11 +137,13 @@ class Trainer:
                                      crops_per_track=train["crops_per_track"], pack=packs[0])
         self.valid_src = BatchSource(self.valid_set, train["batch_size"], negatives, seed, self.segment,
                                      valid=True, pack=packs[1])
+        self.feed = choose_feed(train["feed"], self.device, packs[0], train["device_pack_gb"])
+        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=train["precision"] == "bf16")
         self._loaders: dict = {}
 
     # -- one batch -----------------------------------------------------------------------------
     def loss(self, batch) -> torch.Tensor:
-        x, pos, neg, positives = (t.to(self.device) for t in batch)
+        x, pos, neg, positives = (t.to(self.device, non_blocking=True) for t in batch)
         x = standardise(x, self.mean, self.std)
         if self.kind == "classifier":
             bce = F.binary_cross_entropy_with_logits(self.net(x), positives.float(), reduction="none")
@@ -149,13 +157,18 @@ class Trainer:
         return self.p["l2"] * sum((w ** 2).sum() for w in self.net.audio.kernels())
 
     def _loader(self, source):
-        """One DataLoader per source, workers kept alive across epochs; the sampler (main process)
-        hands out ``(epoch, batch)`` keys, so workers never need to be told the epoch."""
+        """The batches of a source (:mod:`zslkit.feed`): gathered on the device from its pack, or one
+        DataLoader per source, workers kept alive across epochs, pinned memory on CUDA; the sampler
+        (main process) hands out ``(epoch, batch)`` keys, so workers never need to be told the epoch."""
         if source not in self._loaders:
-            workers = self.p["workers"]
-            self._loaders[source] = torch.utils.data.DataLoader(
-                source, batch_size=None, sampler=EpochKeys(source), num_workers=workers,
-                persistent_workers=workers > 0, prefetch_factor=4 if workers else None)
+            if self.feed == "device" and source.pack is not None:
+                self._loaders[source] = DeviceBatches(source, DevicePack(source.pack, self.device))
+            else:
+                workers = self.p["workers"]
+                self._loaders[source] = torch.utils.data.DataLoader(
+                    source, batch_size=None, sampler=EpochKeys(source), num_workers=workers,
+                    persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+                    pin_memory=self.device.type == "cuda")
         return self._loaders[source]
 
     def run_epoch(self, progress: bool = True) -> dict[str, float]:
@@ -171,7 +184,8 @@ class Trainer:
             lr = self.state["plateau_lr"] / (1 + self.p["decay"] * self.state["step"])
             for group in self.opt.param_groups:
                 group["lr"] = lr
-            loss = self.loss(batch)
+            with torch.autocast(**self.autocast):
+                loss = self.loss(batch)
             self.opt.zero_grad(set_to_none=True)
             (loss + self.regulariser()).backward()
             self.opt.step()
@@ -188,7 +202,8 @@ class Trainer:
         self.net.eval()
         total, n = 0.0, 0
         for batch in self._loader(self.valid_src):
-            total += self.loss(batch).item()
+            with torch.autocast(**self.autocast):
+                total += self.loss(batch).item()
             n += len(batch[0])
         return total / max(n, 1)
 
