@@ -8,7 +8,7 @@ PARAMS  ?= params/demo.yaml
 ARGS    ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv demo smoke test test-fast test-datasets test-browser lint lab bench clean-venv
+.PHONY: venv demo smoke test test-fast test-datasets test-browser test-long lint lab bench clean-venv
 
 venv: $(STAMP)
 
@@ -43,6 +43,10 @@ test-browser: $(STAMP)
 	test -x $(CHROMIUM) || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium)
 	$(PIP) install playwright==1.65.2
 	ZSLKIT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
+
+# a run killed at a random moment of training and resumed, against an uninterrupted one (about 6 min)
+test-long: $(STAMP)
+	$(BIN)/python -m pytest -m long $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -101,6 +101,7 @@ def test_partial_rerun_knows_which_stage_reads_which_parameter(smoke_run, tmp_pa
 TIMING = {"seconds_per_epoch", "data_wait_share", "segments_per_s", "seconds"}
 
 
+@pytest.mark.long
 def test_a_killed_run_resumes_with_the_same_command(smoke_run):
     """``zslkit run`` killed (SIGKILL, its whole process group) at a random moment of training, then
     the same command: it resumes and ends with the numbers of an uninterrupted run."""
@@ -110,7 +111,8 @@ def test_a_killed_run_resumes_with_the_same_command(smoke_run):
     import time
 
     tmp, _, _ = smoke_run  # its data folder: the mels are already there
-    light = {"train": {"controls": [], "also": [], "baseline": False, "max_epochs": 3},
+    light = {"sideinfo": {"kinds": ["glove"]},
+             "train": {"controls": [], "also": [], "baseline": False, "max_epochs": 3},
              "embed": {"interactive": False}, "evaluate": {"bootstrap": 20, "permutations": 50,
                                                            "heads": ["learned"], "diagnostics": False}}
 
@@ -123,7 +125,8 @@ def test_a_killed_run_resumes_with_the_same_command(smoke_run):
         return path
 
     zslkit = [str(Path(sys.executable).parent / "zslkit"), "run"]
-    subprocess.run(zslkit + [str(params("whole"))], check=True, capture_output=True, cwd=ROOT)
+    whole = subprocess.run(zslkit + [str(params("whole"))], capture_output=True, text=True, cwd=ROOT)
+    assert whole.returncode == 0, whole.stderr[-2000:]
     killed = params("killed")
     proc = subprocess.Popen(zslkit + [str(killed)], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
