@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def smoke_params(tmp, **run):
     P = yaml.safe_load((ROOT / "params" / "smoke.yaml").read_text())
     P["run"].update({"reports_dir": str(tmp / "reports"), "data_dir": str(tmp / "data"), **run})
-    path = tmp / "smoke.yaml"
+    path = tmp / f"{P['run']['name']}.yaml"  # one file per run name: the module's smoke.yaml stays as it is
     path.write_text(yaml.safe_dump(P))
     return path
 
