@@ -35,7 +35,7 @@ test: $(STAMP)
 test-datasets: $(STAMP)
 	$(BIN)/python -m pytest -m datasets $(PYTEST_ARGS)
 
-# JupyterLab and the HTML reports in Chromium (tests/test_browser.py, about 6 min): Playwright from PyPI,
+# JupyterLab and the HTML reports in Chromium (tests/test_browser.py, about 4 min): Playwright from PyPI,
 # the browser from apt when missing (Playwright's own browser download is never used)
 CHROMIUM ?= $(shell command -v chromium || echo /usr/bin/chromium)
 SUDO    ?= $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -44,7 +44,7 @@ test-browser: $(STAMP)
 	$(PIP) install playwright==1.65.2
 	ZSLKIT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
-# a run killed at a random moment of training and resumed, against an uninterrupted one (about 6 min)
+# a run killed at a random moment of training and resumed, against an uninterrupted one (about 8 min)
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -m long $(PYTEST_ARGS)
 

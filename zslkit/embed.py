@@ -189,7 +189,6 @@ def model_tag_maps(embedded: Mapping[str, Embeddings | ClassifierScores], maps: 
     """
     u = dict(n_neighbors=umap_params["n_neighbors"], min_dist=umap_params["min_dist"],
              metric=umap_params["metric"], seed=seed)
-    ids = list(maps["side"].id)
     out = {}
     for name, emb in embedded.items():
         if not isinstance(emb, Embeddings):
@@ -207,8 +206,6 @@ def model_tag_maps(embedded: Mapping[str, Embeddings | ClassifierScores], maps: 
                               "y": learned_xy[:, 1], "near_side": near["side"], "near_learned": near["learned"]})
         base = maps["side"][["id", "group", "split"]]
         out[name] = base.merge(table, on="id", how="left").fillna({"near_side": "", "near_learned": ""})
-        if len(out[name]) != len(ids):
-            raise DataError(f"model {name!r}: tag ids of the maps are not unique")
     return out
 
 

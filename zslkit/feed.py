@@ -49,10 +49,10 @@ class DevicePack:
     def nbytes(self) -> int:
         return self.frames.numel() * self.frames.element_size()
 
-    def crops(self, idx: np.ndarray, starts: np.ndarray, length: int) -> torch.Tensor:
+    def crops(self, idx: np.ndarray | torch.Tensor, starts: np.ndarray, length: int) -> torch.Tensor:
         """Crops ``(len(idx), length, n_mels)`` on the device, equal to ``MelPack.crops``."""
-        idx = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
-        starts = torch.as_tensor(np.asarray(starts, dtype=np.int64), device=self.device)
+        idx = torch.as_tensor(idx, dtype=torch.int64, device=self.device)
+        starts = torch.as_tensor(starts, dtype=torch.int64, device=self.device)
         steps = torch.arange(length, device=self.device)
         rows = (starts[:, None] + steps) % self.n_frames[idx, None] + self.offsets[idx, None]
         return self.frames[rows.reshape(-1)].reshape(len(idx), length, -1)
@@ -75,8 +75,8 @@ class DeviceBatches:
         dev = self.pack.device
         for b in range(len(self.source)):
             idx, starts, pos, neg = self.source.plan((self.source.epoch, b))
-            rows = torch.as_tensor(idx, device=dev)
-            yield (self.pack.crops(idx, starts, self.source.length), torch.as_tensor(pos, device=dev),
+            rows = torch.as_tensor(idx, dtype=torch.int64, device=dev)  # moved once, used twice
+            yield (self.pack.crops(rows, starts, self.source.length), torch.as_tensor(pos, device=dev),
                    torch.as_tensor(neg, device=dev), self.positives[rows])
 
 
