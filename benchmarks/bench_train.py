@@ -42,6 +42,7 @@ from zslkit.inference import (
 )
 from zslkit.losses import hinge_loss  # noqa: E402
 from zslkit.melpack import build_pack  # noqa: E402
+from zslkit.melstore import MelStore  # noqa: E402
 from zslkit.model import JointModel, TagBranch  # noqa: E402
 from zslkit.sampling import BatchSource, TrackSet  # noqa: E402
 
@@ -84,7 +85,8 @@ def baseline_batches(labels, files, batch_size, n_batches, seed=0):
 
 
 def ours_batches(labels, files, batch_size, n_batches, workers, pack=None):
-    tracks = TrackSet([str(i) for i in range(len(files))], files, np.full(len(files), FRAMES), labels)
+    tracks = TrackSet([str(i) for i in range(len(files))], MelStore({str(i): f for i, f in enumerate(files)}),
+                      np.full(len(files), FRAMES), labels)
     source = BatchSource(tracks, batch_size, 1, 0, SEG, pack=pack)
     loader = torch.utils.data.DataLoader(source, batch_size=None, num_workers=workers,
                                          prefetch_factor=4 if workers else None)
@@ -143,7 +145,8 @@ def data_only(batches, device=None):
 
 def device_batches(labels, files, pack, device, batch_size, n_batches):
     """zslkit's device feed: crops gathered from the pack in ``device`` memory, standardised there."""
-    tracks = TrackSet([str(i) for i in range(len(files))], files, np.full(len(files), FRAMES), labels)
+    tracks = TrackSet([str(i) for i in range(len(files))], MelStore({str(i): f for i, f in enumerate(files)}),
+                      np.full(len(files), FRAMES), labels)
     source = BatchSource(tracks, batch_size, 1, 0, SEG, pack=pack)
     feed = DeviceBatches(source, DevicePack(pack, device))
     for b, (x, p, n, _) in enumerate(feed):

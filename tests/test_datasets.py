@@ -122,7 +122,7 @@ def test_seed_import_uses_original_mels_without_recomputing(tmp_path):
     ds = Dataset.load(tmp_path / "ds")
     assert ds.meta["normalisation"]["mean"] == PAPER_MEAN and ds.meta["mels"] == "original"
     mel = ds.mels[tracks[0]]
-    assert mel.dtype == np.float32 and mel.shape == (1292, 128) and str(mel_dir) in str(ds.mels.files[tracks[0]])
+    assert mel.dtype == np.float32 and mel.shape == (1292, 128) and str(mel_dir) in str(ds.mels.file(tracks[0]))
     side = np.load(tmp_path / "ds" / "sideinfo" / "original-ttr_ont_tag_1126_to_glove_dict.npz")
     assert side["tags"].tolist() == tags[:-1] and side["missing"].tolist() == [tags[-1]]
     np.testing.assert_array_equal(side["vectors"][1], glove[tags[1]])

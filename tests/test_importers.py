@@ -74,7 +74,8 @@ def test_jamendo_window_reaches_the_mels(fixtures, tmp_path):
     windows = prepare.track_windows(ds)
     assert windows[ds.tracks.track_id[0]] == (1.0, 2.0)
     params = {"audio": {"sample_rate": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 128, "log_gain": 10.0,
-                        "pad_mode": "constant", "max_duration": None, "min_duration": 1.0},
+                        "pad_mode": "constant", "max_duration": None, "min_duration": 1.0, "layout": "shards",
+                        "scheduler": "local", "shard_tracks": 512},
               "run": {"workers": 1, "progress": False}}
     table = prepare.compute_mels(ds, params)
     assert (table.status == "ok").all() and (table.n_frames == 1 + 2 * 22050 // 512).all()
@@ -89,7 +90,8 @@ def test_gtzan_filtered_lists_and_a_corrupt_clip(fixtures, tmp_path):
     assert len(report["left_out"]) == len(samples.GTZAN_GENRES)  # one clip per genre is in no list
     assert "jazz.00054" in set(ds.tracks.track_id)
     params = {"audio": {"sample_rate": 22050, "n_fft": 1024, "hop_length": 512, "n_mels": 128, "log_gain": 10.0,
-                        "pad_mode": "constant", "max_duration": None, "min_duration": 1.0},
+                        "pad_mode": "constant", "max_duration": None, "min_duration": 1.0, "layout": "shards",
+                        "scheduler": "local", "shard_tracks": 512},
               "run": {"workers": 1, "progress": False}}
     table = prepare.compute_mels(ds, params)
     bad = table[table.status == "error"]

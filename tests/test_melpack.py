@@ -5,6 +5,7 @@ import pytest
 
 from zslkit.errors import DataError
 from zslkit.melpack import build_pack
+from zslkit.melstore import MelStore
 from zslkit.sampling import BatchSource, TrackSet, crop
 
 
@@ -28,7 +29,7 @@ def test_pack_crops_equal_per_file_crops_including_tiling(mels, tmp_path):
     for _ in range(20):
         idx = rng.integers(0, len(ids), 7)
         starts = (rng.random(7) * (np.maximum(lengths[idx] - 130, 0) + 1)).astype(int)
-        want = np.stack([crop(files[i], lengths[i], s, 130) for i, s in zip(idx, starts)])
+        want = np.stack([crop(np.load(files[i], mmap_mode='r'), lengths[i], s, 130) for i, s in zip(idx, starts)])
         np.testing.assert_array_equal(pack.crops(idx, starts, 130), want)
     # the 50-frame clip tiled: frame j of the crop is frame j % 50 of the clip
     np.testing.assert_array_equal(pack.crops([0], [0], 130)[0, 100:],
@@ -69,7 +70,7 @@ def test_batches_from_the_pack_equal_per_file_batches(mels, tmp_path):
     ids, files, lengths = mels
     positives = np.zeros((len(ids), 4), bool)
     positives[np.arange(len(ids)), np.arange(len(ids)) % 4] = True
-    tracks = TrackSet(ids, files, lengths, positives)
+    tracks = TrackSet(ids, MelStore(dict(zip(ids, files))), lengths, positives)
     pack = build_pack(ids, files, tmp_path / "packs", progress=False)
     for valid in (False, True):
         a = BatchSource(tracks, 2, 1, 0, 130, valid=valid, crops_per_track=3)
@@ -82,7 +83,7 @@ def test_batches_from_the_pack_equal_per_file_batches(mels, tmp_path):
 
 def test_crops_per_track_visits_each_track_that_many_times(mels):
     ids, files, lengths = mels
-    tracks = TrackSet(ids, files, lengths, np.eye(len(ids), 6, dtype=bool))
+    tracks = TrackSet(ids, MelStore(dict(zip(ids, files))), lengths, np.eye(len(ids), 6, dtype=bool))
     src = BatchSource(tracks, 5, 1, 0, 130, crops_per_track=4)
     seen = np.concatenate([src[b][3].numpy().argmax(axis=1) for b in range(len(src))])
     assert len(src) == 4 and np.array_equal(np.bincount(seen, minlength=5), [4] * 5)

@@ -10,6 +10,7 @@ from zslkit import DataError, ParamError, RunError, config
 from zslkit.encoders import PaperEncoder, make_encoder
 from zslkit.inference import classifier_logits, cosine_scores, segments, track_embeddings
 from zslkit.losses import contrastive_loss, hinge_loss
+from zslkit.melstore import MelStore
 from zslkit.metrics import roc_auc
 from zslkit.model import Classifier, JointModel, TagBranch, count_parameters
 from zslkit.sampling import TrackSet, sample_batch
@@ -59,7 +60,7 @@ def test_contrastive_loss_masks_other_positives():
 def test_sampling_draws_positives_and_true_negatives(pos, seed, k):
     pos[:, -k:] = False              # at least k negatives
     pos[:, 0] = True                 # and a positive
-    tracks = TrackSet([f"t{i}" for i in range(len(pos))], [""] * len(pos),
+    tracks = TrackSet([f"t{i}" for i in range(len(pos))], MelStore(),
                       np.full(len(pos), 200), pos)
     idx = np.arange(len(pos))
     starts, p, n = sample_batch(tracks, idx, np.random.default_rng(seed), k, 130)

@@ -9,14 +9,14 @@ Conventions (the paper's preprocessing; docs/pipeline.md)
 - Magnitude (not power) spectrogram, 128 Slaney-scale, Slaney-normalised mel bands (librosa's
   ``filters.mel`` defaults), then ``log10(1 + 10 * mel)``.
 - Layout is time-major: an array of shape ``(n_frames, n_mels)``. ``n_frames = 1 + len(y) // hop``.
-- Stored as float16, one ``.npy`` per track, read back through ``np.load(..., mmap_mode='r')``.
+- Stored as float16 in shards of many tracks (or one ``.npy`` per track), read back through memory
+  maps (:mod:`zslkit.melstore`). Computed in a local process pool or on a Dask cluster
+  (:mod:`zslkit.scheduler`).
 """
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -26,11 +26,12 @@ import numpy as np
 import pandas as pd
 import scipy.fft
 import soundfile as sf
-from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from .errors import DataError
+from .errors import DataError, ParamError
 from .io import save_npy, write_csv
+from .melstore import SHARD_DIR, MelStore, complete_shards, shard_index, write_index, write_shard
+from .scheduler import n_slots, run_tasks
 
 #: The original code's global log-mel statistics (computed on MSD; also used for FMA).
 PAPER_MEAN, PAPER_STD = 0.2262, 0.2579
@@ -140,53 +141,6 @@ def logmel(y: np.ndarray, spec: MelSpec = MelSpec()) -> np.ndarray:
     return np.log10(1.0 + spec.log_gain * mel, dtype=np.float32)
 
 
-# ----------------------------------------------------------------------------- mel store
-
-class MelStore:
-    """Read per-track log-mels through memory maps.
-
-    Parameters
-    ----------
-    files : mapping track_id -> path of a ``.npy`` file of shape ``(n_frames, n_mels)``
-        float16 (zslkit's own) or float32 (the original project's files).
-    """
-
-    def __init__(self, files: Mapping[str, str | os.PathLike]):
-        self.files = {str(k): Path(v) for k, v in files.items()}
-
-    @classmethod
-    def from_dir(cls, mel_dir: str | os.PathLike) -> "MelStore":
-        """Open a folder written by :func:`preprocess` (it holds ``index.csv``)."""
-        mel_dir = Path(mel_dir)
-        index = mel_dir / "index.csv"
-        if not index.is_file():
-            raise DataError(f"{index}: mel index not found; run preprocessing first")
-        table = pd.read_csv(index, dtype={"track_id": str, "file": str})
-        return cls({t: (Path(f) if os.path.isabs(f) else mel_dir / f)
-                    for t, f in zip(table.track_id, table.file)})
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __contains__(self, track_id: str) -> bool:
-        return str(track_id) in self.files
-
-    @property
-    def track_ids(self) -> list[str]:
-        return list(self.files)
-
-    def __getitem__(self, track_id: str) -> np.ndarray:
-        """The memory-mapped array of one track, shape ``(n_frames, n_mels)``."""
-        try:
-            path = self.files[str(track_id)]
-        except KeyError:
-            raise DataError(f"track {track_id!r} has no mel in this store") from None
-        try:
-            return np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: cannot read mel: {exc}") from exc
-
-
 # ----------------------------------------------------------------------------- batch
 
 def _check_signal(y: np.ndarray, sample_rate: int, min_duration: float) -> str | None:
@@ -199,90 +153,144 @@ def _check_signal(y: np.ndarray, sample_rate: int, min_duration: float) -> str |
     return None
 
 
-def _process_one(job):
-    track_id, audio_path, out_path, spec, max_duration, min_duration, offset = job
+def _mel_of(job) -> tuple[tuple, np.ndarray | None]:
+    """One track: ``(row, mel float16 or None)``; ``row`` as in :func:`preprocess`'s table."""
+    track_id, audio_path, spec, max_duration, min_duration, offset = job
     try:
         y = load_audio(audio_path, spec.sample_rate, max_duration, offset)
     except DataError as exc:
-        return track_id, audio_path, "error", f"unreadable: {exc.__cause__ or exc}", 0, 0.0
+        return (track_id, audio_path, "error", f"unreadable: {exc.__cause__ or exc}", 0, 0.0), None
     reason = _check_signal(y, spec.sample_rate, min_duration)
     duration = len(y) / spec.sample_rate
     if reason:
-        return track_id, audio_path, "error", reason, 0, duration
-    mel = logmel(y, spec)
-    save_npy(out_path, mel.astype(np.float16))
-    return track_id, audio_path, "ok", "", mel.shape[0], duration
+        return (track_id, audio_path, "error", reason, 0, duration), None
+    mel = logmel(y, spec).astype(np.float16)
+    return (track_id, audio_path, "ok", "", mel.shape[0], duration), mel
 
 
-def _init_worker():
-    # one BLAS thread per worker process: the pool already uses every core
-    threadpool_limits(1)
+def process_chunk(task) -> list[tuple]:
+    """Compute and store the mels of a chunk of tracks (a task of :func:`preprocess`).
+
+    ``task = (jobs, mel_dir, layout)``. With ``layout='files'`` each mel goes to its own
+    ``<track>.npy``; with ``'shards'`` the chunk's mels go to one shard and its index
+    (:mod:`zslkit.melstore`). Every file is written atomically. Returns one row per track:
+    ``track_id, path, status, reason, n_frames, duration, file, offset``.
+    """
+    jobs, mel_dir, layout = task
+    mel_dir = Path(mel_dir)
+    rows, mels = [], []
+    for job in jobs:
+        row, mel = _mel_of(job)
+        if mel is not None and layout == "files":
+            name = f"{_safe_name(row[0])}.npy"
+            save_npy(mel_dir / name, mel)
+            row += (name, -1)
+        elif mel is not None:
+            mels.append(mel)
+        rows.append(row)
+    if not mels:
+        return [r if len(r) == 8 else r + ("", -1) for r in rows]
+    ids = [r[0] for r in rows if r[2] == "ok"]
+    rel, offsets = write_shard(mel_dir, ids, mels)
+    where = dict(zip(ids, offsets.tolist()))
+    return [r + ((rel, where[r[0]]) if r[2] == "ok" else ("", -1)) for r in rows]
+
+
+def _finished(mel_dir: Path, ids: Sequence[str]) -> dict[str, tuple[str, int, int]]:
+    """Tracks of ``ids`` whose mel is already stored: ``{track_id: (file, offset, n_frames)}``, from
+    complete shards first, then per-track files. Leftovers of a killed job (temporary files, a
+    shard without its index) are removed."""
+    wanted = set(ids)
+    found: dict[str, tuple[str, int, int]] = {}
+    shard_dir = mel_dir / SHARD_DIR
+    if shard_dir.is_dir():
+        for leftover in shard_dir.glob(".*.tmp*"):
+            leftover.unlink(missing_ok=True)
+        complete = set(complete_shards(mel_dir))
+        for p in shard_dir.glob("*.npy"):
+            if p not in complete:
+                p.unlink(missing_ok=True)
+        for path in sorted(complete):
+            index = shard_index(path)
+            rel = f"{SHARD_DIR}/{path.name}"
+            for t, o, n in zip(index["track_ids"].tolist(), index["offsets"].tolist(), index["n_frames"].tolist()):
+                if t in wanted and t not in found:
+                    found[t] = (rel, int(o), int(n))
+    for t in ids:
+        if t not in found:
+            out = mel_dir / f"{_safe_name(t)}.npy"
+            if out.is_file():
+                found[t] = (out.name, -1, np.load(out, mmap_mode="r").shape[0])
+    return found
+
+
+LAYOUTS = ("shards", "files")
 
 
 def preprocess(tracks: Sequence[tuple[str, str]], mel_dir: str | os.PathLike,
                spec: MelSpec = MelSpec(), max_duration: float | None = None,
                min_duration: float = 1.0, workers: int = 0, progress: bool = True,
-               chunksize: int = 8, windows: Mapping[str, tuple[float, float]] | None = None) -> pd.DataFrame:
+               chunksize: int | None = None, windows: Mapping[str, tuple[float, float]] | None = None,
+               layout: str = "shards", scheduler: str = "local", shard_tracks: int = 512) -> pd.DataFrame:
     """Compute log-mels for many tracks, in parallel, resumably.
 
     Parameters
     ----------
     tracks : sequence of (track_id, audio_path)
-    mel_dir : folder for ``<track_id>.npy`` files, ``index.csv`` and ``errors.csv``
-    workers : processes; 0 = all cores
+    mel_dir : folder for the mels (``shards/`` or ``<track_id>.npy`` files), ``index.csv`` and
+        ``errors.csv`` (:mod:`zslkit.melstore`)
+    workers : local processes; 0 = all cores (``scheduler: local`` only)
     progress : show a tqdm bar
+    chunksize : tracks per task (and per shard); default: an even share of the work for four tasks
+        per worker, at most ``shard_tracks``
     windows : optional ``{track_id: (start, duration)}`` in seconds: the part of a long file to use
         (``duration`` caps ``max_duration``)
+    layout : ``'shards'`` (many tracks per file) or ``'files'`` (one ``.npy`` per track)
+    scheduler : ``'local'`` or a Dask scheduler address (:mod:`zslkit.scheduler`)
+    shard_tracks : most tracks per shard (memory per task: their mels)
 
     Returns
     -------
     pd.DataFrame
         One row per track: ``track_id, path, status ('ok' | 'cached' | 'error'), reason,
-        n_frames, duration``. Tracks whose ``.npy`` already exists are not recomputed.
-        ``index.csv`` (ok tracks) and ``errors.csv`` (skipped tracks with reasons) are written.
+        n_frames, duration``. Tracks already stored (in either layout) are not recomputed; a
+        killed job leaves whole files only and the next call does the rest.
+        ``index.csv`` (stored tracks) and ``errors.csv`` (skipped tracks with reasons) are written.
     """
-
+    if layout not in LAYOUTS:
+        raise ParamError(f"audio.layout: {layout!r} is not one of {', '.join(LAYOUTS)}")
     mel_dir = Path(mel_dir)
     mel_dir.mkdir(parents=True, exist_ok=True)
     ids = [str(t) for t, _ in tracks]
     if len(set(ids)) != len(ids):
         dup = pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
         raise DataError(f"duplicate track_id {dup!r} in the track list")
+    found = _finished(mel_dir, ids)
     rows, jobs = [], []
     for track_id, path in tracks:
-        out = mel_dir / f"{_safe_name(str(track_id))}.npy"
-        if out.is_file():
-            n = np.load(out, mmap_mode="r").shape[0]
-            rows.append((str(track_id), str(path), "cached", "", n, np.nan))
+        track_id = str(track_id)
+        if track_id in found:
+            rel, offset, n = found[track_id]
+            rows.append((track_id, str(path), "cached", "", n, np.nan, rel, offset))
         else:
-            start, length = (windows or {}).get(str(track_id), (0.0, None))
+            start, length = (windows or {}).get(track_id, (0.0, None))
             cap = length if max_duration is None else min(max_duration, length or max_duration)
-            jobs.append((str(track_id), str(path), out, spec, cap, min_duration, start))
-    workers = workers or os.cpu_count() or 1
-    bar = tqdm(total=len(jobs), desc="log-mel", unit="track", disable=not progress or not jobs)
-    if workers == 1 or len(jobs) < 2 * chunksize:
-        with threadpool_limits(1):  # as in the workers: the same summation order, bit-identical mels
-            for job in jobs:
-                rows.append(_process_one(job))
-                bar.update()
-    else:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
-                                 initializer=_init_worker) as pool:
-            for row in pool.map(_process_one, jobs, chunksize=chunksize):
-                rows.append(row)
-                bar.update()
-    bar.close()
-    table = pd.DataFrame(rows, columns=["track_id", "path", "status", "reason", "n_frames",
-                                        "duration"])
+            jobs.append((track_id, str(path), spec, cap, min_duration, start))
+    if jobs:
+        size = chunksize or min(shard_tracks, max(1, math.ceil(len(jobs) / (4 * n_slots(scheduler, workers)))))
+        tasks = [(jobs[a:a + size], str(mel_dir), layout) for a in range(0, len(jobs), size)]
+        with tqdm(total=len(jobs), desc="log-mel", unit="track", disable=not progress) as bar:
+            for task, result in run_tasks(process_chunk, tasks, scheduler, workers):
+                rows += result
+                bar.update(len(task[0]))
+    table = pd.DataFrame(rows, columns=["track_id", "path", "status", "reason", "n_frames", "duration",
+                                        "file", "offset"])
     order = {t: i for i, t in enumerate(ids)}
     table = table.sort_values("track_id", key=lambda s: s.map(order)).reset_index(drop=True)
     done = table[table.status != "error"]
-    index = pd.DataFrame({"track_id": done.track_id,
-                          "file": [f"{_safe_name(t)}.npy" for t in done.track_id],
-                          "n_frames": done.n_frames.astype(int)})
-    write_csv(mel_dir / "index.csv", index)
+    write_index(mel_dir, done.track_id, done.file, done.n_frames.astype(int), done.offset)
     write_csv(mel_dir / "errors.csv", table.loc[table.status == "error", ["track_id", "path", "reason"]])
-    return table
+    return table.drop(columns=["file", "offset"])
 
 
 def _safe_name(track_id: str) -> str:

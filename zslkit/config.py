@@ -64,6 +64,13 @@ BASE: dict[str, dict[str, Any]] = {
         "segment_frames": Field("int", 130, "frames per model segment, in training and embedding; "
                                 "stored with each checkpoint (paper: 130)", lo=8),
         "n_examples": Field("int", 4, "spectrograms shown in notebook 01", lo=0, hi=64),
+        "layout": Field("str", "shards", "how mels are stored: 'shards' (many tracks per memory-mapped file, with an "
+                        "index) or 'files' (one .npy per track); both stay readable", choices=("shards", "files")),
+        "shard_tracks": Field("int", 512, "most tracks per shard, and per preprocessing task (a task holds its "
+                              "shard in memory: ~170 MB for 512 30-s clips)", lo=1, hi=1_000_000),
+        "scheduler": Field("str", "local", "where mels are computed: 'local' (run.workers processes) or the "
+                           "address of a Dask scheduler (tcp://host:8786, or a scheduler file) whose workers see "
+                           "the data folder"),
     },
     "split": {
         "name": Field("str", "s0", "tag split name (several per dataset)",

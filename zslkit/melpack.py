@@ -5,8 +5,9 @@ Conventions
 - A pack is ``<folder>/<digest>.npy``, shape ``(total_frames, n_mels)``, the tracks' frames one
   after another in the given order, in the store's dtype (float16 for zslkit's own mels; float32
   if any file is float32), plus ``<digest>.index.npz`` with ``track_ids``, ``offsets`` and
-  ``n_frames``. The digest covers the track ids and each file's path, size and mtime, so a pack
-  is rebuilt when any mel changes and reused otherwise.
+  ``n_frames`` (the format of a preprocessing shard, :mod:`zslkit.melstore`). The digest covers
+  the track ids and where each mel lives (file, offset, the file's size and mtime), so a pack is
+  rebuilt when any mel changes and reused otherwise.
 - Both files are written atomically, the index last: a killed build leaves no pack behind.
 - A crop of ``length`` frames starting at ``start`` reads rows ``offset + (start + j) % n_frames``:
   for clips shorter than ``length`` (start 0) this is the original's tiling by self-concatenation,
@@ -15,7 +16,6 @@ Conventions
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Sequence
@@ -25,17 +25,7 @@ from tqdm.auto import tqdm
 
 from .errors import DataError
 from .io import atomic_path, read_npz, save_npz
-
-
-def pack_digest(track_ids: Sequence[str], files: Sequence[str | os.PathLike]) -> str:
-    h = hashlib.sha256()
-    for t, f in zip(track_ids, files):
-        try:
-            st = os.stat(f)
-        except OSError as exc:
-            raise DataError(f"{f}: cannot read mel of track {t!r}: {exc}") from exc
-        h.update(f"{t}\0{f}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()[:20]
+from .melstore import MelStore
 
 
 class MelPack:
@@ -70,47 +60,50 @@ class MelPack:
         return self.frames[rows.ravel()].reshape(len(idx), length, -1)
 
 
-def build_pack(track_ids: Sequence[str], files: Sequence[str | os.PathLike], folder: str | os.PathLike,
+def build_pack(track_ids: Sequence[str], mels: MelStore | Sequence[str | os.PathLike], folder: str | os.PathLike,
                progress: bool = True) -> MelPack:
     """Copy the tracks' mels, in this order, into one memory map under ``folder`` (or reuse it).
 
     Parameters
     ----------
-    track_ids, files : the tracks and their ``.npy`` mel files ``(n_frames, n_mels)``
+    track_ids : the tracks
+    mels : the :class:`~zslkit.melstore.MelStore` holding them, or their per-track ``.npy`` files
+        ``(n_frames, n_mels)`` in the order of ``track_ids``
     folder : where packs are kept (one per set of tracks)
 
     Returns
     -------
     MelPack
     """
+    if not isinstance(mels, MelStore):
+        if len(mels) != len(track_ids):
+            raise DataError(f"{len(track_ids)} tracks but {len(mels)} mel files")
+        mels = MelStore(dict(zip(track_ids, mels)))
     folder = Path(folder)
-    path = folder / f"{pack_digest(track_ids, files)}.npy"
+    if not track_ids:
+        raise DataError("cannot pack an empty set of tracks")
+    path = folder / f"{mels.signature(track_ids)}.npy"
     index_path = path.with_suffix(".index.npz")
     if index_path.is_file() and path.is_file():
         return MelPack(path)
-    if not track_ids:
-        raise DataError("cannot pack an empty set of tracks")
     shapes, dtypes = [], set()
-    for t, f in zip(track_ids, files):
-        try:
-            mel = np.load(f, mmap_mode="r")
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{f}: cannot read mel of track {t!r}: {exc}") from exc
+    for t in track_ids:
+        mel = mels[t]
         if mel.ndim != 2 or len(mel) == 0:
-            raise DataError(f"{f}: mel of track {t!r} has shape {mel.shape}, expected (n_frames>0, n_mels)")
+            raise DataError(f"{mels.file(t)}: mel of track {t!r} has shape {mel.shape}, expected (n_frames>0, n_mels)")
         shapes.append(mel.shape)
         dtypes.add(mel.dtype)
     n_mels = {s[1] for s in shapes}
     if len(n_mels) > 1:
-        raise DataError(f"mels under {Path(files[0]).parent} have different band counts {sorted(n_mels)}")
+        raise DataError(f"mels under {mels.file(track_ids[0]).parent} have different band counts {sorted(n_mels)}")
     n_frames = np.array([s[0] for s in shapes], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(n_frames)[:-1]])
     dtype = np.float16 if dtypes == {np.dtype(np.float16)} else np.float32
     with atomic_path(path, suffix=".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(int(n_frames.sum()), n_mels.pop()))
-        for f, o, n in tqdm(list(zip(files, offsets, n_frames)), desc="packing mels", unit="track",
+        for t, o, n in tqdm(list(zip(track_ids, offsets, n_frames)), desc="packing mels", unit="track",
                             disable=not progress, leave=False):
-            out[o:o + n] = np.load(f, mmap_mode="r")
+            out[o:o + n] = mels[t]
         out.flush()
         del out
     save_npz(index_path, track_ids=np.array(track_ids, dtype=str), offsets=offsets, n_frames=n_frames)

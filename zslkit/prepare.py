@@ -56,7 +56,8 @@ def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
     tracks = [(t, str(ds.audio_path(t))) for t in ds.tracks.track_id]
     table = audio.preprocess(tracks, ds.root / "mels", audio.MelSpec.from_params(a),
                              max_duration=a["max_duration"], min_duration=a["min_duration"],
-                             workers=run["workers"], progress=run["progress"], windows=track_windows(ds))
+                             workers=run["workers"], progress=run["progress"], windows=track_windows(ds),
+                             layout=a["layout"], scheduler=a["scheduler"], shard_tracks=a["shard_tracks"])
     ds.__dict__.pop("mels", None)  # re-open the store with the new index
     if "normalisation" not in ds.meta or ds.meta["normalisation"].get("n_tracks") != len(ds.mels):
         mean, std = audio.mel_statistics(ds.mels)

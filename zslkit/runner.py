@@ -35,7 +35,8 @@ STAGE_OF_SECTION = {"run": "01", "data": "01", "audio": "01", "split": "02", "si
                     "train": "03", "embed": "04", "evaluate": "05", "heads": "05", "compare": "06", "transfer": "07"}
 STAGE_OF_KEY = {"audio.segment_frames": "03"}
 #: keys no stage's output depends on
-NEUTRAL_KEYS = {"run.name", "run.progress", "run.workers", "run.reports_dir"}
+NEUTRAL_KEYS = {"run.name", "run.progress", "run.workers", "run.reports_dir", "audio.scheduler", "audio.layout",
+                "audio.shard_tracks"}
 
 
 def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],

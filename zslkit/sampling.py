@@ -6,7 +6,8 @@ Conventions
   ``crops_per_track`` times (paper: once), cut into ``floor(n * crops_per_track / batch_size)``
   batches. Each entry gives one random crop of ``segment_frames`` frames (clips shorter than that
   are tiled). Crops are read from a pack of the tracks' mels (:mod:`zslkit.melpack`,
-  ``train.pack``) or from per-track memory maps; both give identical batches. Crops travel in the
+  ``train.pack``) or from the mel store's memory maps (shards or per-track files,
+  :mod:`zslkit.melstore`); both give identical batches. Crops travel in the
   store's dtype (float16); the trainer standardises them.
 - Each crop gets one positive drawn uniformly from the track's seen (X) tags and ``negatives``
   (K) distinct tags drawn uniformly from the X tags it is not annotated with.
@@ -22,11 +23,11 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 import torch
 
 from .errors import DataError
 from .melpack import build_pack
+from .melstore import MelStore
 
 
 @dataclass
@@ -34,7 +35,7 @@ class TrackSet:
     """Training or validation tracks with their seen-tag positives (X indices)."""
 
     track_ids: list[str]
-    files: list[str]
+    store: MelStore            # where their mels are (per-track files or shards)
     n_frames: np.ndarray
     positives: np.ndarray      # bool (n_tracks, n_X)
 
@@ -49,36 +50,19 @@ def track_set(ds, track_ids: Sequence[str], seen: Sequence[str]) -> TrackSet:
     labels = ds.labels(keep, seen)
     ok = labels.any(axis=1)
     keep = [t for t, k in zip(keep, ok) if k]
-    index = pd.read_csv(ds.root / "mels" / "index.csv", dtype={"track_id": str}).set_index("track_id")
-    return TrackSet(keep, [str(store.files[t]) for t in keep],
-                    index.loc[keep, "n_frames"].to_numpy(dtype=np.int64) if keep else np.zeros(0, np.int64),
-                    labels[ok])
+    return TrackSet(keep, store, store.n_frames(keep), labels[ok])
 
 
 def pack_tracks(ds, tracks: TrackSet, progress: bool = True):
     """The tracks' mels in one memory map under ``<dataset>/mels/packs/`` (built once, then reused)."""
     if not len(tracks):
         return None
-    return build_pack(tracks.track_ids, tracks.files, ds.root / "mels" / "packs", progress=progress)
+    return build_pack(tracks.track_ids, tracks.store, ds.root / "mels" / "packs", progress=progress)
 
 
-_MAPS: dict[str, np.ndarray] = {}
-
-
-def open_mel(path: str) -> np.ndarray:
-    """A memory map of a mel file, kept open per process (opening costs more than reading a crop)."""
-    mel = _MAPS.get(path)
-    if mel is None:
-        if len(_MAPS) >= 8192:
-            _MAPS.clear()
-        mel = _MAPS[path] = np.load(path, mmap_mode="r")
-    return mel
-
-
-def crop(path: str, n_frames: int, start: int, length: int) -> np.ndarray:
+def crop(mel: np.ndarray, n_frames: int, start: int, length: int) -> np.ndarray:
     """Frames ``start:start+length`` of a memory-mapped mel (in its dtype), tiling clips shorter
     than ``length``."""
-    mel = open_mel(path)
     if n_frames < length:
         mel = np.tile(np.asarray(mel), (math.ceil(length / n_frames), 1))
     return np.array(mel[start:start + length])
@@ -150,7 +134,8 @@ class BatchSource(torch.utils.data.Dataset):
         if self.pack is not None:
             x = self.pack.crops(idx, starts, self.length)
         else:
-            x = np.stack([crop(self.tracks.files[i], int(self.tracks.n_frames[i]), int(s), self.length)
+            store, ids = self.tracks.store, self.tracks.track_ids
+            x = np.stack([crop(store[ids[i]], int(self.tracks.n_frames[i]), int(s), self.length)
                           for i, s in zip(idx, starts)])
         # crops travel in the store's dtype (half the bytes for float16); the trainer standardises
         return (torch.from_numpy(x), torch.from_numpy(pos), torch.from_numpy(neg),
