@@ -1,5 +1,5 @@
 """The ``zslkit`` command: ``zslkit run PARAMS.yaml``, ``zslkit sweep SWEEP.yaml``, ``zslkit params PARAMS.yaml``,
-``zslkit transfer RUN PARAMS.yaml``, ``zslkit tag RUN FILE_OR_FOLDER``."""
+``zslkit train PARAMS.yaml --nproc N``, ``zslkit transfer RUN PARAMS.yaml``, ``zslkit tag RUN FILE_OR_FOLDER``."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +10,7 @@ from . import config, transfer
 from .errors import ZslkitError
 from .runner import run
 from .sweep import run_sweep
+from .train import train_from_file
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     p_par.add_argument("params", nargs="?", help="YAML parameter file (omit with --describe)")
     p_par.add_argument("--describe", action="store_true", help="list every parameter and default, and the "
                        "registered importers, side-information kinds, encoders and heads")
+    p_trn = sub.add_parser("train", help="stage 03 alone (after stages 01-02), in N processes with --nproc "
+                           "(torchrun: one per GPU; gloo processes on CPU); then `zslkit run PARAMS --from 03` "
+                           "reports on what it trained")
+    p_trn.add_argument("params", help="YAML parameter file")
+    p_trn.add_argument("--nproc", type=int, help="training processes on this node (default: train.nproc)")
     p_trf = sub.add_parser("transfer", help="apply a trained run to another dataset (notebooks 01 and 07 into "
                            "reports/<run.name of PARAMS>/)")
     p_trf.add_argument("source", help="the trained run's folder (reports/<run>)")
@@ -58,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
             folder = run_sweep(args.sweep, dry_run=args.dry_run)
             if not args.dry_run:
                 print(f"[zslkit] sweep summary in {folder} (open {folder / 'index.html'})")
+        elif args.command == "train":
+            result = train_from_file(args.params, nproc=args.nproc)
+            for name, r in result.items():
+                st = r["trainer"].state
+                print(f"[zslkit] {name}: {len(r['curves'])} epochs, best epoch {st['best_epoch']} "
+                      f"(valid loss {st['best']:.4f}), {r['trainer'].out / 'best.pt'}")
         elif args.command == "transfer":
             src = transfer.source_params(args.source)
             overrides = {"transfer": {"source": str(Path(args.source).resolve())},

@@ -140,6 +140,8 @@ BASE: dict[str, dict[str, Any]] = {
         "device_pack_gb": Field("float", 8.0, "largest pack copied to the GPU for the device feed (GB)", lo=0.0),
         "precision": Field("str", "fp32", "fp32, or bf16 autocast for the forward pass and loss",
                            choices=("fp32", "bf16")),
+        "nproc": Field("int", 1, "training processes on this node (torchrun, DistributedDataParallel): one per GPU; "
+                       "on CPU, gloo processes. The global batch stays train.batch_size", lo=1, hi=1024),
         "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
         "baseline": Field("bool", False, "also train the supervised classifier on X"),
         "also": Field("list", [], "other side-information kinds to train the same joint model on, side by side "

@@ -74,7 +74,7 @@ class DeviceBatches:
     def __iter__(self):
         dev = self.pack.device
         for b in range(len(self.source)):
-            idx, starts, pos, neg = self.source.plan((self.source.epoch, b))
+            idx, starts, pos, neg = self.source.local_plan((self.source.epoch, b))
             rows = torch.as_tensor(idx, dtype=torch.int64, device=dev)  # moved once, used twice
             yield (self.pack.crops(rows, starts, self.source.length), torch.as_tensor(pos, device=dev),
                    torch.as_tensor(neg, device=dev), self.positives[rows])

@@ -14,7 +14,8 @@ Conventions
 - Validation is deterministic: batch ``b`` of every epoch uses the same crops and negatives
   (seeded by ``(seed, 'valid', b)``), so the validation loss can select the checkpoint.
 - Batches are seeded by ``(seed, epoch, b)``: the same data whatever the number of workers, and a
-  resumed run continues exactly where an uninterrupted run would be.
+  resumed run continues exactly where an uninterrupted run would be. Under ``torchrun`` every
+  process draws the same plan and keeps its share of the rows (:mod:`zslkit.distributed`).
 """
 from __future__ import annotations
 
@@ -97,8 +98,9 @@ class BatchSource(torch.utils.data.Dataset):
     DataLoader worker (``train.workers``)."""
 
     def __init__(self, tracks: TrackSet, batch_size: int, negatives: int, seed: int, segment_frames: int,
-                 valid: bool = False, crops_per_track: int = 1, pack=None):
+                 valid: bool = False, crops_per_track: int = 1, pack=None, part: tuple[int, int] = (0, 1)):
         self.pack = pack  # a melpack.MelPack of these tracks, in order, or None: per-file memory maps
+        self.part = part  # (rank, world): this process keeps its share of every batch (zslkit.distributed)
         self.tracks, self.batch_size, self.negatives = tracks, batch_size, negatives
         self.seed, self.length, self.valid = seed, segment_frames, valid
         self.crops = 1 if valid else crops_per_track
@@ -127,10 +129,20 @@ class BatchSource(torch.utils.data.Dataset):
         starts, pos, neg = sample_batch(self.tracks, idx, rng, self.negatives, self.length)
         return idx, starts, pos, neg
 
+    def local_plan(self, key) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """This process's rows of :meth:`plan` (all of them in a single process)."""
+        plan = self.plan(key)
+        rank, world = self.part
+        if world == 1:
+            return plan
+        n = len(plan[0])
+        rows = slice(rank * n // world, (rank + 1) * n // world)
+        return tuple(a[rows] for a in plan)
+
     def __getitem__(self, key):
         """Batch ``key``: crops ``(b, segment_frames, n_mels)`` in the store's dtype, ``pos``, ``neg`` and
-        the tracks' X-label rows, as tensors (:meth:`plan` says which)."""
-        idx, starts, pos, neg = self.plan(key)
+        the tracks' X-label rows, as tensors (:meth:`local_plan` says which)."""
+        idx, starts, pos, neg = self.local_plan(key)
         if self.pack is not None:
             x = self.pack.crops(idx, starts, self.length)
         else:

@@ -13,19 +13,34 @@
 Every model trains on the setting's training tracks (A, B or A+B train) with seen tags only, and
 its validation loss picks its checkpoint. Nothing here evaluates: stage 04 embeds the trained
 models and stage 05 scores them.
+
+With ``train.nproc`` > 1 the models train in that many processes on this node (``torchrun``,
+:mod:`zslkit.distributed`), started from here; the notebook then reads what they wrote. The same
+entry point runs under a ``torchrun`` started by hand, on one node or several::
+
+    torchrun --nproc-per-node 4 -m zslkit.train reports/<run>/params.yaml
+    zslkit train params/x.yaml --nproc 4
 """
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from .errors import DataError
+from . import config, distributed
+from .datasets import Dataset
+from .errors import DataError, ZslkitError
+from .io import write_text
 from .model import count_parameters
+from .prepare import dataset_dir
+from .report import run_dir as default_run_dir
 from .sideinfo import base_kind, draw_names, load_table
+from .splits import Split, load_split
 from .trainer import Trainer
 
 
@@ -85,12 +100,21 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
     if missing:
         raise DataError(f"side information {missing[0]!r} is trained on but not built: add it to sideinfo.kinds "
                         "and rerun notebook 02")
+    launched = params["train"]["nproc"] > 1 and not distributed.context().active
+    if launched:  # the processes train and write the checkpoints; this one reads them back
+        resolved = Path(run_dir) / "train" / "launch.yaml"
+        write_text(resolved, config.dump(params))
+        distributed.launch(resolved, run_dir, params["train"]["nproc"])
     out = {}
     for name, m in planned_models(params).items():
         vectors = seen_vectors(ds, split, m["sideinfo"]) if m["kind"] == "joint" else None
         trainer = Trainer(ds, split, vectors, params, Path(run_dir) / "train" / name, seed, m["kind"],
                           m["sideinfo"])
-        curves = trainer.fit(progress=progress)
+        if launched:
+            trainer.load_last()
+            curves = trainer.curves()
+        else:
+            curves = trainer.fit(progress=progress)
         out[name] = {"trainer": trainer, "curves": curves, "label": m["label"]}
     return out
 
@@ -122,3 +146,37 @@ def last_epochs(curves: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     if "lr" in curves:
         out["lr"] = curves.lr.tail(n).map("{:.2e}".format)
     return out.set_index("epoch") if "epoch" in out else out
+
+
+def train_from_file(params_file: str | os.PathLike, run_dir: str | os.PathLike | None = None,
+                    nproc: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Stage 03 of the run a parameter file describes (its dataset and split must exist: stages 01-02).
+
+    ``nproc`` overrides ``train.nproc``. Returns what :func:`train_stage` returns."""
+    params = config.load(params_file)
+    if nproc is not None:
+        params["train"]["nproc"] = nproc
+    ds = Dataset.load(dataset_dir(params))
+    seen, unseen, tracks = load_split(ds.root, params["split"]["name"], params["split"]["track_seed"])
+    split = Split(params["split"]["name"], seen, unseen, tracks, [])
+    return train_stage(ds, split, params, run_dir or default_run_dir(params), progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m zslkit.train PARAMS [--run-dir DIR]``: stage 03, in every process ``torchrun`` starts."""
+    ap = argparse.ArgumentParser(prog="python -m zslkit.train", description=main.__doc__)
+    ap.add_argument("params", help="YAML parameter file (a run's params.yaml, or yours)")
+    ap.add_argument("--run-dir", help="the run folder (default: run.reports_dir / run.name)")
+    args = ap.parse_args(argv)
+    try:
+        train_from_file(args.params, args.run_dir, progress=distributed.context().main)
+    except ZslkitError as exc:
+        print(f"zslkit.train (rank {distributed.context().rank}): error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        distributed.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from . import distributed
 from .audio import PAPER_MEAN, PAPER_STD
 from .checkpoints import build_model, save_checkpoint
 from .errors import DataError, ParamError, RunError
@@ -39,8 +40,20 @@ from .io import write_csv
 from .losses import contrastive_loss, hinge_loss
 from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
 
-#: train keys that say how batches travel, not what they hold (left out of the checkpoint digest)
-FEED_KEYS = ("feed", "device_pack_gb")
+#: train keys that say how batches travel or where they run, not what they hold (left out of the
+#: checkpoint digest: a run resumes on another feed or another number of processes)
+FEED_KEYS = ("feed", "device_pack_gb", "nproc")
+
+
+class _Step(torch.nn.Module):
+    """The loss of one batch as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, net: torch.nn.Module, loss):
+        super().__init__()
+        self.net, self._loss = net, loss
+
+    def forward(self, batch):
+        return self._loss(batch, self.net)
 
 
 def normalisation(ds, choice: str) -> tuple[float, float]:
@@ -85,7 +98,9 @@ class Trainer:
         train, model = params["train"], params["model"]
         self.p, self.kind, self.seed = dict(train), kind, seed
         self.out = Path(out_dir)
-        self.device = resolve_device(train["device"])
+        self.dist = distributed.init(resolve_device(train["device"]))
+        distributed.check(params, self.dist)
+        self.device = distributed.training_device(resolve_device(train["device"]), self.dist)
         self.seen = list(split.seen)
         leaked = set(self.seen) & set(split.unseen)
         if leaked:
@@ -114,6 +129,8 @@ class Trainer:
         else:
             self.vectors = None
         self.net = build_model(kind, self.arch, len(self.seen))
+        if self.dist.active and self.device.type == "cuda":
+            self.net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
         if self.segment < self.net.audio.min_frames:
             raise ParamError(f"audio.segment_frames: {self.segment} is shorter than encoder "
                              f"{model['encoder']!r} accepts ({self.net.audio.min_frames} frames)")
@@ -133,25 +150,38 @@ class Trainer:
                       "bad_epochs": 0, "history": []}
         negatives = train["negatives"] if kind == "joint" and train["loss"] == "hinge" else 0
         packs = [pack_tracks(ds, s) if train["pack"] else None for s in (self.train_set, self.valid_set)]
+        part = (self.dist.rank, self.dist.world)
         self.train_src = BatchSource(self.train_set, train["batch_size"], negatives, seed, self.segment,
-                                     crops_per_track=train["crops_per_track"], pack=packs[0])
+                                     crops_per_track=train["crops_per_track"], pack=packs[0], part=part)
         self.valid_src = BatchSource(self.valid_set, train["batch_size"], negatives, seed, self.segment,
-                                     valid=True, pack=packs[1])
+                                     valid=True, pack=packs[1], part=part)
         self.feed = choose_feed(train["feed"], self.device, packs[0], train["device_pack_gb"])
         self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=train["precision"] == "bf16")
         self._loaders: dict = {}
+        self._step = None  # the loss module, wrapped in DistributedDataParallel under torchrun
 
     # -- one batch -----------------------------------------------------------------------------
-    def loss(self, batch) -> torch.Tensor:
+    def loss(self, batch, net: torch.nn.Module | None = None) -> torch.Tensor:
+        """The summed loss of a batch (of this process's rows) under ``net`` (default: the model)."""
+        net = self.net if net is None else net
         x, pos, neg, positives = (t.to(self.device, non_blocking=True) for t in batch)
         x = standardise(x, self.mean, self.std)
         if self.kind == "classifier":
-            bce = F.binary_cross_entropy_with_logits(self.net(x), positives.float(), reduction="none")
+            bce = F.binary_cross_entropy_with_logits(net(x), positives.float(), reduction="none")
             return bce.mean(dim=1).sum()  # per segment: mean over tags; summed over the batch
         if self.p["loss"] == "hinge":
             index = torch.cat([pos[:, None], neg], dim=1)
-            return hinge_loss(self.net.pair_scores(x, self.vectors, index), self.p["margin"])
-        return contrastive_loss(self.net.scores(x, self.vectors), pos, positives, self.p["temperature"])
+            return hinge_loss(net.pair_scores(x, self.vectors, index), self.p["margin"])
+        return contrastive_loss(net.scores(x, self.vectors), pos, positives, self.p["temperature"])
+
+    def step_module(self) -> torch.nn.Module:
+        """The training loss as a module: plain, or wrapped in DDP when several processes train."""
+        if self._step is None:
+            self._step = _Step(self.net, self.loss)
+            if self.dist.active:
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                self._step = torch.nn.parallel.DistributedDataParallel(self._step, device_ids=ids)
+        return self._step
 
     def regulariser(self) -> torch.Tensor:
         return self.p["l2"] * sum((w ** 2).sum() for w in self.net.audio.kernels())
@@ -185,26 +215,30 @@ class Trainer:
             for group in self.opt.param_groups:
                 group["lr"] = lr
             with torch.autocast(**self.autocast):
-                loss = self.loss(batch)
+                loss = self.step_module()(batch)
             self.opt.zero_grad(set_to_none=True)
-            (loss + self.regulariser()).backward()
+            # DDP averages gradients over the processes; the loss is a sum over the batch, so scale it back
+            (loss * self.dist.world + self.regulariser()).backward()
             self.opt.step()
             self.state["step"] += 1
             total += loss.item()
             n += len(batch[0])
             tick = time.perf_counter()
         seconds = time.perf_counter() - t0
+        total, n = distributed.total([total, n], self.dist, self.device)
         return {"train_loss": total / n, "lr": lr, "seconds": seconds, "data_wait": wait / seconds,
                 "segments_per_s": n / seconds}
 
     @torch.no_grad()
     def validate(self) -> float:
         self.net.eval()
+        distributed.broadcast_buffers(self.net, self.dist)  # every rank validates with rank 0's statistics
         total, n = 0.0, 0
         for batch in self._loader(self.valid_src):
             with torch.autocast(**self.autocast):
                 total += self.loss(batch).item()
             n += len(batch[0])
+        total, n = distributed.total([total, n], self.dist, self.device)
         return total / max(n, 1)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -214,6 +248,7 @@ class Trainer:
         if self.p["resume"] and (self.out / "last.pt").is_file():
             self.load_last()
         max_epochs = max_epochs or self.p["max_epochs"]
+        progress = progress and self.dist.main
         bar = tqdm(total=max_epochs, initial=self.state["epoch"], desc=f"{self.kind} {self.p['setting']}-X",
                    unit="epoch", disable=not progress)
         while self.state["epoch"] < max_epochs and self.state["bad_epochs"] < self.p["early_stop"]:
@@ -228,15 +263,17 @@ class Trainer:
             improved = row["valid_loss"] < self.state["best"] - 1e-6
             if improved:
                 self.state.update(best=row["valid_loss"], best_epoch=row["epoch"], bad_epochs=0)
-                self.save(self.out / "best.pt", full=False)
+                if self.dist.main:
+                    self.save(self.out / "best.pt", full=False)
             else:
                 self.state["bad_epochs"] += 1
                 if self.state["bad_epochs"] % self.p["plateau_patience"] == 0:
                     self.state["plateau_lr"] = max(self.state["plateau_lr"] * self.p["plateau_factor"],
                                                    self.p["min_lr"])
             self.state["history"].append(row)
-            self.save(self.out / "last.pt", full=True)
-            write_csv(self.out / "curves.csv", self.curves())
+            if self.dist.main:  # one writer; every rank holds the same state
+                self.save(self.out / "last.pt", full=True)
+                write_csv(self.out / "curves.csv", self.curves())
             bar.update()
             bar.set_postfix(train=f"{row['train_loss']:.3f}", valid=f"{row['valid_loss']:.3f}")
             if log:
