@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -12,6 +13,7 @@ from conftest import ROOT
 
 from zslkit import RunError, config, runner
 from zslkit.cli import main
+from zslkit.melstore import MelStore
 
 pytestmark = pytest.mark.slow
 
@@ -61,8 +63,9 @@ def test_recorded_metrics(smoke_run):
     per_seed = shares.groupby("test_setting").value.sum()
     assert ((per_seed - 1).abs() < 1e-9).all() and len(per_seed) == 5
     assert shares[shares.metric == "share_A"].value.mean() > 1 / 4
-    mels = list((tmp / "data" / "m21-smoke" / "mels").glob("*.npy"))
-    assert len(mels) == value["n_tracks"]
+    store = MelStore.from_dir(tmp / "data" / "m21-smoke" / "mels")
+    assert len(store) == value["n_tracks"] and store.sharded  # audio.layout: shards
+    assert 2 <= store.n_files == len(list((tmp / "data" / "m21-smoke" / "mels" / "shards").glob("*.npy")))
 
 
 def test_existing_run_is_not_overwritten(smoke_run):
@@ -101,45 +104,68 @@ def test_partial_rerun_knows_which_stage_reads_which_parameter(smoke_run, tmp_pa
 TIMING = {"seconds_per_epoch", "data_wait_share", "segments_per_s", "seconds"}
 
 
-@pytest.mark.long
-def test_a_killed_run_resumes_with_the_same_command(smoke_run):
-    """``zslkit run`` killed (SIGKILL, its whole process group) at a random moment of training, then
-    the same command: it resumes and ends with the numbers of an uninterrupted run."""
-    import os
-    import random
-    import signal
-    import time
+#: where a run is killed (the file whose appearance says the stage is under way), and how
+KILLS = {"preprocessing": ("data/m21-killed-01/mels/shards/*.index.npz", "SIGTERM", 0.5),
+         "training": ("reports/killed-03/train/joint/last.pt", "SIGKILL", 3.0),
+         "embedding": ("reports/killed-04/embeddings/*.npz", "SIGTERM", 1.0)}
 
+
+@pytest.fixture(scope="module")
+def light_run(smoke_run):
+    """A light variant of the smoke parameters, and its uninterrupted run (the reference)."""
     tmp, _, _ = smoke_run  # its data folder: the mels are already there
     light = {"sideinfo": {"kinds": ["glove"]},
              "train": {"controls": [], "also": [], "baseline": False, "max_epochs": 3},
              "embed": {"interactive": False}, "evaluate": {"bootstrap": 20, "permutations": 50,
                                                            "heads": ["learned"], "diagnostics": False}}
 
-    def params(name):
+    def params(name, **data):
         P = yaml.safe_load(smoke_params(tmp, name=name).read_text())
         for section, values in light.items():
             P[section].update(values)
+        P["data"].update(data)
         path = tmp / f"{name}.yaml"
         path.write_text(yaml.safe_dump(P))
         return path
 
-    zslkit = [str(Path(sys.executable).parent / "zslkit"), "run"]
-    whole = subprocess.run(zslkit + [str(params("whole"))], capture_output=True, text=True, cwd=ROOT)
+    whole = subprocess.run(ZSLKIT + [str(params("whole"))], capture_output=True, text=True, cwd=ROOT)
     assert whole.returncode == 0, whole.stderr[-2000:]
-    killed = params("killed")
-    proc = subprocess.Popen(zslkit + [str(killed)], cwd=ROOT, start_new_session=True,
+    return tmp, params
+
+
+ZSLKIT = [str(Path(sys.executable).parent / "zslkit"), "run"]
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("stage", list(KILLS))
+def test_a_killed_run_resumes_with_the_same_command(light_run, stage):
+    """``zslkit run`` killed (its whole process group) at a random moment of preprocessing (SIGTERM),
+    training (SIGKILL) or embedding (SIGTERM), then the same command: it resumes and ends with the
+    numbers of an uninterrupted run. The preprocessing case builds its own dataset folder, so its
+    mels are computed under the kill."""
+    import glob
+    import os
+    import random
+    import signal
+    import time
+
+    tmp, params = light_run
+    pattern, sig, spread = KILLS[stage]
+    name = pattern.split("/")[1]
+    killed = params(name, **({"name": name} if stage == "preprocessing" else {}))
+    proc = subprocess.Popen(ZSLKIT + [str(killed)], cwd=ROOT, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    last = tmp / "reports" / "killed" / "train" / "joint" / "last.pt"
-    while not last.is_file() and proc.poll() is None:
-        time.sleep(0.2)
-    delay = random.uniform(0.0, 3.0)  # a random point of training, after its first epoch
+    while not glob.glob(str(tmp / pattern)) and proc.poll() is None:
+        time.sleep(0.05)
+    delay = random.uniform(0.0, spread)  # a random point of the stage, after its first output
     time.sleep(delay)
-    os.killpg(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, getattr(signal, sig))
     proc.wait()
-    progress = json.loads((tmp / "reports" / "killed" / "progress.json").read_text())
-    assert "06_compare.ipynb" not in progress["done"], f"killed too late ({delay:.2f} s after the first epoch)"
-    again = subprocess.run(zslkit + [str(killed)], capture_output=True, text=True, cwd=ROOT)
+    run = killed.stem if stage != "preprocessing" else name
+    progress = json.loads((tmp / "reports" / run / "progress.json").read_text())
+    first = {"preprocessing": "01", "training": "03", "embedding": "04"}[stage]
+    assert not any(n.startswith(first) for n in progress["done"]), f"killed too late ({delay:.2f} s in)"
+    again = subprocess.run(ZSLKIT + [str(killed)], capture_output=True, text=True, cwd=ROOT)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "resuming with" in again.stdout + again.stderr
 
@@ -148,7 +174,12 @@ def test_a_killed_run_resumes_with_the_same_command(smoke_run):
         r = r[~r.metric.isin(TIMING) & (r.stage != "06_compare")]
         return r.sort_values(list(r.columns)).reset_index(drop=True)
 
-    pd.testing.assert_frame_equal(numbers("killed"), numbers("whole"))
+    pd.testing.assert_frame_equal(numbers(run), numbers("whole"))
+    if stage == "preprocessing":  # the resumed mels are the smoke run's, value for value
+        a, b = MelStore.from_dir(tmp / "data" / name / "mels"), MelStore.from_dir(tmp / "data" / "m21-smoke" / "mels")
+        assert a.track_ids == b.track_ids
+        for t in a.track_ids:
+            np.testing.assert_array_equal(a[t], b[t])
 
 
 def test_notebook_runs_alone_with_papermill(smoke_run, tmp_path):

@@ -180,6 +180,10 @@ BASE: dict[str, dict[str, Any]] = {
                            lo=0, hi=100_000),
         "ks": Field("list", [1, 3, 5, 10], "cut-offs of hit@k, P@k and AP@k", item="int",
                     check=(lambda v: len(v) > 0 and all(k >= 1 for k in v), "positive integers")),
+        "backend": Field("str", "numpy", "the metric suite on numpy (threads) or torch (on evaluate.device, e.g. the "
+                         "GPU); the same numbers either way", choices=("numpy", "torch")),
+        "device": Field("str", "auto", "device of the torch metric backend: auto = CUDA when present",
+                        choices=("auto", "cpu", "cuda")),
         "complete_labels": Field("bool", True, "also score m21 against its complete labels"),
         "permutations": Field("int", 10_000, "permutations of the unseen tags' side information in "
                               "the test of tag-specific transfer on (B+C)-Y (0 = none)", lo=0,

@@ -22,6 +22,7 @@ from .diagnostics import diagnose
 from .embeddings import ClassifierScores, Embeddings, embeddings_path
 from .errors import DataError
 from .heads import HeadInput, apply_head
+from .inference import resolve_device
 from .registry import SIDEINFO
 from .sideinfo import base_kind
 from .tagspace import annotate
@@ -66,6 +67,13 @@ PAPER = pd.DataFrame([
     ("A-X", "B-X", "seen-label embedding", 0.7381, None, 0.7161, None),
     ("A-X", "B-X", "seen-label classifier", 0.7250, None, 0.6980, None),
 ], columns=["train", "test", "task", "FMA AUC", "FMA MAP", "MSD AUC", "MSD MAP"])
+
+
+def metric_backend(ev: Mapping[str, Any]) -> dict[str, Any]:
+    """``backend`` and ``device`` of the metric suite (:mod:`zslkit.metrics`) from ``evaluate``."""
+    if ev["backend"] == "numpy":
+        return {"backend": "numpy"}
+    return {"backend": "torch", "device": resolve_device(ev["device"], "evaluate.device")}
 
 
 def setting_name(tracks: str, tags: str) -> str:
@@ -138,7 +146,7 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
         name = setting_name(tracks_name, tags_name)
         for label_kind in label_sets:
             labels = ds.labels(ids, tags) if label_kind == "annotation" else ds.complete_labels(ids, tags)
-            res = metrics.evaluate(scores, labels, axis, ev["ks"], ev["bootstrap"], seed)
+            res = metrics.evaluate(scores, labels, axis, ev["ks"], ev["bootstrap"], seed, **metric_backend(ev))
             common = {"model": model, "train_setting": train_name(train_setting), "test_setting": name,
                       "task": task, "labels": label_kind}
             rows += _rows(res, axis, ev["ks"], common)
@@ -181,7 +189,7 @@ def evaluate_classifier(scores, ds, split, train_setting: str, ev: Mapping[str, 
         if ev["complete_labels"] and ds.complete_truth() is not None:
             label_sets.append(("complete", ds.complete_labels(ids, scores.tags)))
         for label_kind, labels in label_sets:
-            res = metrics.evaluate(scores.scores(ids), labels, 0, ev["ks"], ev["bootstrap"], seed)
+            res = metrics.evaluate(scores.scores(ids), labels, 0, ev["ks"], ev["bootstrap"], seed, **metric_backend(ev))
             rows += _rows(res, 0, ev["ks"], {"model": "classifier", "task": "seen-label", "labels": label_kind,
                                              "train_setting": train_name(train_setting),
                                              "test_setting": setting_name(tracks_name, tags_name)})

@@ -28,11 +28,12 @@ from .encoders import EMBED_DIM
 from .errors import ParamError
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """``auto`` (CUDA when torch sees it), ``cpu`` or ``cuda``; ``key`` names the parameter in errors."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ParamError("train.device: 'cuda' requested but torch sees no CUDA device")
+        raise ParamError(f"{key}: 'cuda' requested but torch sees no CUDA device")
     return torch.device(name)
 
 

@@ -8,8 +8,11 @@ Conventions
 - Items are ranked by descending score. ROC-AUC and average precision treat tied scores as
   scikit-learn does: AUC gives a tied group its average rank (``roc_auc_score``); AP takes each
   positive's precision at the end of its tied group (``average_precision_score``). Ties inside
-  a top-k list are broken by numpy's default argsort (deterministic, otherwise arbitrary, as in
-  the original code); with continuous model scores they do not occur in practice.
+  a top-k list keep the table's order (a stable sort); with continuous model scores they do not
+  occur in practice.
+- Two backends compute the same numbers: ``numpy`` (chunks on threads) and ``torch`` (chunks on a
+  torch device, e.g. the GPU the model ran on). AUC, hit@k and P@k are equal to the last bit (sums
+  of integers and half-integers); AP and AP@k equal up to the order of float additions (1e-12).
 - ``hit@k`` is 1 if a positive is among the top k; ``P@k`` is true precision, positives in the
   top k over k; ``AP@k`` is the original code's "precision@k" (Kaggle ``ml_metrics.apk``: the sum
   of precision at each positive in the top k, over ``min(n_positives, k)``), kept for comparison.
@@ -31,6 +34,7 @@ import os
 from typing import Sequence
 
 import numpy as np
+import torch
 
 from .errors import DataError
 
@@ -59,12 +63,17 @@ def metric_names(ks: Sequence[int] = (1, 5, 10)) -> list[str]:
     return ["AUC", "AP"] + [f"{m}@{k}" for k in ks for m in ("hit", "P", "AP")]
 
 
+BACKENDS = ("numpy", "torch")
+
+
 def per_item(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence[int] = (1, 5, 10),
-             chunk_elements: int = CHUNK_ELEMENTS, workers: int | None = None) -> dict[str, np.ndarray]:
+             chunk_elements: int = CHUNK_ELEMENTS, workers: int | None = None, backend: str = "numpy",
+             device: str | torch.device = "cpu") -> dict[str, np.ndarray]:
     """Every metric for every row (``axis=1``) or column (``axis=0``).
 
     The table is processed in chunks of about ``chunk_elements`` entries (bounded memory), on
-    ``workers`` threads (default: all cores).
+    ``workers`` threads (default: all cores) with ``backend='numpy'``, or one after another on
+    ``device`` with ``backend='torch'``.
 
     Returns ``{name: (n_items,) float64}`` for the names of :func:`metric_names` (NaN for excluded
     items), plus ``n_pos`` and ``n_neg`` (int) and ``valid`` (bool).
@@ -72,6 +81,8 @@ def per_item(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence
     scores, labels = validate(scores, labels)
     if axis not in (0, 1):
         raise DataError(f"axis must be 0 (per column) or 1 (per row), got {axis}")
+    if backend not in BACKENDS:
+        raise DataError(f"metric backend {backend!r} is not one of {', '.join(BACKENDS)}")
     n_items, n = scores.shape[1 - axis], scores.shape[axis]
     out = {name: np.full(n_items, np.nan) for name in metric_names(ks)}
     out["n_pos"] = np.zeros(n_items, dtype=np.int64)
@@ -81,11 +92,14 @@ def per_item(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence
         b = min(a + step, n_items)
         s = scores[a:b] if axis == 1 else scores[:, a:b].T
         y = labels[a:b] if axis == 1 else labels[:, a:b].T
-        for name, values in _rows(np.ascontiguousarray(s), np.ascontiguousarray(y), ks).items():
+        rows = _rows(np.ascontiguousarray(s), np.ascontiguousarray(y), ks) if backend == "numpy" else \
+            _rows_torch(torch.as_tensor(np.ascontiguousarray(s), device=device),
+                        torch.as_tensor(np.ascontiguousarray(y), device=device), ks)
+        for name, values in rows.items():
             out[name][a:b] = values
 
     starts = range(0, n_items, step)
-    workers = min(len(starts), workers or os.cpu_count() or 1)
+    workers = 1 if backend == "torch" else min(len(starts), workers or os.cpu_count() or 1)
     if workers > 1:
         from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(workers) as pool:
@@ -103,7 +117,7 @@ def per_item(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence
 def _rows(s: np.ndarray, y: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarray]:
     """Metrics of each row of ``s`` (m, n) against ``y`` (m, n), ranking within rows."""
     m, n = s.shape
-    order = np.argsort(-s, axis=1)
+    order = np.argsort(-s, axis=1, kind="stable")
     ss = np.take_along_axis(s, order, axis=1)
     yy = np.take_along_axis(y, order, axis=1)
     del order
@@ -137,6 +151,42 @@ def _rows(s: np.ndarray, y: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarr
     return out
 
 
+def _rows_torch(s: torch.Tensor, y: torch.Tensor, ks: Sequence[int]) -> dict[str, np.ndarray]:
+    """:func:`_rows` on torch tensors (on their device); the same arithmetic, step for step, in float64."""
+    m, n = s.shape
+    dev, f64 = s.device, torch.float64
+    order = torch.argsort(-s, dim=1, stable=True)
+    ss, yy = s.gather(1, order), y.gather(1, order)
+    del order
+    pos = torch.arange(n, device=dev)
+    ones = torch.ones((m, 1), dtype=torch.bool, device=dev)
+    change = ss[:, 1:] != ss[:, :-1]
+    del ss
+    end = torch.where(torch.cat([change, ones], 1), pos, n)
+    end = torch.cummin(end.flip(1), dim=1).values.flip(1)
+    start = torch.where(torch.cat([ones, change], 1), pos, 0)
+    start = torch.cummax(start, dim=1).values
+    del change
+    cum = torch.cumsum(yy, dim=1, dtype=torch.int64)
+    n_pos = cum[:, -1]
+    p, q = n_pos.to(f64), (n - n_pos).to(f64)
+    zero = torch.zeros((), dtype=f64, device=dev)
+    rank_sum = torch.where(yy, n - (start + end).to(f64) / 2.0, zero).sum(dim=1)
+    auc = (rank_sum - p * (p + 1) / 2.0) / (p * q)
+    prec_end = cum.gather(1, end).to(f64) / (end.to(f64) + 1.0)
+    ap = torch.where(yy, prec_end, zero).sum(dim=1) / p
+    out = {"AUC": auc, "AP": ap, "n_pos": n_pos}
+    for k in ks:
+        kk = min(k, n)
+        top = yy[:, :kk]
+        hits = top.sum(dim=1).to(f64)
+        out[f"hit@{k}"] = (hits > 0).to(f64)
+        out[f"P@{k}"] = hits / k
+        prec = cum[:, :kk].to(f64) / (pos[:kk].to(f64) + 1.0)
+        out[f"AP@{k}"] = torch.where(top, prec, zero).sum(dim=1) / torch.clamp(p, max=k)
+    return {name: v.cpu().numpy() for name, v in out.items()}
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray, axis: int = 0) -> np.ndarray:
     """ROC-AUC per column (``axis=0``) or row (``axis=1``); NaN where only one class is present."""
     return per_item(scores, labels, axis, ks=())["AUC"]
@@ -168,13 +218,14 @@ def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: f
 
 
 def evaluate(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence[int] = (1, 5, 10),
-             n_boot: int = 0, seed: int = 0) -> dict[str, dict]:
+             n_boot: int = 0, seed: int = 0, backend: str = "numpy",
+             device: str | torch.device = "cpu") -> dict[str, dict]:
     """Every metric summarised: ``{name: {value, ci_low, ci_high, n, n_excluded}}``.
 
     ``AP`` is averaged into mean average precision (the paper's MAP). ``per_item`` holds the
     per-row/column values (for plots and further tests).
     """
-    items = per_item(scores, labels, axis, ks)
+    items = per_item(scores, labels, axis, ks, backend=backend, device=device)
     out = {}
     for name in metric_names(ks):
         s = summarise(items[name])

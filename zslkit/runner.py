@@ -36,7 +36,7 @@ STAGE_OF_SECTION = {"run": "01", "data": "01", "audio": "01", "split": "02", "si
 STAGE_OF_KEY = {"audio.segment_frames": "03"}
 #: keys no stage's output depends on
 NEUTRAL_KEYS = {"run.name", "run.progress", "run.workers", "run.reports_dir", "audio.scheduler", "audio.layout",
-                "audio.shard_tracks", "train.nproc"}
+                "audio.shard_tracks", "train.nproc", "evaluate.backend", "evaluate.device"}
 
 
 def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],

@@ -31,7 +31,7 @@ from . import audio, metrics
 from .checkpoints import load_checkpoint
 from .embeddings import Embeddings
 from .errors import DataError, ParamError
-from .evaluation import metric_label
+from .evaluation import metric_backend, metric_label
 from .inference import cosine_scores, embed_tag_vectors, resolve_device, track_embeddings
 from .prepare import MEL_SETTINGS
 from .registry import SIDEINFO
@@ -133,7 +133,7 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
         common = {"model": model, "train_setting": source_name, "test_setting": f"target-{set_name}",
                   "labels": "annotation"}
         for task, axis in (("annotation", 1), ("retrieval", 0)):
-            res = metrics.evaluate(scores, labels, axis, ev["ks"], ev["bootstrap"], seed)
+            res = metrics.evaluate(scores, labels, axis, ev["ks"], ev["bootstrap"], seed, **metric_backend(ev))
             for m in metrics.metric_names(ev["ks"]):
                 rows.append({**common, "task": task, "metric": metric_label(m, axis),
                              **{k: res[m][k] for k in ("value", "ci_low", "ci_high", "n", "n_excluded")}})
