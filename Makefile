@@ -44,7 +44,7 @@ test-browser: $(STAMP)
 	$(PIP) install playwright==1.65.2
 	ZSLKIT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
-# a run killed at a random moment of training and resumed, against an uninterrupted one (about 8 min)
+# runs killed at a random moment of preprocessing, training and embedding and resumed, against an uninterrupted one
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -m long $(PYTEST_ARGS)
 
@@ -61,6 +61,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_preprocess.py
 	$(BIN)/python benchmarks/bench_train.py
+	$(BIN)/python benchmarks/bench_store.py
 	$(BIN)/python benchmarks/bench_metrics.py
 	$(BIN)/python benchmarks/bench_import.py
 

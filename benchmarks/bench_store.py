@@ -54,7 +54,8 @@ def write(folder: Path, n: int, layout: str, args) -> float:
     t0 = time.perf_counter()
     files, offsets = [], []
     for a in range(0, n, args.shard_tracks):
-        chunk = [rng.random((k, args.mels), dtype=np.float32).astype(np.float16) for k in lengths[a:a + args.shard_tracks]]
+        chunk = [rng.random((k, args.mels), dtype=np.float32).astype(np.float16)
+                 for k in lengths[a:a + args.shard_tracks]]
         if layout == "shards":
             rel, off = write_shard(folder, ids[a:a + args.shard_tracks], chunk)
             files += [rel] * len(chunk)
@@ -128,8 +129,9 @@ def main() -> None:
                   f"{r['index_mb']:>9.1f} {r['crops_per_s']:>9.0f} {r['rss_mb']:>7.0f}", flush=True)
         if "files" in rows:
             s, f = rows["shards"], rows["files"]
-            print(f"{'':>8} ratio   write {f['write_s'] / s['write_s']:.1f}x faster, open {f['open_s'] / s['open_s']:.1f}x, "
-                  f"crops {s['crops_per_s'] / f['crops_per_s']:.1f}x, files {f['files'] / s['files']:.0f}x fewer",
+            print(f"{'':>8} ratio   write {f['write_s'] / s['write_s']:.1f}x faster, "
+                  f"open {f['open_s'] / s['open_s']:.1f}x, crops {s['crops_per_s'] / f['crops_per_s']:.1f}x, "
+                  f"files {f['files'] / s['files']:.0f}x fewer",
                   flush=True)
 
 

@@ -13,7 +13,8 @@ set (30-s clips, 900 seen tags).
 Usage: python benchmarks/bench_train.py [--tracks 2560] [--batches 40] [--workers 0] [--cold] [--no-pack]
                                        [--device auto|cpu|cuda] [--precision fp32|bf16]
 Prints training segments per second for each, their ratio, the same for the data path alone,
-and the share of training time spent waiting for data. On the training device (``--device``;
+and the share of training time spent waiting for data (and on CUDA the GPU utilisation NVML
+reports while training, when pynvml is installed). On the training device (``--device``;
 auto = CUDA when present) it then times zslkit's device feed (the pack in device memory, crops
 gathered there: :mod:`zslkit.feed`) against the model step alone on a resident batch, and prints
 how many times the model's demand the data path delivers (target: at least 5x on a GPU).
@@ -27,6 +28,7 @@ import os
 import random
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -131,6 +133,34 @@ def train(batches, vectors, device=torch.device("cpu"), precision="fp32"):
     return n / total, wait / total
 
 
+class GpuSampler:
+    """GPU utilisation as nvidia-smi reports it (``torch.cuda.utilization``, which needs pynvml),
+    sampled every 50 ms while a phase runs; ``None`` when it cannot be read."""
+
+    def __init__(self, device):
+        self.device, self.samples, self.stop = device, [], threading.Event()
+        self.thread = threading.Thread(target=self.poll, daemon=True)
+
+    def poll(self):
+        while not self.stop.wait(0.05):
+            try:
+                self.samples.append(torch.cuda.utilization(self.device))
+            except Exception:  # no pynvml, or no NVML on this driver: say so below, do not guess
+                return
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+
+    @property
+    def mean(self):
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
 def data_only(batches, device=None):
     n, t0 = 0, None
     for x, _, _ in batches:
@@ -201,10 +231,11 @@ def main():
             def feed():
                 return device_batches(labels, f16, pack, device, args.batch_size, n_batches)
             dev_data = data_only(feed(), device)
-            dev_seg, dev_wait = train(feed(), vectors, device, args.precision)
+            with GpuSampler(device) as gpu:
+                dev_seg, dev_wait = train(feed(), vectors, device, args.precision)
             resident = next(iter(feed()))
             model_seg, _ = train(repeat(resident, n_batches), vectors, device, args.precision)
-            on_device = (dev_data, dev_seg, dev_wait, model_seg)
+            on_device = (dev_data, dev_seg, dev_wait, model_seg, gpu.mean)
     print(f"{n_batches} batches of {args.batch_size}, {N_TAGS} seen tags, 30-s mels, "
           f"page cache {'cold' if args.cold else 'warm'}, torch threads "
           f"{torch.get_num_threads()}, zslkit DataLoader workers {args.workers}, "
@@ -216,12 +247,17 @@ def main():
     print(f"data path alone: baseline {base_data:.0f} segments/s, zslkit {ours_data:.0f} segments/s, "
           f"ratio {ours_data / base_data:.2f}x")
     if on_device:
-        dev_data, dev_seg, dev_wait, model_seg = on_device
+        dev_data, dev_seg, dev_wait, model_seg, util = on_device
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
         print(f"on the training device ({device.type}: {name}, {args.precision}), zslkit's device feed:")
         print(f"  data path alone {dev_data:9.0f} segments/s; model step alone (resident batch) {model_seg:8.1f} "
               f"segments/s; data path / model demand {dev_data / model_seg:.1f}x")
-        print(f"  training {dev_seg:8.1f} segments/s, data wait {dev_wait:.1%} of the step")
+        print(f"  training {dev_seg:8.1f} segments/s, data wait {dev_wait:.1%} of the step, "
+              f"{dev_seg / model_seg:.0%} of the resident-batch rate")
+        if device.type == "cuda":
+            shown = f"{util:.0f} % (NVML, mean of 50-ms samples)" if util is not None else \
+                "not readable (pip install pynvml)"
+            print(f"  GPU utilisation during training: {shown}")
 
 
 if __name__ == "__main__":
