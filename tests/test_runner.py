@@ -119,12 +119,12 @@ def light_run(smoke_run):
              "embed": {"interactive": False}, "evaluate": {"bootstrap": 20, "permutations": 50,
                                                            "heads": ["learned"], "diagnostics": False}}
 
-    def params(name, **data):
-        P = yaml.safe_load(smoke_params(tmp, name=name).read_text())
+    def params(run_name, **data):
+        P = yaml.safe_load(smoke_params(tmp, name=run_name).read_text())
         for section, values in light.items():
             P[section].update(values)
         P["data"].update(data)
-        path = tmp / f"{name}.yaml"
+        path = tmp / f"{run_name}.yaml"
         path.write_text(yaml.safe_dump(P))
         return path
 

@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from .distributed import Context
 from .errors import DataError
 from .melpack import build_pack
 from .melstore import MelStore
@@ -132,11 +133,9 @@ class BatchSource(torch.utils.data.Dataset):
     def local_plan(self, key) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """This process's rows of :meth:`plan` (all of them in a single process)."""
         plan = self.plan(key)
-        rank, world = self.part
-        if world == 1:
+        if self.part[1] == 1:
             return plan
-        n = len(plan[0])
-        rows = slice(rank * n // world, (rank + 1) * n // world)
+        rows = Context(*self.part).share(len(plan[0]))
         return tuple(a[rows] for a in plan)
 
     def __getitem__(self, key):
