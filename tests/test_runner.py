@@ -439,3 +439,15 @@ def test_tag_files_from_the_command_line(smoke_run, capsys):
     assert main(["tag", str(source), str(audio), "--query", "a slow cello"]) == 0
     ranked = capsys.readouterr().out
     assert "a slow cello" in ranked and "b.wav" in ranked
+
+
+def test_zslkit_train_resumes_a_trained_run_and_says_what_it_holds(smoke_run, capsys):
+    """``zslkit train PARAMS`` is stage 03 alone: on a finished run every model resumes at its last epoch,
+    trains nothing more and leaves the checkpoints as they were."""
+    _, params, folder = smoke_run
+    best = {p: p.read_bytes() for p in (folder / "train").glob("*/best.pt")}
+    assert best
+    assert main(["train", str(params)]) == 0
+    out = capsys.readouterr().out
+    for p, blob in best.items():
+        assert f"[zslkit] {p.parent.name}:" in out and p.read_bytes() == blob
