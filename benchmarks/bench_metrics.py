@@ -11,7 +11,11 @@ baseline would take hours, so it is timed on a sample of rows in each direction 
 the row count (printed as "extrapolated"); zslkit is timed on the same sample (a measured
 like-for-like ratio) and on the whole table, in a fresh process whose peak memory is reported.
 
+``--backend torch`` times zslkit's torch backend (``evaluate.backend: torch``) on ``--device``
+(auto = CUDA when present) instead of the numpy one; the baseline is the same.
+
 Usage: python benchmarks/bench_metrics.py [--tracks 207024] [--sample 2000] [--tables 226,1126]
+                                          [--backend numpy|torch] [--device auto|cpu|cuda]
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zslkit import metrics  # noqa: E402
+from zslkit.inference import resolve_device  # noqa: E402
 
 KS = (1, 5, 10)
 
@@ -39,11 +44,14 @@ def table(n_tracks: int, n_tags: int, seed: int = 0):
     return scores, labels
 
 
+BACKEND = {"backend": "numpy"}
+
+
 def suite(scores, labels) -> float:
     """zslkit: everything, both directions, with bootstrap CIs of AUC and AP; returns seconds."""
     t0 = time.perf_counter()
     for axis in (1, 0):
-        items = metrics.per_item(scores, labels, axis, KS)
+        items = metrics.per_item(scores, labels, axis, KS, **BACKEND)
         for name in ("AUC", "AP"):
             metrics.bootstrap_ci(items[name], 1000, seed=0)
     return time.perf_counter() - t0
@@ -81,12 +89,17 @@ def main() -> None:
     ap.add_argument("--tables", default="226,1126")
     ap.add_argument("--sample", type=int, default=2000, help="rows (tracks) in the like-for-like sample")
     ap.add_argument("--columns", type=int, default=20, help="full-length tag columns timed for the baseline")
+    ap.add_argument("--backend", default="numpy", choices=metrics.BACKENDS)
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch backend's device")
     ap.add_argument("--full-child", nargs=2, type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.backend == "torch":
+        BACKEND.update(backend="torch", device=resolve_device(args.device, "--device"))
     if args.full_child:
         print(json.dumps(full_run(*args.full_child)))
         return
-    print(f"metric suite: AUC, AP, hit/P/AP@{{1,5,10}}, both directions, + bootstrap CIs; {args.tracks:,} tracks")
+    print(f"metric suite: AUC, AP, hit/P/AP@{{1,5,10}}, both directions, + bootstrap CIs; {args.tracks:,} tracks; "
+          f"zslkit backend {BACKEND['backend']}" + (f" on {BACKEND['device']}" if "device" in BACKEND else ""))
     for n_tags in map(int, args.tables.split(",")):
         scores, labels = table(args.tracks, n_tags)
         # like-for-like sample: `sample` tracks, both directions, both implementations
@@ -101,7 +114,8 @@ def main() -> None:
         t_ret = baseline(np.ascontiguousarray(scores[:, cols].T),
                          np.ascontiguousarray(labels[:, cols].T)) * n_tags / len(cols)
         extrapolated = t_ann + t_ret
-        child = subprocess.run([sys.executable, __file__, "--full-child", str(args.tracks), str(n_tags)],
+        child = subprocess.run([sys.executable, __file__, "--full-child", str(args.tracks), str(n_tags),
+                                "--backend", args.backend, "--device", args.device],
                                capture_output=True, text=True, check=True)
         full = json.loads(child.stdout.strip().splitlines()[-1])
         print(f"\n{args.tracks:,} x {n_tags} ({full['table_gb']:.2f} GB of scores + labels)")
