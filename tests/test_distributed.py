@@ -1,4 +1,10 @@
 """Training in several processes (torchrun, DDP with gloo on the CPU) against one process."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -44,27 +50,40 @@ def test_context_shares_and_a_batch_too_small_to_split():
 
 
 @pytest.mark.slow
-def test_two_gloo_processes_train_the_weights_of_one(tmp_path):
-    """torchrun with 2 CPU processes (gloo) and the global batch of 16 split 8 + 8, against one process
-    with batch 16: the same batches, gradients summed over the processes."""
+def test_two_gloo_processes_train_the_weights_of_one_and_resume_after_a_kill(tmp_path):
+    """torchrun with 2 CPU processes (gloo), the global batch of 16 split 8 + 8, killed (SIGKILL, the whole
+    process group) after its first epoch and started again: against one process with batch 16, the same
+    losses and weights (gradients summed over the processes; float additions in another order)."""
     ds = synthetic_dataset(tmp_path / "data" / "syn", n_tracks=96)
     P = config.resolve({"run": {"name": "ddp", "data_dir": "data", "reports_dir": "reports", "progress": False},
                         "data": {"name": "syn"}, "split": {"stratify": "none", "seed": 2},
                         "sideinfo": {"kinds": ["random"]}, "model": {"sideinfo": "random"},
-                        "train": {"batch_size": 16, "max_epochs": 2, "device": "cpu", "negatives": 2}},
+                        "train": {"batch_size": 16, "max_epochs": 4, "device": "cpu", "negatives": 2}},
                        root=tmp_path)
     split = prepare_split(ds, P["split"])
     one = train_stage(ds, split, P, tmp_path / "one", progress=False)["joint"]
     P2 = {**P, "train": {**P["train"], "nproc": 2}}
-    two = train_stage(ds, split, P2, tmp_path / "two", progress=False)["joint"]
+    resolved = tmp_path / "two.yaml"
+    resolved.write_text(config.dump(P2))
+    proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
+                             "-m", "zslkit.train", str(resolved), "--run-dir", str(tmp_path / "two")],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    last = tmp_path / "two" / "train" / "joint" / "last.pt"
+    while not last.is_file() and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = torch.load(last, weights_only=True)["epoch"]
+    assert 1 <= done < 4, f"killed after {done} epochs"
+    two = train_stage(ds, split, P2, tmp_path / "two", progress=False)["joint"]  # resumes, 2 processes again
     assert (tmp_path / "two" / "train" / "launch.yaml").is_file()
     c1, c2 = one["curves"], two["curves"]
-    assert len(c1) == len(c2) == 2
+    assert len(c1) == len(c2) == 4
     pd.testing.assert_series_equal(c1.train_loss, c2.train_loss, rtol=1e-4)
     pd.testing.assert_series_equal(c1.valid_loss, c2.valid_loss, rtol=1e-4)
     w1 = torch.load(tmp_path / "one" / "train" / "joint" / "last.pt", weights_only=True)["model"]
-    w2 = torch.load(tmp_path / "two" / "train" / "joint" / "last.pt", weights_only=True)["model"]
+    w2 = torch.load(last, weights_only=True)["model"]
     assert set(w1) == set(w2)
     moved = max(float((w1[k] - w2[k]).abs().max()) for k in w1)
     assert moved < 1e-5, f"largest weight difference {moved}"
-    assert two["trainer"].state["step"] == one["trainer"].state["step"] == 2 * (len(one["trainer"].train_set) // 16)
+    assert two["trainer"].state["step"] == one["trainer"].state["step"] == 4 * (len(one["trainer"].train_set) // 16)
