@@ -70,18 +70,40 @@ def test_top_k_metrics_by_hand(seed, k):
 @given(seed=st.integers(0, 10_000), levels=st.sampled_from([2, 5, 0]), axis=st.sampled_from([0, 1]),
        shape=st.tuples(st.integers(1, 40), st.integers(1, 40)), dtype=st.sampled_from([np.float32, np.float64]))
 def test_the_torch_backend_gives_the_numpy_numbers(seed, levels, axis, shape, dtype):
-    """AUC and AP with many ties (levels 2 and 5) or none (0: continuous scores); the top-k metrics
-    where no tie can straddle the k-th place (continuous scores)."""
+    """Many ties (levels 2 and 5) or none (0: continuous scores): every metric agrees, the top-k ones
+    included, because both backends let tied items keep the table's order."""
     rng = np.random.default_rng(seed)
     scores = (rng.integers(0, levels, shape) / levels if levels else rng.standard_normal(shape)).astype(dtype)
     labels = rng.random(shape) < 0.3
     a = per_item(scores, labels, axis=axis, ks=(1, 3, 10), chunk_elements=50)
     b = per_item(scores, labels, axis=axis, ks=(1, 3, 10), chunk_elements=50, backend="torch", device="cpu")
     assert set(a) == set(b)
-    for name in ("AUC", "n_pos", "n_neg", "valid") + (("hit@1", "P@3", "hit@10", "P@10") if not levels else ()):
-        np.testing.assert_array_equal(b[name], a[name], err_msg=name)
-    for name in ("AP",) + (("AP@1", "AP@3", "AP@10") if not levels else ()):  # float sums in another order
-        np.testing.assert_allclose(b[name], a[name], rtol=0, atol=1e-12, err_msg=name)
+    for name in a:
+        if name.startswith("AP"):  # float sums in another order
+            np.testing.assert_allclose(b[name], a[name], rtol=0, atol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(b[name], a[name], err_msg=name)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_tied_items_keep_the_table_order_in_a_top_k_list(backend):
+    # row 0: all four tie, the positive is last in the table -> not in the top 1..3;
+    # row 1: the same scores, the positive first -> hit@1
+    scores = np.array([[0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 0.5, 0.5]], dtype=np.float32)
+    labels = np.array([[0, 0, 0, 1], [1, 0, 0, 0]], dtype=bool)
+    got = per_item(scores, labels, axis=1, ks=(1, 3), backend=backend)
+    np.testing.assert_array_equal(got["hit@1"], [0.0, 1.0])
+    np.testing.assert_array_equal(got["hit@3"], [0.0, 1.0])
+    np.testing.assert_array_equal(got["AUC"], [0.5, 0.5])  # AUC and AP see the tie as a tie
+    np.testing.assert_array_equal(got["AP"], [0.25, 0.25])
+    # long rows of three levels (where a plain sort scrambles ties), against a stable-sort reference
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.random((20, 1000)) * 2).astype(np.float32)
+    labels = rng.random((20, 1000)) < 0.05
+    got = per_item(scores, labels, axis=1, ks=(10, 100), backend=backend)
+    top = np.take_along_axis(labels, np.argsort(-scores, axis=1, kind="stable"), axis=1)
+    np.testing.assert_array_equal(got["P@10"], top[:, :10].sum(axis=1) / 10)
+    np.testing.assert_array_equal(got["P@100"], top[:, :100].sum(axis=1) / 100)
 
 
 def test_an_unknown_backend_is_named():

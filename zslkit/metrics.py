@@ -7,15 +7,13 @@ Conventions
   ``axis=0`` computes one value per column, over the rows: per tag, over tracks (retrieval, "-l").
 - Items are ranked by descending score. ROC-AUC and average precision treat tied scores as
   scikit-learn does: AUC gives a tied group its average rank (``roc_auc_score``); AP takes each
-  positive's precision at the end of its tied group (``average_precision_score``). Ties inside
-  a top-k list are broken by the sort (deterministic, otherwise arbitrary, as in the original
-  code; a stable sort would cost 4-5x in the sort); with continuous model scores they do not
-  occur in practice.
+  positive's precision at the end of its tied group (``average_precision_score``). Inside a
+  top-k list, tied items keep the table's order (a stable sort, applied only to the rows that
+  have ties: it costs 4-5x a plain sort). Continuous model scores have no ties; heads such as
+  ConSE produce many, and there the top-k metrics depend on this rule.
 - Two backends compute the same numbers: ``numpy`` (chunks on threads) and ``torch`` (chunks on a
-  torch device, e.g. the GPU the model ran on). AUC and AP depend on no tie-breaking: AUC is equal
-  to the last bit (sums of half-integers), AP up to the order of float additions (1e-12). hit@k,
-  P@k and AP@k are equal too, except where a group of tied scores straddles the k-th place (each
-  sort breaks such ties its own way).
+  torch device, e.g. the GPU the model ran on). AUC, hit@k and P@k are equal to the last bit (sums
+  of integers and half-integers), AP and AP@k up to the order of float additions (1e-12).
 - ``hit@k`` is 1 if a positive is among the top k; ``P@k`` is true precision, positives in the
   top k over k; ``AP@k`` is the original code's "precision@k" (Kaggle ``ml_metrics.apk``: the sum
   of precision at each positive in the top k, over ``min(n_positives, k)``), kept for comparison.
@@ -122,12 +120,15 @@ def _rows(s: np.ndarray, y: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarr
     m, n = s.shape
     order = np.argsort(-s, axis=1)
     ss = np.take_along_axis(s, order, axis=1)
-    yy = np.take_along_axis(y, order, axis=1)
-    del order
-    pos = np.arange(n)
     # tied groups: for every position, the first and last position of its group of equal scores
     change = ss[:, 1:] != ss[:, :-1]
     del ss
+    tied = ~change.all(axis=1)
+    if tied.any():  # tied items keep the table's order (the sorted values, hence `change`, are the same)
+        order[tied] = np.argsort(-s[tied], axis=1, kind="stable")
+    yy = np.take_along_axis(y, order, axis=1)
+    del order
+    pos = np.arange(n)
     end = np.where(np.c_[change, np.ones((m, 1), bool)], pos, n)
     end = np.minimum.accumulate(end[:, ::-1], axis=1)[:, ::-1]
     start = np.where(np.c_[np.ones((m, 1), bool), change], pos, 0)
@@ -159,12 +160,16 @@ def _rows_torch(s: torch.Tensor, y: torch.Tensor, ks: Sequence[int]) -> dict[str
     m, n = s.shape
     dev, f64 = s.device, torch.float64
     order = torch.argsort(-s, dim=1)
-    ss, yy = s.gather(1, order), y.gather(1, order)
+    ss = s.gather(1, order)
+    change = ss[:, 1:] != ss[:, :-1]
+    del ss
+    tied = ~change.all(dim=1)
+    if tied.any():
+        order[tied] = torch.argsort(-s[tied], dim=1, stable=True)
+    yy = y.gather(1, order)
     del order
     pos = torch.arange(n, device=dev)
     ones = torch.ones((m, 1), dtype=torch.bool, device=dev)
-    change = ss[:, 1:] != ss[:, :-1]
-    del ss
     end = torch.where(torch.cat([change, ones], 1), pos, n)
     end = torch.cummin(end.flip(1), dim=1).values.flip(1)
     start = torch.where(torch.cat([ones, change], 1), pos, 0)
