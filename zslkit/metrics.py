@@ -8,8 +8,8 @@ Conventions
 - Items are ranked by descending score. ROC-AUC and average precision treat tied scores as
   scikit-learn does: AUC gives a tied group its average rank (``roc_auc_score``); AP takes each
   positive's precision at the end of its tied group (``average_precision_score``). Inside a
-  top-k list, tied items keep the table's order (a stable sort, applied only to the rows that
-  have ties: it costs 4-5x a plain sort). Continuous model scores have no ties; heads such as
+  top-k list, tied items keep the table's order (a stable sort, applied only to the rows with a
+  tie among their first ``max(ks) + 1`` items: it costs 4-5x a plain sort). Continuous model scores have no ties; heads such as
   ConSE produce many, and there the top-k metrics depend on this rule.
 - Two backends compute the same numbers: ``numpy`` (chunks on threads) and ``torch`` (chunks on a
   torch device, e.g. the GPU the model ran on). AUC, hit@k and P@k are equal to the last bit (sums
@@ -123,7 +123,7 @@ def _rows(s: np.ndarray, y: np.ndarray, ks: Sequence[int]) -> dict[str, np.ndarr
     # tied groups: for every position, the first and last position of its group of equal scores
     change = ss[:, 1:] != ss[:, :-1]
     del ss
-    tied = ~change.all(axis=1)
+    tied = ~change[:, :max(ks, default=0)].all(axis=1)  # only a top-k list's order depends on how ties break
     if tied.any():  # tied items keep the table's order (the sorted values, hence `change`, are the same)
         order[tied] = np.argsort(-s[tied], axis=1, kind="stable")
     yy = np.take_along_axis(y, order, axis=1)
@@ -163,7 +163,7 @@ def _rows_torch(s: torch.Tensor, y: torch.Tensor, ks: Sequence[int]) -> dict[str
     ss = s.gather(1, order)
     change = ss[:, 1:] != ss[:, :-1]
     del ss
-    tied = ~change.all(dim=1)
+    tied = ~change[:, :max(ks, default=0)].all(dim=1)
     if tied.any():
         order[tied] = torch.argsort(-s[tied], dim=1, stable=True)
     yy = y.gather(1, order)
