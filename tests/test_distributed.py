@@ -47,6 +47,10 @@ def test_context_shares_and_a_batch_too_small_to_split():
     from zslkit.distributed import check
     with pytest.raises(ParamError, match="train.batch_size: 2 is smaller than the 4 training processes"):
         check({"train": {"batch_size": 2}}, Context(1, 4))
+    from zslkit.distributed import launch
+    gpus = torch.cuda.device_count()
+    with pytest.raises(ParamError, match=f"train.nproc: {gpus + 1} processes, one per GPU, but torch sees {gpus}"):
+        launch("p.yaml", "run", gpus + 1, "cuda")
 
 
 @pytest.mark.slow

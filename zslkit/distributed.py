@@ -105,14 +105,20 @@ def broadcast_buffers(net: torch.nn.Module, ctx: Context) -> None:
 
 
 def launch(params_file: str | os.PathLike, run_dir: str | os.PathLike, nproc: int,
-           extra: tuple[str, ...] = ()) -> None:
+           device: str = "cpu", extra: tuple[str, ...] = ()) -> None:
     """Run stage 03 of ``run_dir`` in ``nproc`` processes on this node (``torchrun --standalone``).
 
     ``params_file`` holds the resolved parameters; each process runs ``python -m zslkit.train``.
+    ``device`` is ``train.device``; on CUDA each process takes one GPU, so ``nproc`` may not exceed
+    the GPUs torch sees.
     Raises :class:`RunError` naming the exit status when a process fails (their output is shown).
     """
     if nproc < 1:
         raise ParamError(f"train.nproc: {nproc} is below the minimum 1")
+    cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if cuda and nproc > torch.cuda.device_count():
+        raise ParamError(f"train.nproc: {nproc} processes, one per GPU, but torch sees "
+                         f"{torch.cuda.device_count()} GPU(s); lower train.nproc or set train.device: cpu")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
            "-m", "zslkit.train", str(params_file), "--run-dir", str(run_dir), *extra]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)

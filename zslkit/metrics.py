@@ -9,8 +9,8 @@ Conventions
   scikit-learn does: AUC gives a tied group its average rank (``roc_auc_score``); AP takes each
   positive's precision at the end of its tied group (``average_precision_score``). Inside a
   top-k list, tied items keep the table's order (a stable sort, applied only to the rows with a
-  tie among their first ``max(ks) + 1`` items: it costs 4-5x a plain sort). Continuous model scores have no ties; heads such as
-  ConSE produce many, and there the top-k metrics depend on this rule.
+  tie among their first ``max(ks) + 1`` items: it costs 4-5x a plain sort). Continuous model
+  scores rarely tie there; heads such as ConSE often do, and their top-k metrics depend on it.
 - Two backends compute the same numbers: ``numpy`` (chunks on threads) and ``torch`` (chunks on a
   torch device, e.g. the GPU the model ran on). AUC, hit@k and P@k are equal to the last bit (sums
   of integers and half-integers), AP and AP@k up to the order of float additions (1e-12).

@@ -104,7 +104,7 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
     if launched:  # the processes train and write the checkpoints; this one reads them back
         resolved = Path(run_dir) / "train" / "launch.yaml"
         write_text(resolved, config.dump(params))
-        distributed.launch(resolved, run_dir, params["train"]["nproc"])
+        distributed.launch(resolved, run_dir, params["train"]["nproc"], params["train"]["device"])
     out = {}
     for name, m in planned_models(params).items():
         vectors = seen_vectors(ds, split, m["sideinfo"]) if m["kind"] == "joint" else None
