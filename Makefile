@@ -45,7 +45,7 @@ test-browser: $(STAMP)
 	ZSLKIT_CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest -m browser $(PYTEST_ARGS)
 
 # runs killed at a random moment of preprocessing, training and embedding and resumed, against an uninterrupted one
-# (about 9 min)
+# (about 5 min)
 test-long: $(STAMP)
 	$(BIN)/python -m pytest -m long $(PYTEST_ARGS)
 
