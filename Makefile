@@ -27,7 +27,7 @@ demo: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/zslkit run params/smoke.yaml $(ARGS)
 
-# every test but the datasets, browser and long lanes below (about 22 min on 2 cores); test-fast: no data build or notebook run
+# every test but the datasets, browser and long lanes below (10 to 22 min on 2 cores); test-fast: no data build or notebook run
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
