@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 from conftest import tone
 
+from zslkit import melstore
 from zslkit.audio import MelSpec, preprocess, process_chunk
 from zslkit.errors import DataError, ParamError
 from zslkit.melpack import build_pack
@@ -85,8 +86,19 @@ def test_store_pickles_without_its_maps(tmp_path, tracks):
     store = MelStore.from_dir(tmp_path / "m")
     store["t03"]
     copy = pickle.loads(pickle.dumps(store))
-    assert copy._maps == {} and len(pickle.dumps(store)) < 5000
+    assert copy._shard_maps == {} and copy._file_maps == {} and len(pickle.dumps(store)) < 5000
     np.testing.assert_array_equal(copy["t03"], store["t03"])
+
+
+def test_at_most_max_open_per_track_files_stay_open(tmp_path, tracks, monkeypatch):
+    monkeypatch.setattr(melstore, "MAX_OPEN", 2)
+    preprocess(tracks[:5], tmp_path / "m", layout="files", workers=1, progress=False)
+    store = MelStore.from_dir(tmp_path / "m")
+    first = np.array(store["t00"])
+    for t, _ in tracks[:5]:
+        store[t]
+        assert len(store._file_maps) <= 2
+    np.testing.assert_array_equal(store["t00"], first)  # reopened after it was closed
 
 
 def test_bad_index_and_layout_are_named(tmp_path, tracks):

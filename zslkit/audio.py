@@ -188,12 +188,12 @@ def process_chunk(task) -> list[tuple]:
         elif mel is not None:
             mels.append(mel)
         rows.append(row)
-    if not mels:
-        return [r if len(r) == 8 else r + ("", -1) for r in rows]
-    ids = [r[0] for r in rows if r[2] == "ok"]
-    rel, offsets = write_shard(mel_dir, ids, mels)
-    where = dict(zip(ids, offsets.tolist()))
-    return [r + ((rel, where[r[0]]) if r[2] == "ok" else ("", -1)) for r in rows]
+    where, rel = {}, ""
+    if mels:
+        ids = [r[0] for r in rows if r[2] == "ok"]
+        rel, offsets = write_shard(mel_dir, ids, mels)
+        where = dict(zip(ids, offsets.tolist()))
+    return [r if len(r) == 8 else r + ((rel, where[r[0]]) if r[0] in where else ("", -1)) for r in rows]
 
 
 def _finished(mel_dir: Path, ids: Sequence[str]) -> dict[str, tuple[str, int, int]]:

@@ -105,7 +105,7 @@ def broadcast_buffers(net: torch.nn.Module, ctx: Context) -> None:
 
 
 def launch(params_file: str | os.PathLike, run_dir: str | os.PathLike, nproc: int,
-           device: str = "cpu", extra: tuple[str, ...] = ()) -> None:
+           device: str = "cpu") -> None:
     """Run stage 03 of ``run_dir`` in ``nproc`` processes on this node (``torchrun --standalone``).
 
     ``params_file`` holds the resolved parameters; each process runs ``python -m zslkit.train``.
@@ -120,7 +120,7 @@ def launch(params_file: str | os.PathLike, run_dir: str | os.PathLike, nproc: in
         raise ParamError(f"train.nproc: {nproc} processes, one per GPU, but torch sees "
                          f"{torch.cuda.device_count()} GPU(s); lower train.nproc or set train.device: cpu")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
-           "-m", "zslkit.train", str(params_file), "--run-dir", str(run_dir), *extra]
+           "-m", "zslkit.train", str(params_file), "--run-dir", str(run_dir)]
     env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
                                                                                         // nproc)))}
     done = subprocess.run(cmd, env=env, cwd=str(Path.cwd()))

@@ -24,8 +24,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .errors import DataError
-from .io import atomic_path, read_npz, save_npz
-from .melstore import MelStore
+from .io import atomic_path
+from .melstore import MelStore, frame_offsets, shard_index, write_shard_index
 
 
 class MelPack:
@@ -33,7 +33,7 @@ class MelPack:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
-        index = read_npz(self.path.with_suffix(".index.npz"), "mel pack index not found")
+        index = shard_index(self.path)
         self.track_ids = [str(t) for t in index["track_ids"]]
         self.offsets = index["offsets"].astype(np.int64)
         self.n_frames = index["n_frames"].astype(np.int64)
@@ -97,7 +97,7 @@ def build_pack(track_ids: Sequence[str], mels: MelStore | Sequence[str | os.Path
     if len(n_mels) > 1:
         raise DataError(f"mels under {mels.file(track_ids[0]).parent} have different band counts {sorted(n_mels)}")
     n_frames = np.array([s[0] for s in shapes], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(n_frames)[:-1]])
+    offsets = frame_offsets(n_frames)
     dtype = np.float16 if dtypes == {np.dtype(np.float16)} else np.float32
     with atomic_path(path, suffix=".npy") as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=(int(n_frames.sum()), n_mels.pop()))
@@ -106,5 +106,5 @@ def build_pack(track_ids: Sequence[str], mels: MelStore | Sequence[str | os.Path
             out[o:o + n] = mels[t]
         out.flush()
         del out
-    save_npz(index_path, track_ids=np.array(track_ids, dtype=str), offsets=offsets, n_frames=n_frames)
+    write_shard_index(path, track_ids, n_frames)
     return MelPack(path)

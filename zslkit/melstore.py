@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,21 +47,22 @@ class MelStore:
 
     def __init__(self, files: Mapping[str, str | os.PathLike] | None = None):
         files = files or {}
-        self._init([str(k) for k in files], [Path(v) for v in files.values()],
+        self._init([str(k) for k in files], [str(v) for v in files.values()], Path(),
                    np.full(len(files), -1, np.int64), np.full(len(files), -1, np.int64))
 
-    def _init(self, track_ids: list[str], paths: Sequence[Path], offsets: np.ndarray, n_frames: np.ndarray):
-        codes, uniques = pd.factorize(pd.Series([str(p) for p in paths], dtype=object))
+    def _init(self, track_ids: list[str], files: Sequence[str], base: Path, offsets: np.ndarray,
+              n_frames: np.ndarray):
+        """``files`` as written in the index, relative to ``base`` unless absolute (resolved once per file)."""
+        codes, uniques = pd.factorize(pd.Series(files, dtype=object))
         self._ids = pd.Index(track_ids, dtype=object)
         if not self._ids.is_unique:
             dup = self._ids[self._ids.duplicated()][0]
             raise DataError(f"track {dup!r} is listed twice in the mel index")
         self._file_codes = codes.astype(np.int32)
-        self._paths = [Path(p) for p in uniques]
+        self._paths = [Path(f) if os.path.isabs(f) else base / f for f in uniques]
         self.offsets, self._n_frames = offsets, n_frames
-        self._maps: dict[int, np.ndarray] = {}
-        self._shard_codes: set[int] = set()
-        self._open_files = 0
+        self._shard_maps: dict[int, np.ndarray] = {}  # kept open
+        self._file_maps: dict[int, np.ndarray] = {}   # at most MAX_OPEN
 
     @classmethod
     def from_dir(cls, mel_dir: str | os.PathLike) -> "MelStore":
@@ -84,8 +85,7 @@ class MelStore:
             raise DataError(f"{index}, line {row + 2}: track {table.track_id[row]!r} is in a shard but has "
                             f"n_frames {n_frames[row]}")
         store = cls.__new__(cls)
-        files = [f if os.path.isabs(f) else mel_dir / f for f in table.file]
-        store._init(table.track_id.tolist(), files, offsets, n_frames)
+        store._init(table.track_id.tolist(), table.file.tolist(), mel_dir, offsets, n_frames)
         return store
 
     # -- lookup ----------------------------------------------------------------------------------
@@ -125,25 +125,21 @@ class MelStore:
         return len(self._paths)
 
     def __getstate__(self):
-        return {**self.__dict__, "_maps": {}, "_shard_codes": set(), "_open_files": 0}
+        return {**self.__dict__, "_shard_maps": {}, "_file_maps": {}}
 
     def _map(self, code: int, shard: bool) -> np.ndarray:
         """The memory map of file ``code``; shards stay open, at most MAX_OPEN per-track files do."""
-        mel = self._maps.get(code)
+        maps = self._shard_maps if shard else self._file_maps
+        mel = maps.get(code)
         if mel is None:
             path = self._paths[code]
             try:
                 mel = np.load(path, mmap_mode="r")
             except (OSError, ValueError) as exc:
                 raise DataError(f"{path}: cannot read mel: {exc}") from exc
-            if not shard:
-                if self._open_files >= MAX_OPEN:
-                    self._maps = {c: m for c, m in self._maps.items() if c in self._shard_codes}
-                    self._open_files = 0
-                self._open_files += 1
-            else:
-                self._shard_codes.add(code)
-            self._maps[code] = mel
+            if not shard and len(maps) >= MAX_OPEN:
+                maps.clear()
+            maps[code] = mel
         return mel
 
     def __getitem__(self, track_id: str) -> np.ndarray:
@@ -159,10 +155,17 @@ class MelStore:
                             f"the shard has {len(mel)}")
         return mel[offset:offset + n]
 
-    def n_frames(self, track_ids: Iterable[str]) -> np.ndarray:
+    def _rows(self, track_ids: Sequence[str]) -> np.ndarray:
+        """Index rows of many tracks at once (a DataError names the first unknown one)."""
+        rows = self._ids.get_indexer(pd.Index([str(t) for t in track_ids], dtype=object))
+        if (rows < 0).any():
+            raise DataError(f"track {track_ids[int(np.argmax(rows < 0))]!r} has no mel in this store")
+        return rows
+
+    def n_frames(self, track_ids: Sequence[str]) -> np.ndarray:
         """Frame counts ``(n,)`` of tracks, from the index (files the index does not size are opened)."""
-        rows = np.array([self._row(t) for t in track_ids], dtype=np.int64)
-        out = self._n_frames[rows].copy() if len(rows) else np.zeros(0, np.int64)
+        rows = self._rows(track_ids)
+        out = self._n_frames[rows]
         for j in np.flatnonzero(out < 0):
             out[j] = len(self[self._ids[rows[j]]])
         return out
@@ -172,8 +175,7 @@ class MelStore:
         when any of them is rewritten (training packs are keyed by it)."""
         h = hashlib.sha256()
         stats: dict[int, str] = {}
-        for t in track_ids:
-            i = self._row(t)
+        for t, i in zip(track_ids, self._rows(track_ids).tolist()):
             code = int(self._file_codes[i])
             if code not in stats:
                 path = self._paths[code]
@@ -210,14 +212,24 @@ def write_shard(mel_dir: str | os.PathLike, track_ids: Sequence[str],
     """Write tracks' mels as one shard of ``mel_dir`` (its frames, then its index, each atomically).
 
     Returns the shard's path relative to ``mel_dir`` and each track's offset in it."""
-    n_frames = np.array([len(m) for m in mels], dtype=np.int64)
-    offsets = np.concatenate([[0], np.cumsum(n_frames)[:-1]]).astype(np.int64)
     rel = f"{SHARD_DIR}/{shard_name(track_ids)}.npy"
     path = Path(mel_dir) / rel
     save_npy(path, np.concatenate(mels))
-    save_npz(path.with_suffix(".index.npz"), track_ids=np.array(track_ids, dtype=str), offsets=offsets,
+    return rel, write_shard_index(path, track_ids, [len(m) for m in mels])
+
+
+def frame_offsets(n_frames: np.ndarray) -> np.ndarray:
+    """Where each track starts when their frames lie one after another."""
+    return np.concatenate([[0], np.cumsum(n_frames)[:-1]]).astype(np.int64)
+
+
+def write_shard_index(path: str | os.PathLike, track_ids: Sequence[str], n_frames: Sequence[int]) -> np.ndarray:
+    """Write the ``.index.npz`` of the shard (or training pack) ``path``, atomically; return the offsets."""
+    n_frames = np.asarray(n_frames, dtype=np.int64)
+    offsets = frame_offsets(n_frames)
+    save_npz(Path(path).with_suffix(".index.npz"), track_ids=np.array(track_ids, dtype=str), offsets=offsets,
              n_frames=n_frames)
-    return rel, offsets
+    return offsets
 
 
 def write_index(mel_dir: str | os.PathLike, track_ids: Sequence[str], files: Sequence[str], n_frames: Sequence[int],

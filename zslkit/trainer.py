@@ -98,9 +98,10 @@ class Trainer:
         train, model = params["train"], params["model"]
         self.p, self.kind, self.seed = dict(train), kind, seed
         self.out = Path(out_dir)
-        self.dist = distributed.init(resolve_device(train["device"]))
+        device = resolve_device(train["device"])
+        self.dist = distributed.init(device)
         distributed.check(params, self.dist)
-        self.device = distributed.training_device(resolve_device(train["device"]), self.dist)
+        self.device = distributed.training_device(device, self.dist)
         self.seen = list(split.seen)
         leaked = set(self.seen) & set(split.unseen)
         if leaked:
