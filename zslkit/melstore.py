@@ -14,7 +14,7 @@ Conventions
   :mod:`zslkit.melpack`), written after the shard, so a shard with an index is complete.
 - One store may mix both layouts (a folder preprocessed before and resumed after the change).
 - Memory: the index is held as a pandas Index of the track ids and arrays of files, offsets and
-  frame counts (about 210 bytes per track at 400,000 tracks, docs/benchmarks.md); every shard is
+  frame counts (about 200 bytes per track at 400,000 tracks, docs/benchmarks.md); every shard is
   one memory map opened on first use; per-track files are opened on use and at most ``MAX_OPEN`` stay open.
   Maps are dropped when the store is pickled, so DataLoader and Dask workers open their own.
 """
