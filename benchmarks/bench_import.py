@@ -1,6 +1,6 @@
 """Reading real datasets' metadata at full size: zslkit's importers against the obvious baseline.
 
-Generated here (``zslkit.datasets.samples``, metadata only, no audio; tag values are random):
+Generated here (``zslkit.data.datasets.samples``, metadata only, no audio; tag values are random):
 - MagnaTagATune ``annotations_final.csv``: 25,863 clips x 188 tag columns;
 - MTG-Jamendo ``autotagging_top50tags.tsv``: 55,609 tracks with variable tag fields;
 - FMA ``tracks.csv``: 106,574 tracks (fma_large), three-line header, list literals;
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zslkit.datasets import fma, jamendo, mtat, samples, seed  # noqa: E402
+from zslkit.data.datasets import fma, jamendo, mtat, samples, seed  # noqa: E402
 
 
 def write_msd(root: Path, n_tracks: int, n_tags: int = 1126) -> Path:

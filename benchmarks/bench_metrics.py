@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from zslkit import metrics  # noqa: E402
-from zslkit.inference import resolve_device  # noqa: E402
+from zslkit.model.inference import resolve_device  # noqa: E402
 
 KS = (1, 5, 10)
 

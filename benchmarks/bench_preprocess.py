@@ -3,7 +3,7 @@
 Baseline (what ``scripts/preprocess_audio_msd.py`` did): per file, in one process, ``librosa.load``
 at 22,050 Hz, ``librosa.stft`` (n_fft 1024, hop 512), magnitude, mel filterbank product,
 ``log10(1 + 10 x)``, ``np.save`` of float32.
-zslkit: :func:`zslkit.audio.preprocess` (soundfile + soxr decode, framed real FFT, float16 stores,
+zslkit: :func:`zslkit.data.audio.preprocess` (soundfile + soxr decode, framed real FFT, float16 stores,
 process pool, atomic writes, error report).
 
 Usage: python benchmarks/bench_preprocess.py [--files 48] [--workers 0] [--rate 44100]
@@ -22,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zslkit.audio import MelSpec, load_audio, logmel, preprocess  # noqa: E402
+from zslkit.data.audio import MelSpec, load_audio, logmel, preprocess  # noqa: E402
 
 
 def make_files(folder: Path, n: int, rate: int) -> list[Path]:

@@ -6,9 +6,9 @@ small disk; the index, the number of files and the lookups are those of a real c
 size, the bytes read per crop are not. For each size and layout, in a fresh process:
 
 - **write**: the mels written as the preprocessing stage writes them (``audio.shard_tracks``
-  tracks per shard with :func:`zslkit.melstore.write_shard`, or one ``np.save`` per track), then
-  ``index.csv`` (:func:`zslkit.melstore.write_index`);
-- **open**: :meth:`zslkit.melstore.MelStore.from_dir` (read the index, build the lookup), its time
+  tracks per shard with :func:`zslkit.data.melstore.write_shard`, or one ``np.save`` per track), then
+  ``index.csv`` (:func:`zslkit.data.melstore.write_index`);
+- **open**: :meth:`zslkit.data.melstore.MelStore.from_dir` (read the index, build the lookup), its time
   and the memory it takes (resident set growth);
 - **crops**: ``--crops`` random crops of 16 frames from random tracks through the store (each read
   copies the frames out of the memory map), crops per second, and the resident set after them.
@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zslkit.melstore import MelStore, write_index, write_shard  # noqa: E402
+from zslkit.data.melstore import MelStore, write_index, write_shard  # noqa: E402
 
 CROP = 16
 

@@ -16,7 +16,7 @@ Prints training segments per second for each, their ratio, the same for the data
 and the share of training time spent waiting for data (and on CUDA the GPU utilisation NVML
 reports while training, when pynvml is installed). On the training device (``--device``;
 auto = CUDA when present) it then times zslkit's device feed (the pack in device memory, crops
-gathered there: :mod:`zslkit.feed`) against the model step alone on a resident batch, and prints
+gathered there: :mod:`zslkit.model.feed`) against the model step alone on a resident batch, and prints
 how many times the model's demand the data path delivers (target: at least 5x on a GPU).
 ``--cold`` drops the page cache before each timed phase (needs root: ``/proc/sys/vm/drop_caches``),
 which is the case of a dataset larger than memory; without it every file is read from the page cache.
@@ -36,17 +36,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zslkit.encoders import PaperEncoder  # noqa: E402
-from zslkit.feed import DeviceBatches, DevicePack  # noqa: E402
-from zslkit.inference import (
+from zslkit.data.melpack import build_pack  # noqa: E402
+from zslkit.data.melstore import MelStore  # noqa: E402
+from zslkit.model.encoders import PaperEncoder  # noqa: E402
+from zslkit.model.feed import DeviceBatches, DevicePack  # noqa: E402
+from zslkit.model.inference import (
     resolve_device,  # noqa: E402
     standardise,  # noqa: E402
 )
-from zslkit.losses import hinge_loss  # noqa: E402
-from zslkit.melpack import build_pack  # noqa: E402
-from zslkit.melstore import MelStore  # noqa: E402
-from zslkit.model import JointModel, TagBranch  # noqa: E402
-from zslkit.sampling import BatchSource, TrackSet  # noqa: E402
+from zslkit.model.losses import hinge_loss  # noqa: E402
+from zslkit.model.networks import JointModel, TagBranch  # noqa: E402
+from zslkit.model.sampling import BatchSource, TrackSet  # noqa: E402
 
 FRAMES, MELS, N_TAGS, DIM, MEAN, STD = 1292, 128, 900, 300, 0.2262, 0.2579
 SEG = 130  # frames per segment (the paper)

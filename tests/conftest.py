@@ -34,9 +34,9 @@ def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=N
     With ``atoms=n`` each tag lights two of ``n`` bands and its side information is the indicator
     of those two atoms, so an unseen tag is a new combination of seen parts (zero-shot solvable).
     """
-    from zslkit.datasets import Dataset, write_dataset
+    from zslkit.data.datasets import Dataset, write_dataset
+    from zslkit.data.sideinfo import SideInfo, random_table, table_path
     from zslkit.io import write_csv
-    from zslkit.sideinfo import SideInfo, random_table, table_path
     rng = np.random.default_rng(seed)
     labels = rng.random((n_tracks, n_tags)) < 0.3
     labels[labels.sum(axis=1) == 0, 0] = True
@@ -77,8 +77,8 @@ def trained_run(root, sideinfo="attributes", epochs=10, baseline=True, n_tracks=
     Returns ``(ds, split, params, run_dir)``, laid out like a real run after notebook 03.
     """
     from zslkit import config
-    from zslkit.splits import prepare_split
-    from zslkit.train import train_stage
+    from zslkit.data.splits import prepare_split
+    from zslkit.model.train import train_stage
     ds = synthetic_dataset(root / "ds", n_tracks=n_tracks, n_tags=n_tags, atoms=6, seed=seed)
     P = config.resolve({"run": {"name": "run", "reports_dir": str(root), "seed": seed},
                         "split": {"stratify": "none", "seed": 2, "ratio": 0.75},

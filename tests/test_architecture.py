@@ -117,16 +117,18 @@ def test_imports_sit_at_module_top():
     assert lazy == []
 
 
-@pytest.mark.parametrize("leaf", ["zslkit.explore", "zslkit.cli"])
+@pytest.mark.parametrize("leaf", ["zslkit.show.explore", "zslkit.cli"])
 def test_leaves_are_imported_by_nothing_in_the_package(leaf):
     edges, _ = graph()
     assert [m for m, targets in edges.items() if leaf in targets] == []
 
 
 @pytest.mark.parametrize("stage, forbidden", [
-    ("zslkit.evaluation", {"zslkit.trainer", "zslkit.embed", "zslkit.checkpoints", "zslkit.sampling"}),
-    ("zslkit.embed", {"zslkit.trainer", "zslkit.evaluation", "zslkit.metrics"}),
-    ("zslkit.train", {"zslkit.embed", "zslkit.evaluation", "zslkit.metrics", "zslkit.inference"}),
+    ("zslkit.evaluate.protocol", {"zslkit.model.trainer", "zslkit.evaluate.embed", "zslkit.model.checkpoints",
+                                  "zslkit.model.sampling"}),
+    ("zslkit.evaluate.embed", {"zslkit.model.trainer", "zslkit.evaluate.protocol", "zslkit.evaluate.metrics"}),
+    ("zslkit.model.train", {"zslkit.evaluate.embed", "zslkit.evaluate.protocol", "zslkit.evaluate.metrics",
+                            "zslkit.model.inference"}),
 ])
 def test_stages_do_not_reach_across(stage, forbidden):
     """Training never evaluates; evaluation never trains or embeds; embedding never scores."""

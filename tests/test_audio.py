@@ -5,7 +5,7 @@ import pytest
 from conftest import tone
 
 from zslkit import DataError
-from zslkit.audio import MelSpec, MelStore, load_audio, logmel, mel_statistics, preprocess
+from zslkit.data.audio import MelSpec, MelStore, load_audio, logmel, mel_statistics, preprocess
 
 
 def librosa_logmel(y, sr=22050, pad_mode="constant"):

@@ -26,8 +26,8 @@ import requests
 import yaml
 from conftest import ROOT
 
-from zslkit import runner
-from zslkit.embeddings import Embeddings
+from zslkit.evaluate.embeddings import Embeddings
+from zslkit.run import runner
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -1,7 +1,7 @@
 import pytest
 
 from zslkit import ParamError, config
-from zslkit.datasets import m21
+from zslkit.data.datasets import m21
 
 
 def test_defaults_resolve_and_paths_are_absolute(tmp_path):

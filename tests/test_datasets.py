@@ -8,12 +8,12 @@ import scipy.sparse as sp
 from conftest import tone
 
 from zslkit import DataError, ParamError, UnsafePickleError, config
-from zslkit.audio import PAPER_MEAN
-from zslkit.datasets import Dataset, annotations_from_lists, write_dataset
-from zslkit.datasets.folder import import_folder
-from zslkit.datasets.seed import import_seed
-from zslkit.pickles import safe_load_pickle, safe_loads_pickle
-from zslkit.sideinfo import Context, build_tables, text_vectors
+from zslkit.data.audio import PAPER_MEAN
+from zslkit.data.datasets import Dataset, annotations_from_lists, write_dataset
+from zslkit.data.datasets.folder import import_folder
+from zslkit.data.datasets.seed import import_seed
+from zslkit.data.pickles import safe_load_pickle, safe_loads_pickle
+from zslkit.data.sideinfo import Context, build_tables, text_vectors
 
 
 def test_write_and_load_round_trip(tmp_path):

@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zslkit import diagnostics
+from zslkit.evaluate import diagnostics
 
 
 def test_prototypes_are_mean_unit_embeddings_of_positives():

@@ -12,12 +12,12 @@ import torch
 from conftest import synthetic_dataset
 
 from zslkit import config
-from zslkit.distributed import Context
+from zslkit.data.melstore import MelStore
+from zslkit.data.splits import prepare_split
 from zslkit.errors import ParamError
-from zslkit.melstore import MelStore
-from zslkit.sampling import BatchSource, TrackSet
-from zslkit.splits import prepare_split
-from zslkit.train import train_stage
+from zslkit.model.distributed import Context
+from zslkit.model.sampling import BatchSource, TrackSet
+from zslkit.model.train import train_stage
 
 
 def tracks(n=37, tags=6, seed=0):
@@ -44,10 +44,10 @@ def test_the_shares_of_the_ranks_make_up_the_single_process_batch(world, valid):
 
 def test_context_shares_and_a_batch_too_small_to_split():
     assert [Context(r, 3).share(10) for r in range(3)] == [slice(0, 3), slice(3, 6), slice(6, 10)]
-    from zslkit.distributed import check
+    from zslkit.model.distributed import check
     with pytest.raises(ParamError, match="train.batch_size: 2 is smaller than the 4 training processes"):
         check({"train": {"batch_size": 2}}, Context(1, 4))
-    from zslkit.distributed import launch
+    from zslkit.model.distributed import launch
     gpus = torch.cuda.device_count()
     with pytest.raises(ParamError, match=f"train.nproc: {gpus + 1} processes, one per GPU, but torch sees {gpus}"):
         launch("p.yaml", "run", gpus + 1, "cuda")
@@ -70,7 +70,7 @@ def test_two_gloo_processes_train_the_weights_of_one_and_resume_after_a_kill(tmp
     resolved = tmp_path / "two.yaml"
     resolved.write_text(config.dump(P2))
     proc = subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2",
-                             "-m", "zslkit.train", str(resolved), "--run-dir", str(tmp_path / "two")],
+                             "-m", "zslkit.model.train", str(resolved), "--run-dir", str(tmp_path / "two")],
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     last = tmp_path / "two" / "train" / "joint" / "last.pt"
     while not last.is_file() and proc.poll() is None:

@@ -5,13 +5,15 @@ import pytest
 import torch
 from conftest import trained_run
 
-from zslkit import DataError, ParamError, config, embed, explore
-from zslkit.embed import TextEncoder
-from zslkit.embeddings import ClassifierScores, Embeddings, embeddings_path
-from zslkit.inference import track_embeddings
-from zslkit.sideinfo import WordVectors, load_table
-from zslkit.sideinfo import text_vectors as text_side_info
-from zslkit.viz import umap_coords
+from zslkit import DataError, ParamError, config
+from zslkit.data.sideinfo import WordVectors, load_table
+from zslkit.data.sideinfo import text_vectors as text_side_info
+from zslkit.evaluate import embed
+from zslkit.evaluate.embed import TextEncoder
+from zslkit.evaluate.embeddings import ClassifierScores, Embeddings, embeddings_path
+from zslkit.model.inference import track_embeddings
+from zslkit.show import explore
+from zslkit.show.viz import umap_coords
 
 
 @pytest.fixture(scope="module")

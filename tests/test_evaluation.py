@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 from conftest import trained_run
 
-from zslkit import embed, evaluation
+from zslkit.evaluate import embed
+from zslkit.evaluate import protocol as evaluation
 
 pytestmark = pytest.mark.slow  # trains small models (fixtures)
 

@@ -7,11 +7,11 @@ import torch
 from conftest import synthetic_dataset
 
 from zslkit import ParamError, config
-from zslkit.feed import DeviceBatches, DevicePack, choose_feed
-from zslkit.melpack import build_pack
-from zslkit.splits import prepare_split
-from zslkit.train import seen_vectors
-from zslkit.trainer import Trainer
+from zslkit.data.melpack import build_pack
+from zslkit.data.splits import prepare_split
+from zslkit.model.feed import DeviceBatches, DevicePack, choose_feed
+from zslkit.model.train import seen_vectors
+from zslkit.model.trainer import Trainer
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -4,7 +4,7 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from zslkit import DataError, config
-from zslkit.heads import HeadInput, apply_head, conse, eszsl, eszsl_map, learned, ridge, ridge_map
+from zslkit.evaluate.heads import HeadInput, apply_head, conse, eszsl, eszsl_map, learned, ridge, ridge_map
 from zslkit.registry import HEADS
 
 

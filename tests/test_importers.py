@@ -1,4 +1,4 @@
-"""The importers of published datasets, on copies in their exact on-disk formats (zslkit.datasets.samples).
+"""The importers of published datasets, on copies in their exact on-disk formats (zslkit.data.datasets.samples).
 
 Each importer is checked for what it reads (tags, groups, the dataset's own split, what it reports),
 and every numbered notebook runs on each of them through the runner with the dataset's params file.
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from zslkit.datasets import Dataset, fma, gtzan, jamendo, mtat, samples, seed
+from zslkit.data.datasets import Dataset, fma, gtzan, jamendo, mtat, samples, seed
 from zslkit.errors import DataError, ParamError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +68,7 @@ def test_jamendo_groups_window_split_and_duplicates(fixtures, tmp_path):
 
 
 def test_jamendo_window_reaches_the_mels(fixtures, tmp_path):
-    from zslkit import prepare
+    from zslkit.data import prepare
     root = fixtures["jamendo"]
     ds, _ = jamendo.import_jamendo(tmp_path / "ds", root / "data", root / "audio", offset=1.0, window=2.0)
     windows = prepare.track_windows(ds)
@@ -82,7 +82,7 @@ def test_jamendo_window_reaches_the_mels(fixtures, tmp_path):
 
 
 def test_gtzan_filtered_lists_and_a_corrupt_clip(fixtures, tmp_path):
-    from zslkit import prepare
+    from zslkit.data import prepare
     root = fixtures["gtzan"]
     ds, report = gtzan.import_gtzan(tmp_path / "ds", root, root)
     assert ds.meta["single_label"] and ds.tag_texts == sorted(samples.GTZAN_GENRES)
@@ -133,7 +133,7 @@ def test_fma_instrument_vectors_follow_the_original_recipe(tmp_path):
 
 
 def test_dataset_split_becomes_train_and_valid_inside_a_and_b(fixtures, tmp_path):
-    from zslkit import splits
+    from zslkit.data import splits
     root = fixtures["mtat"]
     ds, _ = mtat.import_mtat(tmp_path / "ds", root / "annotations_final.csv", root)
     params = {"name": "s0", "ratio": 0.8, "seed": 0, "stratify": "group", "unseen": None, "track_seed": 0,
@@ -221,7 +221,7 @@ def runs(fixtures, tmp_path_factory):
                                   pytest.param("gtzan", marks=pytest.mark.datasets), "fma_instrument", "msd_glove",
                                   "folder"])
 def test_every_notebook_runs_on_the_dataset(name, runs):
-    from zslkit.report import read_results
+    from zslkit.run.report import read_results
     folder = runs(name)
     r = read_results(folder)
     assert {"01_preprocess", "02_splits", "03_train", "04_embeddings", "05_evaluate"} <= set(r.stage)
@@ -236,7 +236,7 @@ def test_every_notebook_runs_on_the_dataset(name, runs):
 @pytest.mark.slow
 def test_transfer_from_mtat_to_gtzan_reports_accuracy(runs, fixtures, tmp_path):
     from zslkit.cli import main
-    from zslkit.report import read_results
+    from zslkit.run.report import read_results
     source = runs("mtat")
     target = _params("gtzan", fixtures, tmp_path)
     assert main(["transfer", str(source), str(target)]) == 0
@@ -253,7 +253,7 @@ def test_transfer_from_mtat_to_gtzan_reports_accuracy(runs, fixtures, tmp_path):
 
 
 def test_original_mels_report_the_missing_one_with_its_path(fixtures, tmp_path):
-    from zslkit import prepare
+    from zslkit.data import prepare
     ds, missing = seed.import_seed(fixtures["seed"], tmp_path / "msd", "msd", dir_mel=fixtures["seed"] / "mels")
     assert len(missing) == 1 and missing.track_id.iloc[0] == ds.tracks.track_id.iloc[-1]
     table = prepare.compute_mels(ds, {"audio": {}, "run": {}})

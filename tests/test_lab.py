@@ -12,7 +12,7 @@ import nbformat
 import pytest
 import requests
 
-from zslkit.lab import is_tracked, pre_save_hook, strip_outputs
+from zslkit.run.lab import is_tracked, pre_save_hook, strip_outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,7 +4,7 @@ import pytest
 import soundfile as sf
 
 from zslkit import ParamError, config
-from zslkit.datasets import m21
+from zslkit.data.datasets import m21
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from zslkit.datasets import fma, gtzan, jamendo, mtat, samples
+from zslkit.data.datasets import fma, gtzan, jamendo, mtat, samples
 from zslkit.errors import DataError
 
 TALLY: dict[str, list[int]] = {}  # format -> [tried, refused cleanly]

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from bokeh.models import ColumnDataSource, CustomJS
 
-from zslkit import maps
-from zslkit.embed import model_tag_maps
-from zslkit.embeddings import ClassifierScores, Embeddings
-from zslkit.tagspace import nearest_seen
+from zslkit.evaluate.embed import model_tag_maps
+from zslkit.evaluate.embeddings import ClassifierScores, Embeddings
+from zslkit.evaluate.tagspace import nearest_seen
+from zslkit.show import maps
 
 
 def test_nearest_seen_excludes_itself_and_unseen_rows():

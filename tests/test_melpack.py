@@ -3,10 +3,10 @@ import pickle
 import numpy as np
 import pytest
 
+from zslkit.data.melpack import build_pack
+from zslkit.data.melstore import MelStore
 from zslkit.errors import DataError
-from zslkit.melpack import build_pack
-from zslkit.melstore import MelStore
-from zslkit.sampling import BatchSource, TrackSet, crop
+from zslkit.model.sampling import BatchSource, TrackSet, crop
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 from conftest import tone
 
-from zslkit import melstore
-from zslkit.audio import MelSpec, preprocess, process_chunk
+from zslkit.data import melstore
+from zslkit.data.audio import MelSpec, preprocess, process_chunk
+from zslkit.data.melpack import build_pack
+from zslkit.data.melstore import SHARD_DIR, MelStore, complete_shards
 from zslkit.errors import DataError, ParamError
-from zslkit.melpack import build_pack
-from zslkit.melstore import SHARD_DIR, MelStore, complete_shards
 
 
 @pytest.fixture

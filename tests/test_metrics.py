@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from zslkit import DataError
-from zslkit.metrics import (
+from zslkit.evaluate.metrics import (
     bootstrap_ci,
     chance_test,
     cross_auc,

@@ -7,16 +7,16 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from zslkit import DataError, ParamError, RunError, config
-from zslkit.encoders import PaperEncoder, make_encoder
-from zslkit.inference import classifier_logits, cosine_scores, segments, track_embeddings
-from zslkit.losses import contrastive_loss, hinge_loss
-from zslkit.melstore import MelStore
-from zslkit.metrics import roc_auc
-from zslkit.model import Classifier, JointModel, TagBranch, count_parameters
-from zslkit.sampling import TrackSet, sample_batch
-from zslkit.splits import prepare_split
-from zslkit.train import seen_vectors
-from zslkit.trainer import Trainer
+from zslkit.data.melstore import MelStore
+from zslkit.data.splits import prepare_split
+from zslkit.evaluate.metrics import roc_auc
+from zslkit.model.encoders import PaperEncoder, make_encoder
+from zslkit.model.inference import classifier_logits, cosine_scores, segments, track_embeddings
+from zslkit.model.losses import contrastive_loss, hinge_loss
+from zslkit.model.networks import Classifier, JointModel, TagBranch, count_parameters
+from zslkit.model.sampling import TrackSet, sample_batch
+from zslkit.model.train import seen_vectors
+from zslkit.model.trainer import Trainer
 
 
 def test_paper_encoder_parameter_count_and_shapes():
@@ -186,14 +186,14 @@ def test_divergence_is_an_error_not_a_silent_nan(syn, tmp_path):
 def test_last_epochs_shows_small_learning_rates():
     import pandas as pd
 
-    from zslkit.train import last_epochs
+    from zslkit.model.train import last_epochs
     curves = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.234567, 1.1], "lr": [1e-3, 7.98e-6]})
     table = last_epochs(curves)
     assert table.lr.tolist() == ["1.00e-03", "7.98e-06"] and table.train_loss.iloc[0] == 1.2346
 
 
 def test_a_checkpoint_that_does_not_fit_names_the_parameters():
-    from zslkit.checkpoints import check_fits
+    from zslkit.model.checkpoints import check_fits
     P = config.resolve({"model": {"encoder": "paper"}})
     arch = {"encoder": "paper_bn", "encoder_params": {}, "segment_frames": 96, "hidden": 256, "sideinfo": "glove"}
     with pytest.raises(ParamError) as err:

@@ -14,14 +14,14 @@ import torch
 import yaml
 
 from zslkit import ParamError, config
-from zslkit.checkpoints import load_checkpoint
-from zslkit.datasets import Dataset, annotations_from_lists, write_dataset
-from zslkit.encoders import EMBED_DIM
+from zslkit.data.datasets import Dataset, annotations_from_lists, write_dataset
+from zslkit.data.sideinfo import Context, SideInfo
+from zslkit.data.splits import prepare_split
+from zslkit.model.checkpoints import load_checkpoint
+from zslkit.model.encoders import EMBED_DIM
+from zslkit.model.train import seen_vectors
+from zslkit.model.trainer import Trainer
 from zslkit.registry import DATASETS, ENCODERS, HEADS, SIDEINFO, Field, Registry
-from zslkit.sideinfo import Context, SideInfo
-from zslkit.splits import prepare_split
-from zslkit.train import seen_vectors
-from zslkit.trainer import Trainer
 
 # ----------------------------------------------------------------------------- the toy plugin
 
@@ -177,7 +177,7 @@ def test_plugins_load_from_a_file_once(tmp_path):
 @pytest.mark.slow
 def test_stages_01_to_05_run_with_a_toy_importer_and_a_toy_kind(tmp_path):
     from zslkit.cli import main
-    from zslkit.report import read_results
+    from zslkit.run.report import read_results
     params = {
         "run": {"name": "toy", "reports_dir": str(tmp_path / "reports"), "data_dir": str(tmp_path / "data"),
                 "plugins": [str(Path(__file__).resolve())], "progress": False},

@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from zslkit import config, report
+from zslkit import config
 from zslkit.io import atomic_path, read_json, save_npy, write_json
+from zslkit.run import report
 
 
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):

@@ -8,7 +8,7 @@ import pandas as pd
 import yaml
 
 import zslkit.builtins  # noqa: F401  (registers the heads the headline separates)
-from zslkit.report_page import WIDGET_NOTE, headline, offline_html, offline_notebook, write_index
+from zslkit.show.report_page import WIDGET_NOTE, headline, offline_html, offline_notebook, write_index
 
 
 def _results() -> pd.DataFrame:

@@ -11,9 +11,10 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from zslkit import RunError, config, runner
+from zslkit import RunError, config
 from zslkit.cli import main
-from zslkit.melstore import MelStore
+from zslkit.data.melstore import MelStore
+from zslkit.run import runner
 
 pytestmark = pytest.mark.slow
 
@@ -344,7 +345,7 @@ def test_notebook_05_outputs(smoke_run):
 
 
 def test_sweep_end_to_end_and_resume(smoke_run, tmp_path):
-    from zslkit import sweep
+    from zslkit.run import sweep
     tmp, params, _ = smoke_run
     path = tmp_path / "sweep.yaml"
     path.write_text(yaml.safe_dump({"name": "sw", "base": str(params), "stages": "02-05",
@@ -373,7 +374,7 @@ def _folder_target(tmp, n=24):
     """A folder dataset whose tags the smoke run never had as such (different texts, other groups)."""
     import soundfile as sf
 
-    from zslkit.datasets.samples import tone
+    from zslkit.data.datasets.samples import tone
     audio = tmp / "target_audio"
     audio.mkdir()
     rows = []
@@ -393,7 +394,7 @@ def _folder_target(tmp, n=24):
 
 
 def test_transfer_to_a_folder_dataset_with_other_tags(smoke_run):
-    from zslkit.report import read_results
+    from zslkit.run.report import read_results
     tmp, _, source = smoke_run
     target = _folder_target(tmp)
     assert main(["transfer", str(source), str(target)]) == 0
@@ -424,7 +425,7 @@ def test_tag_files_from_the_command_line(smoke_run, capsys):
     audio.mkdir(exist_ok=True)
     import soundfile as sf
 
-    from zslkit.datasets.samples import tone
+    from zslkit.data.datasets.samples import tone
     sf.write(audio / "a.wav", tone(["piano"], 4.0, 22050, 0), 22050)
     sf.write(audio / "b.wav", tone(["cello"], 4.0, 22050, 1), 22050)
     (audio / "broken.wav").write_bytes(b"RIFF0000WAVEfmt ")

@@ -1,4 +1,4 @@
-"""Where a notebook reads its parameters and writes: papermill runs and lab runs (zslkit.session)."""
+"""Where a notebook reads its parameters and writes: papermill runs and lab runs (zslkit.run.session)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,8 +6,9 @@ import hashlib
 import pytest
 import yaml
 
-from zslkit import ParamError, config, session
+from zslkit import ParamError, config
 from zslkit.io import write_text
+from zslkit.run import session
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from zslkit import DataError, ParamError, config
-from zslkit.sideinfo import (
+from zslkit.data.sideinfo import (
     Context,
     SideInfo,
     WordVectors,
@@ -19,7 +19,7 @@ from zslkit.sideinfo import (
     word_vector_table,
     zscore_rows,
 )
-from zslkit.sideinfo.sentence import read_descriptions
+from zslkit.data.sideinfo.sentence import read_descriptions
 
 VOCAB = {"hip": [1, 0, 0], "hop": [0, 1, 0], "vocals": [0, 0, 1], "female": [1, 1, 0],
          "rock": [2, 0, 0], "no": [5, 5, 5], "drums": [0, 2, 2]}
@@ -161,7 +161,7 @@ def test_nearest_seen(glove_file):
 
 @pytest.mark.slow
 def test_sentence_vectors_offline():
-    from zslkit.sideinfo import sentence_table
+    from zslkit.data.sideinfo import sentence_table
     t = sentence_table(["sad piano", "melancholic piano ballad", "aggressive heavy metal"])
     assert t.dim == 384 and np.allclose(np.linalg.norm(t.vectors, axis=1), 1, atol=1e-5)
     sim = t.cosine()

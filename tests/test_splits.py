@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from zslkit import DataError, ParamError, UnsafePickleError
-from zslkit.splits import (
+from zslkit.data.splits import (
     check_track_split,
     export_original,
     import_original,
@@ -121,8 +121,8 @@ def test_prepare_split_round_trip_through_original_files(tmp_path):
     import shutil
 
     from zslkit import config
-    from zslkit.datasets import Dataset, write_dataset
-    from zslkit.splits import prepare_split
+    from zslkit.data.datasets import Dataset, write_dataset
+    from zslkit.data.splits import prepare_split
     rng = np.random.default_rng(0)
     labels = rng.random((80, 10)) < 0.3
     tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(80)], "path": "x.wav"})

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from zslkit import ParamError
-from zslkit.splits import split_tags, subset_shares, track_subsets
+from zslkit.data.splits import split_tags, subset_shares, track_subsets
 
 
 def tags_frame(sizes):

@@ -5,7 +5,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from zslkit import ParamError, sweep
+from zslkit import ParamError
+from zslkit.run import sweep
 
 
 def write(tmp_path, **kw):

@@ -5,5 +5,7 @@
 """
 from __future__ import annotations
 
-from . import encoders, heads, sideinfo  # noqa: F401
-from .datasets import fma, folder, gtzan, jamendo, m21, mtat, seed  # noqa: F401
+from .data import sideinfo  # noqa: F401
+from .data.datasets import fma, folder, gtzan, jamendo, m21, mtat, seed  # noqa: F401
+from .evaluate import heads  # noqa: F401
+from .model import encoders  # noqa: F401

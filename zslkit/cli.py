@@ -8,9 +8,9 @@ from pathlib import Path
 
 from . import config, transfer
 from .errors import ZslkitError
-from .runner import run
-from .sweep import run_sweep
-from .train import train_from_file
+from .model.train import train_from_file
+from .run.runner import run
+from .run.sweep import run_sweep
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--only", metavar="NN,...", help="run only these notebooks")
     p_run.add_argument("--force", action="store_true", help="overwrite an existing run folder")
     p_swp = sub.add_parser("sweep", help="run (or resume) a grid of runs, then compare them (notebook 06)")
-    p_swp.add_argument("sweep", help="YAML sweep file (see zslkit/sweep.py)")
+    p_swp.add_argument("sweep", help="YAML sweep file (see zslkit/run/sweep.py)")
     p_swp.add_argument("--dry-run", action="store_true", help="list the runs and their missing stages only")
     p_par = sub.add_parser("params", help="print the resolved, validated parameters")
     p_par.add_argument("params", nargs="?", help="YAML parameter file (omit with --describe)")

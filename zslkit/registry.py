@@ -25,8 +25,8 @@ registry        selector parameter      entry section                 what an en
 ==============  ======================  ============================  =========================
 
 The contract of each kind of entry is written in the module that defines its built-in entries
-(:mod:`zslkit.datasets`, :mod:`zslkit.sideinfo`, :mod:`zslkit.encoders`, :mod:`zslkit.heads`) and
-in ``docs/extending.md``.
+(:mod:`zslkit.data.datasets`, :mod:`zslkit.data.sideinfo`, :mod:`zslkit.model.encoders`,
+:mod:`zslkit.evaluate.heads`) and in ``docs/extending.md``.
 
 User modules are loaded with :func:`load_plugins` (the ``run.plugins`` parameter): a module name
 on ``sys.path`` or a ``.py`` file, imported once per process.

@@ -27,16 +27,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from . import audio, metrics
-from .checkpoints import load_checkpoint
-from .embeddings import Embeddings
+from .data import audio
+from .data.prepare import MEL_SETTINGS
+from .data.sideinfo import Context, base_kind, build_tables, text_vectors
 from .errors import DataError, ParamError
-from .evaluation import metric_backend, metric_label
-from .inference import cosine_scores, embed_tag_vectors, resolve_device, track_embeddings
-from .prepare import MEL_SETTINGS
+from .evaluate import metrics
+from .evaluate.embeddings import Embeddings
+from .evaluate.protocol import metric_backend, metric_label
+from .model.checkpoints import load_checkpoint
+from .model.inference import cosine_scores, embed_tag_vectors, resolve_device, track_embeddings
+from .model.train import checkpoint_path
 from .registry import SIDEINFO
-from .sideinfo import Context, base_kind, build_tables, text_vectors
-from .train import checkpoint_path
 
 MEL_KEYS = MEL_SETTINGS
 

@@ -1,0 +1,104 @@
+"""Stage 01: build or import the dataset named in the params (registry ``DATASETS``), and compute
+its log-mels."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError
+from ..io import write_json
+from ..registry import DATASETS
+from . import audio, splits
+from .datasets import Dataset
+
+#: the audio parameters a dataset's mels depend on (recorded in dataset.json; later runs must agree)
+MEL_SETTINGS = ("sample_rate", "n_fft", "hop_length", "n_mels", "log_gain", "pad_mode", "max_duration")
+
+
+def dataset_dir(params: Mapping[str, Any]) -> Path:
+    return Path(params["run"]["data_dir"]) / params["data"]["name"]
+
+
+def prepare_dataset(params: Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]]:
+    """Build or import the dataset with the importer ``data.source`` (cached and resumable).
+
+    Returns the dataset and a report of what was left out and why.
+    """
+    data = params["data"]
+    entry = DATASETS[data["source"]]
+    return entry.obj(dataset_dir(params), data[entry.name], params["run"], data["name"])
+
+
+def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
+    """Log-mels for every track (skipping finished ones); records normalisation in dataset.json.
+
+    Returns the per-track table of :func:`zslkit.data.audio.preprocess` (status, reason, frames), or,
+    for the original project's mels, the table of missing ones.
+    """
+    a, run = params["audio"], params["run"]
+    if ds.meta.get("mels") == "original":
+        errors = pd.read_csv(ds.root / "mels" / "errors.csv", dtype=str, keep_default_na=False)
+        paths = dict(zip(ds.tracks.track_id, ds.tracks.path))
+        return pd.DataFrame({"track_id": errors.track_id, "path": errors.track_id.map(paths).fillna(""),
+                             "status": "error", "reason": errors.reason, "n_frames": 0})
+    spec = {k: a[k] for k in MEL_SETTINGS}
+    if ds.meta.get("mel_spec", spec) != spec:
+        changed = sorted(k for k in spec if ds.meta["mel_spec"].get(k) != spec[k])
+        old = ds.meta["mel_spec"].get(changed[0])
+        raise DataError(f"{ds.root}/mels were computed with audio.{changed[0]} = {old!r}, not {spec[changed[0]]!r}: "
+                        f"delete {ds.root / 'mels'} or import under another data.name")
+    if "mel_spec" not in ds.meta:
+        ds.meta["mel_spec"] = spec
+        write_json(ds.root / "dataset.json", ds.meta)
+    tracks = [(t, str(ds.audio_path(t))) for t in ds.tracks.track_id]
+    table = audio.preprocess(tracks, ds.root / "mels", audio.MelSpec.from_params(a),
+                             max_duration=a["max_duration"], min_duration=a["min_duration"],
+                             workers=run["workers"], progress=run["progress"], windows=track_windows(ds),
+                             layout=a["layout"], scheduler=a["scheduler"], shard_tracks=a["shard_tracks"])
+    ds.__dict__.pop("mels", None)  # re-open the store with the new index
+    if "normalisation" not in ds.meta or ds.meta["normalisation"].get("n_tracks") != len(ds.mels):
+        mean, std = audio.mel_statistics(ds.mels)
+        ds.meta["normalisation"] = {"mean": mean, "std": std, "from": "all tracks of this dataset",
+                                    "n_tracks": len(ds.mels)}
+        write_json(ds.root / "dataset.json", ds.meta)
+    return table
+
+
+def track_windows(ds: Dataset) -> dict[str, tuple[float, float]] | None:
+    """``{track_id: (start, duration)}`` when ``tracks.csv`` has ``start`` and ``duration`` columns
+    (importers of full-length tracks write them); None otherwise."""
+    if not {"start", "duration"} <= set(ds.tracks.columns):
+        return None
+    start = pd.to_numeric(ds.tracks.start, errors="coerce").fillna(0.0)
+    length = pd.to_numeric(ds.tracks.duration, errors="coerce")
+    return {t: (float(s), None if np.isnan(d) else float(d))
+            for t, s, d in zip(ds.tracks.track_id, start, length)}
+
+
+def split_preview(ds: Dataset, split: Mapping[str, Any], n_seeds: int = 5) -> pd.DataFrame:
+    """A/B/C counts and shares the default tag split would give, for ``n_seeds`` split seeds."""
+    labels = ds.label_matrix()
+    rows = []
+    for seed in range(split["seed"], split["seed"] + n_seeds):
+        seen, unseen = splits.split_tags(ds.tags, split["ratio"], seed, split["stratify"])
+        rows.append({"split_seed": seed, "X": len(seen), "Y": len(unseen),
+                     **splits.subset_shares(labels, ds.tag_texts, unseen)})
+    return pd.DataFrame(rows)
+
+
+def results_rows(ds: Dataset, mel_table: pd.DataFrame, preview: pd.DataFrame) -> list[dict]:
+    """Stage 01's numbers for ``results.csv``."""
+    counts = np.asarray(ds.annotations.sum(axis=0)).ravel()
+    n_err = int((mel_table.status == "error").sum()) if len(mel_table) else 0
+    rows = [{"metric": "n_tracks", "value": ds.n_tracks}, {"metric": "n_tags", "value": ds.n_tags},
+            {"metric": "n_labels", "value": int(ds.annotations.nnz)},
+            {"metric": "min_tag_count", "value": int(counts.min()) if len(counts) else 0},
+            {"metric": "n_mel_errors", "value": n_err, "n": len(mel_table)}]
+    for _, r in preview.iterrows():  # one row per candidate split seed, no pooling
+        for k in "ABC":
+            rows.append({"test_setting": f"tag split seed {int(r.split_seed)}", "metric": f"share_{k}",
+                         "value": float(r[f"share_{k}"]), "n": int(r[k])})
+    return rows

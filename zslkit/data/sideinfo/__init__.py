@@ -1,0 +1,126 @@
+"""Side information: one tag -> vector table per kind, with a report of tags left without one.
+
+Kinds are registered in :data:`zslkit.registry.SIDEINFO`; the built-in ones are ``glove``, ``table``,
+``sentence``, ``attributes``, ``random`` (the chance control) and ``original`` (the original
+project's vectors). A kind is a function ``build(ctx, params) -> SideInfo``:
+
+- ``ctx`` is a :class:`Context`: the texts to give vectors (the dataset's tags in tag order, or
+  free-text queries), the tag table, the annotation, the training rows, the dataset folder, and
+  the tables built before it;
+- ``params`` is the kind's own resolved section ``sideinfo.<kind>`` (for draw ``d`` of a kind with
+  ``draws``, its ``seed`` is ``seed + d`` and the table is named ``<kind>@<d>``);
+- it returns a :class:`SideInfo` with one row per text, NaN rows for texts it has no vector for.
+
+Flags: ``free_text`` (the kind can embed any text, so free-text queries work with it) and
+``control`` (a control such as random vectors: built after the others, trainable through
+``train.controls``, and tested against chance in stage 05). Control labels never leak: only the
+training rows are passed for kinds that count co-occurrence.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ...errors import ParamError
+from ...registry import SIDEINFO
+from . import attributes, csvtable, glove, original, random, sentence  # noqa: F401  (registers them)
+from .attributes import attribute_table, openmic_fma_vectors, zscore_rows
+from .glove import NEGATORS, WordVectors, tag_words, word_vector_table, word_vectors
+from .random import random_table
+from .sentence import sentence_table
+from .table import Context, SideInfo, base_kind, load_table, table_path
+
+__all__ = ["Context", "SideInfo", "base_kind", "draw_names", "load_table", "table_path", "build_tables",
+           "prepare_sideinfo",
+           "text_vectors", "nearest_seen", "coverage_report", "results_rows", "attribute_table",
+           "openmic_fma_vectors", "zscore_rows", "NEGATORS", "WordVectors", "tag_words",
+           "word_vector_table", "word_vectors", "random_table", "sentence_table"]
+
+
+def draw_names(kind: str, params: Mapping[str, Any]) -> list[str]:
+    """The table names of a kind: ``[kind]``, or ``[kind, kind@1, ...]`` for a kind with ``draws``."""
+    draws = params[kind].get("draws", 1)
+    return [kind] + [f"{kind}@{d}" for d in range(1, draws)]
+
+
+def build_tables(ctx: Context, params: Mapping[str, Any]) -> dict[str, SideInfo]:
+    """Every kind named in ``params['kinds']`` (the resolved ``sideinfo`` section), controls last;
+    a kind with ``draws > 1`` also gives ``<kind>@<d>``, drawn with seed ``seed + d``."""
+    kinds = list(params["kinds"])
+    order = sorted(kinds, key=lambda k: SIDEINFO[k].control)
+    names = []
+    for kind in order:
+        for d, name in enumerate(draw_names(kind, params)):
+            p = params[kind] if d == 0 else {**params[kind], "seed": params[kind]["seed"] + d}
+            table = SIDEINFO[kind].obj(ctx, p)
+            if len(table.tags) != len(ctx.texts) or table.vectors.ndim != 2:
+                raise ParamError(f"sideinfo kind {kind!r} returned {table.vectors.shape} vectors for "
+                                 f"{len(ctx.texts)} tags")
+            table.kind = name
+            ctx.built[name] = table
+            names.append(name)
+    return {k: ctx.built[k] for k in sorted(names, key=lambda n: (kinds.index(base_kind(n)), n))}
+
+
+def text_vectors(texts: Sequence[str], kind: str, params: Mapping[str, Any]) -> np.ndarray:
+    """Side information for arbitrary texts, built as the tags' own: ``(n, dim)``, NaN if unknown.
+
+    Raises :class:`ParamError` for kinds that exist only for the dataset's tags.
+    """
+    entry = SIDEINFO[kind]
+    if not entry.free_text:
+        raise ParamError(f"model.sideinfo: {kind!r} vectors exist only for the dataset's tags; free-text "
+                         f"queries need one of {', '.join(SIDEINFO.names(free_text=True))}")
+    return entry.obj(Context(list(texts), free_text=True), params[kind]).vectors
+
+
+def prepare_sideinfo(ds, params: Mapping[str, Any], split) -> dict[str, SideInfo]:
+    """Build every kind in the ``sideinfo`` params and save it with the split (:func:`table_path`).
+
+    Kinds that count co-occurrence see A-train and B-train tracks only: no validation track and
+    no C track contributes (B-Y evaluation, as in the paper, still covers B-train).
+    """
+    row = {t: i for i, t in enumerate(ds.tracks.track_id)}
+    train_rows = np.array(sorted(row[t] for t in set(split.tracks["A_train"]) | set(split.tracks["B_train"])),
+                          dtype=int)
+    ctx = Context(ds.tag_texts, ds.tags, ds.label_matrix(), train_rows, ds.root)
+    tables = build_tables(ctx, params)
+    for kind, table in tables.items():
+        table.save(table_path(ds.root, split.name, kind))
+    return tables
+
+
+def nearest_seen(table: SideInfo, seen: Sequence[str], unseen: Sequence[str], k: int = 5) -> pd.DataFrame:
+    """For each unseen tag, its ``k`` most similar seen tags by cosine of the side information."""
+    index = {t: i for i, t in enumerate(table.tags)}
+    sim = table.cosine()
+    seen_idx = [index[t] for t in seen if table.present[index[t]]]
+    rows = []
+    for t in unseen:
+        i = index[t]
+        if not table.present[i]:
+            rows.append({"unseen": t, "nearest seen": "(no vector)"})
+            continue
+        s = sim[i, seen_idx]
+        top = np.argsort(-s)[:k]
+        rows.append({"unseen": t, "nearest seen": ", ".join(f"{table.tags[seen_idx[j]]} {s[j]:.2f}" for j in top)})
+    return pd.DataFrame(rows)
+
+
+def coverage_report(tables: Mapping[str, SideInfo]) -> pd.DataFrame:
+    """Per kind: dimension, tags with a vector, and the tags without one."""
+    return pd.DataFrame([{"kind": k, "dim": t.dim, "tags with vector": int(t.present.sum()),
+                          "without": len(t.missing()), "missing tags": ", ".join(t.missing()[:15])}
+                         for k, t in tables.items()])
+
+
+def results_rows(tables: Mapping[str, SideInfo]) -> list[dict]:
+    """Per kind: dimension and number of tags without a vector, for ``results.csv``."""
+    rows = []
+    for kind, t in tables.items():
+        rows.append({"task": f"sideinfo {kind}", "metric": "dim", "value": t.dim})
+        rows.append({"task": f"sideinfo {kind}", "metric": "n_tags_without_vector", "value": len(t.missing()),
+                     "n": len(t.tags)})
+    return rows

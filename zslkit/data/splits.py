@@ -1,0 +1,381 @@
+"""Tag split (seen X / unseen Y) and the paper's A/B/C track split.
+
+Conventions (the paper's protocol; docs/evaluation.md)
+------------------------------------------------------
+- Tag split: ``floor(ratio * n_tags)`` tags are seen (X), the rest unseen (Y). With
+  ``stratify='group'`` the unseen tags are allotted to tag groups in proportion to their size by
+  largest remainder (Hamilton), then drawn within each group, so no group is held out whole.
+- Track split, on tracks with at least one tag:
+  A = at least one X positive and no Y positive; B = at least one X and at least one Y positive;
+  C = no X positive. As in the original, a track positive for *every* X tag is dropped from all
+  three (it has no negative to train with).
+"""
+from __future__ import annotations
+
+import math
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, ParamError
+from ..io import atomic_path, read_json, write_json
+from .pickles import safe_load_pickle
+
+
+def split_tags(tags: pd.DataFrame, ratio: float = 0.8, seed: int = 0,
+               stratify: str = "group") -> tuple[list[str], list[str]]:
+    """Seeded split of ``tags`` (columns ``tag``, ``group``) into (seen, unseen) tag texts.
+
+    Both lists keep the order of ``tags``.
+    """
+    if not 0 < ratio < 1:
+        raise ParamError(f"split.ratio: {ratio!r} must be between 0 and 1")
+    n = len(tags)
+    n_unseen = n - math.floor(ratio * n)
+    rng = np.random.default_rng(seed)
+    texts = tags["tag"].tolist()
+    if stratify == "none":
+        unseen = set(rng.choice(texts, size=n_unseen, replace=False).tolist())
+    elif stratify == "group":
+        groups = tags.groupby("group", sort=True)["tag"].apply(list)
+        quota = {g: n_unseen * len(ts) / n for g, ts in groups.items()}
+        alloc = {g: math.floor(q) for g, q in quota.items()}
+        rest = n_unseen - sum(alloc.values())
+        tiebreak = rng.random(len(quota))
+        by_remainder = sorted(quota, key=lambda g: (-(quota[g] - alloc[g]),
+                                                    tiebreak[list(quota).index(g)]))
+        for g in by_remainder[:rest]:
+            alloc[g] += 1
+        unseen = set()
+        for g, ts in groups.items():
+            unseen.update(rng.choice(ts, size=alloc[g], replace=False).tolist())
+    else:
+        raise ParamError(f"split.stratify: {stratify!r} is not one of ['group', 'none']")
+    return [t for t in texts if t not in unseen], [t for t in texts if t in unseen]
+
+
+def tag_split_from_params(tags: pd.DataFrame, split: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(seen, unseen) from the ``split`` params: the explicit ``unseen`` list, or a seeded split."""
+    if split.get("unseen") is None:
+        return split_tags(tags, split["ratio"], split["seed"], split["stratify"])
+    known = set(tags.tag)
+    for t in split["unseen"]:
+        if t not in known:
+            raise ParamError(f"split.unseen: tag {t!r} is not in the dataset")
+    chosen = set(split["unseen"])
+    return [t for t in tags.tag if t not in chosen], [t for t in tags.tag if t in chosen]
+
+
+def track_subsets(labels: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]:
+    """Indices of the A, B and C tracks.
+
+    Parameters
+    ----------
+    labels : bool array, shape (n_tracks, n_tags)
+    seen : bool array, shape (n_tags,)
+        True for X tags.
+
+    Returns
+    -------
+    dict with keys ``A, B, C`` (int index arrays) and ``untagged``, ``all_seen`` (tracks left out).
+    """
+    labels = np.asarray(labels, dtype=bool)
+    seen = np.asarray(seen, dtype=bool)
+    n_x = labels[:, seen].sum(axis=1)
+    n_y = labels[:, ~seen].sum(axis=1)
+    tagged = (n_x + n_y) > 0
+    all_seen = (n_x == seen.sum()) & (seen.sum() > 0)
+    ab = (n_x > 0) & ~all_seen
+    return {"A": np.flatnonzero(ab & (n_y == 0)), "B": np.flatnonzero(ab & (n_y > 0)),
+            "C": np.flatnonzero(tagged & (n_x == 0)), "untagged": np.flatnonzero(~tagged),
+            "all_seen": np.flatnonzero(all_seen)}
+
+
+def subset_shares(labels: np.ndarray, tag_texts: Sequence[str], unseen: Sequence[str]) -> dict:
+    """Counts and shares of A, B, C among the tagged tracks for one tag split."""
+    unseen = set(unseen)
+    seen = np.array([t not in unseen for t in tag_texts])
+    sub = track_subsets(labels, seen)
+    total = sum(len(sub[k]) for k in "ABC")
+    return {**{k: len(sub[k]) for k in "ABC"},
+            **{f"share_{k}": len(sub[k]) / total if total else 0.0 for k in "ABC"},
+            "left_out": len(sub["untagged"]) + len(sub["all_seen"])}
+
+
+# ----------------------------------------------------------------------------- track split
+
+SUBSETS = ("A", "B", "AB")
+
+
+def split_tracks(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray, seed: int = 0,
+                 train_ratio: float = 0.9) -> dict[str, list[str]]:
+    """The A/B/C split with train/valid parts, as track ids.
+
+    A, B and A+B are each shuffled independently (seeded) and cut at ``floor(train_ratio * n)``,
+    as the original code does; so ``AB_valid`` is not ``A_valid + B_valid``. C is never split.
+
+    Returns
+    -------
+    dict with keys ``A, B, C, A_train, A_valid, B_train, B_valid, AB_train, AB_valid, untagged,
+    all_seen`` (lists of track ids, in dataset order for A, B, C).
+    """
+    ids = np.asarray(track_ids, dtype=object)
+    sub = track_subsets(labels, seen)
+    out = {k: ids[sub[k]].tolist() for k in ("A", "B", "C", "untagged", "all_seen")}
+    members = {"A": sub["A"], "B": sub["B"], "AB": np.sort(np.concatenate([sub["A"], sub["B"]]))}
+    for k, name in enumerate(SUBSETS):
+        order = np.random.default_rng([seed, k]).permutation(members[name])
+        cut = math.floor(train_ratio * len(order))
+        out[f"{name}_train"] = ids[order[:cut]].tolist()
+        out[f"{name}_valid"] = ids[order[cut:]].tolist()
+    return out
+
+
+def split_tracks_by_dataset(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
+                            own: Sequence[str]) -> dict[str, list[str]]:
+    """The A/B/C split with the dataset's own split as the train/valid parts.
+
+    ``own[i]`` is track i's part in the dataset (``train``, ``valid``, ``test`` or ``""``). Within A, B
+    and A+B, the dataset's train tracks train and its valid tracks validate; its test tracks (and
+    tracks in no part) go to ``<S>_test`` and are used by neither. B and C are evaluated whole, as the
+    paper does: the zero-shot test sets are defined by the tag split, not by the dataset's split.
+    """
+    ids = np.asarray(track_ids, dtype=object)
+    own = np.asarray(own, dtype=object)
+    sub = track_subsets(labels, seen)
+    out = {k: ids[sub[k]].tolist() for k in ("A", "B", "C", "untagged", "all_seen")}
+    members = {"A": sub["A"], "B": sub["B"], "AB": np.sort(np.concatenate([sub["A"], sub["B"]]))}
+    for name in SUBSETS:
+        part = own[members[name]]
+        out[f"{name}_train"] = ids[members[name][part == "train"]].tolist()
+        out[f"{name}_valid"] = ids[members[name][part == "valid"]].tolist()
+        out[f"{name}_test"] = ids[members[name][(part != "train") & (part != "valid")]].tolist()
+    return out
+
+
+def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
+                      split: Mapping[str, list[str]]) -> list[str]:
+    """Problems with a track split (the original's sanity pass, plus coverage); [] when sound."""
+    row = {t: i for i, t in enumerate(track_ids)}
+    labels = np.asarray(labels, dtype=bool)
+    problems = []
+    rules = {"A": lambda x, y: x & ~y, "B": lambda x, y: x & y, "C": lambda x, y: ~x & y}
+    for name, rule in rules.items():
+        missing = [t for t in split[name] if t not in row]
+        if missing:
+            problems.append(f"{name}: {len(missing)} unknown track id(s), e.g. {missing[0]!r}")
+            continue
+        rows = labels[[row[t] for t in split[name]]].reshape(-1, len(seen))
+        bad = int((~rule(rows[:, seen].any(axis=1), rows[:, ~seen].any(axis=1))).sum())
+        if bad:
+            problems.append(f"{name}: {bad} track(s) break the definition of {name}")
+    for name in SUBSETS:
+        parts = split[f"{name}_train"] + split[f"{name}_valid"] + split.get(f"{name}_test", [])
+        whole = split["A"] + split["B"] if name == "AB" else split[name]
+        if sorted(parts) != sorted(whole) or len(set(parts)) != len(parts):
+            problems.append(f"{name}_train, {name}_valid (and {name}_test) do not partition {name}")
+    return problems
+
+
+def split_warnings(labels: np.ndarray, tag_texts: Sequence[str], seen: np.ndarray,
+                   split: Mapping[str, list[str]]) -> list[str]:
+    """Conditions a researcher must know about: empty subsets, unseen tags with no positive."""
+    out = [f"subset {k} is empty" for k in ("A", "B", "C") if not split[k]]
+    counts = np.asarray(labels, dtype=bool).sum(axis=0)
+    dead = [t for t, c, s in zip(tag_texts, counts, seen) if not s and c == 0]
+    if dead:
+        out.append(f"{len(dead)} unseen tag(s) have no positive track: {', '.join(dead[:10])}")
+    if split["untagged"]:
+        out.append(f"{len(split['untagged'])} track(s) have no tag and are left out")
+    if split["all_seen"]:
+        out.append(f"{len(split['all_seen'])} track(s) are positive for every seen tag and are left "
+                   "out, as in the original")
+    return out
+
+
+# ----------------------------------------------------------------------------- storage
+
+def split_folder(dataset_root: str | os.PathLike, name: str) -> Path:
+    return Path(dataset_root) / "splits" / name
+
+
+def save_split(dataset_root: str | os.PathLike, name: str, settings: Mapping[str, Any],
+               seen: Sequence[str], unseen: Sequence[str], tracks: Mapping[str, list[str]],
+               track_seed: int) -> Path:
+    """Write ``splits/<name>/tag_split.json`` and ``track_split_trs<seed>.json``.
+
+    An existing tag split of the same name made with other settings is never overwritten.
+    """
+    folder = split_folder(dataset_root, name)
+    tag_file = folder / "tag_split.json"
+    record = {"name": name, "settings": dict(settings), "seen": list(seen), "unseen": list(unseen)}
+    if tag_file.is_file():
+        old = read_json(tag_file)
+        if (old["settings"], old["seen"], old["unseen"]) != (record["settings"], record["seen"],
+                                                              record["unseen"]):
+            raise ParamError(f"split.name: {tag_file} exists with other settings or tags; choose "
+                             "another split name or delete that folder")
+    write_json(tag_file, record)
+    write_json(folder / f"track_split_trs{track_seed}.json", {"track_seed": track_seed, **tracks})
+    return folder
+
+
+def load_split(dataset_root: str | os.PathLike, name: str, track_seed: int = 0):
+    """(seen, unseen, tracks) of a saved split."""
+    folder = split_folder(dataset_root, name)
+    for f in ("tag_split.json", f"track_split_trs{track_seed}.json"):
+        if not (folder / f).is_file():
+            raise DataError(f"{folder / f}: split not found; run notebook 02 first")
+    tags = read_json(folder / "tag_split.json")
+    tracks = read_json(folder / f"track_split_trs{track_seed}.json")
+    tracks.pop("track_seed", None)
+    return tags["seen"], tags["unseen"], tracks
+
+
+# -- the original project's pickles ----------------------------------------------------------
+
+def export_original(folder: str | os.PathLike, tgs: str, trs: str, tag_texts: Sequence[str],
+                    track_ids: Sequence[str], seen: Sequence[str], unseen: Sequence[str],
+                    tracks: Mapping[str, list[str]]) -> list[Path]:
+    """Write ``tag_key_split_<tgs>.p`` ([train_keys, test_keys]), ``track_keys_{AB,A,B}_<trs>_<tgs>.p``
+    ([train, valid]) and ``track_keys_C_<trs>_<tgs>.p`` (list). Keys are row positions (protocol 2).
+    """
+    folder = Path(folder)
+    tag_key = {t: i for i, t in enumerate(tag_texts)}
+    track_key = {t: i for i, t in enumerate(track_ids)}
+    files = {f"tag_key_split_{tgs}.p": [[tag_key[t] for t in seen], [tag_key[t] for t in unseen]],
+             f"track_keys_C_{trs}_{tgs}.p": [track_key[t] for t in tracks["C"]]}
+    for name in SUBSETS:
+        files[f"track_keys_{name}_{trs}_{tgs}.p"] = [[track_key[t] for t in tracks[f"{name}_train"]],
+                                                    [track_key[t] for t in tracks[f"{name}_valid"]]]
+    written = []
+    for fname, obj in files.items():
+        with atomic_path(folder / fname) as tmp:
+            tmp.write_bytes(pickle.dumps(obj, protocol=2))
+        written.append(folder / fname)
+    return written
+
+
+def import_original(folder: str | os.PathLike, tgs: str, trs: str, tag_texts: Sequence[str],
+                    track_ids: Sequence[str]):
+    """Read the original split pickles (restricted unpickler); return (seen, unseen, tracks)."""
+    folder = Path(folder)
+    train_keys, test_keys = safe_load_pickle(folder / f"tag_key_split_{tgs}.p")
+
+    def texts(keys, table, what, fname):
+        try:
+            return [table[int(k)] for k in keys]
+        except (IndexError, ValueError, TypeError) as exc:
+            raise DataError(f"{folder / fname}: {what} key out of range: {exc}") from None
+
+    seen = texts(train_keys, list(tag_texts), "tag", f"tag_key_split_{tgs}.p")
+    unseen = texts(test_keys, list(tag_texts), "tag", f"tag_key_split_{tgs}.p")
+    ids = list(track_ids)
+    tracks = {"C": texts(safe_load_pickle(folder / f"track_keys_C_{trs}_{tgs}.p"), ids, "track",
+                         f"track_keys_C_{trs}_{tgs}.p")}
+    for name in SUBSETS:
+        fname = f"track_keys_{name}_{trs}_{tgs}.p"
+        train, valid = safe_load_pickle(folder / fname)
+        tracks[f"{name}_train"] = texts(train, ids, "track", fname)
+        tracks[f"{name}_valid"] = texts(valid, ids, "track", fname)
+    tracks["A"] = tracks["A_train"] + tracks["A_valid"]
+    tracks["B"] = tracks["B_train"] + tracks["B_valid"]
+    tracks.setdefault("untagged", [])
+    tracks.setdefault("all_seen", [])
+    return seen, unseen, tracks
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def statistics(labels: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str],
+               tracks: Mapping[str, list[str]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The paper's dataset table (one row) and a per-group table.
+
+    Returns
+    -------
+    table : X, Y, labels, A, B, C, tracks, and train/valid sizes of A, B, A+B
+    groups : per tag group: tags, seen, unseen, positives of seen and of unseen tags
+    """
+    unseen = set(unseen)
+    is_unseen = tags.tag.isin(unseen).to_numpy()
+    n_abc = sum(len(tracks[k]) for k in ("A", "B", "C"))
+    row = {"X": int((~is_unseen).sum()), "Y": int(is_unseen.sum()), "labels": len(tags),
+           "A": len(tracks["A"]), "B": len(tracks["B"]), "C": len(tracks["C"]), "tracks": n_abc}
+    for name in SUBSETS:
+        row[f"{name} train"] = len(tracks[f"{name}_train"])
+        row[f"{name} valid"] = len(tracks[f"{name}_valid"])
+    counts = np.asarray(labels, dtype=bool).sum(axis=0)
+    frame = tags.assign(unseen=is_unseen, positives=counts)
+    groups = frame.groupby("group").apply(
+        lambda g: pd.Series({"tags": len(g), "seen": int((~g.unseen).sum()), "unseen": int(g.unseen.sum()),
+                             "positives seen": int(g.positives[~g.unseen].sum()),
+                             "positives unseen": int(g.positives[g.unseen].sum())}),
+        include_groups=False)
+    return pd.DataFrame([row]), groups.reset_index()
+
+
+# ----------------------------------------------------------------------------- stage 02
+
+@dataclass
+class Split:
+    """A tag split and its track split, as used by every later stage."""
+
+    name: str
+    seen: list[str]
+    unseen: list[str]
+    tracks: dict[str, list[str]]
+    warnings: list[str]
+
+    def seen_mask(self, tag_texts: Sequence[str]) -> np.ndarray:
+        seen = set(self.seen)
+        return np.array([t in seen for t in tag_texts])
+
+
+def prepare_split(ds, split: Mapping[str, Any]) -> Split:
+    """Make (or import) the split named in the ``split`` params, check it, save it.
+
+    Saved to ``<dataset>/splits/<name>/`` as JSON, with the original ``.p`` layout beside it in
+    ``original/``. Raises :class:`DataError` when an imported split breaks the A/B/C definitions.
+    """
+    labels, track_ids, texts = ds.label_matrix(), ds.tracks.track_id.tolist(), ds.tag_texts
+    name, trs = split["name"], split["track_seed"]
+    if split["original"]:
+        seen, unseen, tracks = import_original(split["original"], name, split["original_trs"],
+                                               texts, track_ids)
+        mask = np.isin(texts, seen)
+        full = track_subsets(labels, mask)
+        tracks["untagged"] = [track_ids[i] for i in full["untagged"]]
+        tracks["all_seen"] = [track_ids[i] for i in full["all_seen"]]
+        settings = {"imported_from": str(split["original"]), "original_trs": split["original_trs"]}
+    else:
+        seen, unseen = tag_split_from_params(ds.tags, split)
+        mask = np.isin(texts, seen)
+        if split["tracks"] == "dataset":
+            if "split" not in ds.tracks.columns or not ds.tracks.split.isin(["train", "valid"]).any():
+                raise ParamError(f"split.tracks: 'dataset', but {ds.root}/tracks.csv has no split column with "
+                                 "train/valid tracks (this dataset has no split of its own; use 'random')")
+            tracks = split_tracks_by_dataset(labels, track_ids, mask, ds.tracks.split.tolist())
+        else:
+            tracks = split_tracks(labels, track_ids, mask, trs, split["train_ratio"])
+        settings = {k: split[k] for k in ("ratio", "seed", "stratify", "unseen", "train_ratio")}
+        if split["tracks"] == "dataset":  # (recorded only then: splits saved before the option stay valid)
+            settings["tracks"] = "dataset"
+    problems = check_track_split(labels, track_ids, mask, tracks)
+    if problems:
+        raise DataError(f"split {name!r} is not a valid A/B/C split: " + "; ".join(problems))
+    folder = save_split(ds.root, name, settings, seen, unseen, tracks, trs)
+    export_original(folder / "original", name, f"trs{trs}", texts, track_ids, seen, unseen, tracks)
+    return Split(name, list(seen), list(unseen), tracks, split_warnings(labels, texts, mask, tracks))
+
+
+def results_rows(split: Split, table: pd.DataFrame) -> list[dict]:
+    """Stage 02's split numbers for ``results.csv`` (one row per statistic)."""
+    row = table.iloc[0]
+    return ([{"test_setting": f"split {split.name}", "metric": f"n_{col.replace(' ', '_')}",
+              "value": int(row[col])} for col in table.columns]
+            + [{"test_setting": f"split {split.name}", "metric": "n_warnings", "value": len(split.warnings)}])

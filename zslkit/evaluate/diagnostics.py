@@ -1,0 +1,138 @@
+"""Diagnostics: why zero-shot works or not, from a model's frozen embeddings, on any dataset.
+
+Three questions, each answered in numbers (rows with ``task = diagnostic`` in ``results.csv``,
+never results of the protocol):
+
+1. **Can the audio tell the unseen tags apart at all?** Two upper bounds fitted on labelled unseen
+   tags, which zero-shot by definition may not see: on the B+C tracks, split in two halves
+   (seeded), a *prototype* (the mean unit embedding of a tag's positive tracks in the first half,
+   scored by cosine) and a *linear probe* (a logistic regression per tag on the first half) are
+   scored by AUC-l on the second half. If these are low, no side information can help.
+2. **Does the side information agree with the audio?** Each tag's audio prototype is the mean unit
+   embedding of its positive tracks; tag-tag cosine similarities in the side-information space
+   and in this audio space are rank-correlated (Spearman) over all tag pairs and over the
+   seen-unseen pairs that zero-shot transfer runs on. The nearest seen tags of each unseen tag
+   in both spaces are listed side by side.
+3. **Where does it fail?** Mean AUC-l by tag group, seen and unseen, from the per-tag table.
+
+If (1) is high and (2) is low, the side information, not the audio, holds zero-shot back; if both
+are high and the protocol's numbers are low, the head is the weak link.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.linear_model import LogisticRegression
+
+from ..model.inference import cosine_scores, unit
+from . import metrics
+from .embeddings import Embeddings
+
+
+def prototypes(track_emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Mean unit track embedding of each column's positives: ``(n_tags, d)``; NaN for a tag
+    without positives."""
+    counts = labels.sum(axis=0)[:, None]
+    sums = labels.T.astype(np.float64) @ unit(track_emb.astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, sums / counts, np.nan)
+
+
+def upper_bounds(emb: Embeddings, ds, split, seed: int = 0) -> pd.DataFrame:
+    """Per unseen tag: AUC-l on one half of B+C of a prototype and of a linear probe fitted on
+    the other half. Columns ``tag, n_pos_fit, n_pos_test, prototype, probe``."""
+    ids = [t for t in split.tracks["B"] + split.tracks["C"] if t in emb.track_row]
+    unseen = [t for t, s in zip(emb.tags, emb.seen) if not s]
+    x = emb.tracks[[emb.track_row[t] for t in ids]]
+    y = ds.labels(ids, unseen)
+    order = np.random.default_rng([seed, 17]).permutation(len(ids))
+    fit, test = order[: len(ids) // 2], order[len(ids) // 2:]
+    proto = prototypes(x[fit], y[fit])
+    rows = []
+    for j, tag in enumerate(unseen):
+        row = {"tag": tag, "n_pos_fit": int(y[fit, j].sum()), "n_pos_test": int(y[test, j].sum()),
+               "prototype": np.nan, "probe": np.nan}
+        if row["n_pos_fit"] and row["n_pos_fit"] < len(fit) and 0 < row["n_pos_test"] < len(test):
+            row["prototype"] = float(metrics.roc_auc(cosine_scores(x[test], proto[j:j + 1]), y[test, j:j + 1])[0])
+            probe = LogisticRegression(C=1.0, max_iter=2000).fit(unit(x[fit]), y[fit, j])
+            score = probe.decision_function(unit(x[test]))[:, None]
+            row["probe"] = float(metrics.roc_auc(score, y[test, j:j + 1])[0])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def alignment(emb: Embeddings, ds, k: int = 5) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Rank correlation of tag-tag similarities in side-information and audio space, and each
+    unseen tag's nearest seen tags in both.
+
+    Returns ``({"all pairs", "seen-unseen pairs", "n_tags"}, table)``; the table has ``unseen``,
+    ``nearest seen (side information)``, ``nearest seen (audio)``.
+    """
+    labels = ds.labels(emb.track_ids, emb.tags)
+    audio = prototypes(emb.tracks, labels)
+    ok = ~np.isnan(audio).any(axis=1) & ~np.isnan(emb.side).any(axis=1)
+    idx = np.flatnonzero(ok)
+    side_sim = unit(emb.side[idx]) @ unit(emb.side[idx]).T
+    audio_sim = unit(audio[idx]) @ unit(audio[idx]).T
+    iu = np.triu_indices(len(idx), k=1)
+    seen = emb.seen[idx]
+    cross = seen[iu[0]] != seen[iu[1]]
+    out = {"n_tags": int(len(idx)),
+           "all pairs": float(spearmanr(side_sim[iu], audio_sim[iu]).statistic) if len(iu[0]) > 2 else np.nan,
+           "seen-unseen pairs": (float(spearmanr(side_sim[iu][cross], audio_sim[iu][cross]).statistic)
+                                 if cross.sum() > 2 else np.nan)}
+    seen_cols = np.flatnonzero(seen)
+    rows = []
+    for i in np.flatnonzero(~seen):
+        near = {}
+        for name, sim in (("side information", side_sim), ("audio", audio_sim)):
+            top = seen_cols[np.argsort(-sim[i, seen_cols], kind="stable")[:k]]
+            near[f"nearest seen ({name})"] = ", ".join(f"{emb.tags[idx[j]]} {sim[i, j]:.2f}" for j in top)
+        rows.append({"unseen": emb.tags[idx[i]], **near})
+    return out, pd.DataFrame(rows)
+
+
+def group_auc(per_tag: pd.DataFrame) -> pd.DataFrame:
+    """Mean AUC-l per tag group and split (X, Y) from a per-tag retrieval table."""
+    return (per_tag.groupby(["group", "split"])["AUC-l"].agg(["mean", "count"]).reset_index()
+            .rename(columns={"mean": "AUC-l", "count": "n_tags"}))
+
+
+def diagnose(emb: Embeddings, ds, split, per_tag: pd.DataFrame, model: str, train_setting: str,
+             seed: int = 0) -> dict[str, Any]:
+    """Every diagnostic of one model: ``{"rows", "upper_bounds", "nearest", "groups"}``; ``rows``
+    go to ``results.csv`` with ``task = diagnostic``."""
+    bounds = upper_bounds(emb, ds, split, seed)
+    corr, nearest = alignment(emb, ds)
+    groups = group_auc(per_tag)
+    common = {"model": model, "train_setting": train_setting, "task": "diagnostic", "labels": "annotation"}
+    rows = []
+    for col, name in (("prototype", "upper bound AUC-l, prototype"), ("probe", "upper bound AUC-l, linear probe")):
+        v = bounds[col].dropna()
+        rows.append({**common, "test_setting": "(B+C)-Y half", "metric": name,
+                     "value": float(v.mean()) if len(v) else np.nan, "n": len(v),
+                     "n_excluded": int(bounds[col].isna().sum())})
+    for key in ("all pairs", "seen-unseen pairs"):
+        rows.append({**common, "test_setting": "tag pairs", "metric": f"side-audio Spearman, {key}",
+                     "value": corr[key], "n": corr["n_tags"]})
+    for group, part, auc, n in zip(groups.group, groups.split, groups["AUC-l"], groups.n_tags):
+        rows.append({**common, "test_setting": f"(B+C)-{part}", "metric": f"AUC-l, group {group}",
+                     "value": float(auc), "n": int(n)})
+    return {"rows": rows, "upper_bounds": bounds, "nearest": nearest, "groups": groups, "alignment": corr}
+
+
+def summary(diag: Mapping[str, Any]) -> str:
+    """One line that says where zero-shot is held back."""
+    b = diag["upper_bounds"]
+    probe, proto = b["probe"].mean(), b["prototype"].mean()
+    rho = diag["alignment"]["seen-unseen pairs"]
+    audio = "the audio separates the unseen tags" if probe >= 0.7 else "the audio barely separates the unseen tags"
+    side = ("the side information agrees with the audio" if rho >= 0.3 else
+            "the side information agrees weakly with the audio" if rho >= 0.05 else
+            "the side information is unrelated to the audio" if rho > -0.05 else
+            "the side information runs against the audio")
+    return (f"{audio} (upper bounds: prototype {proto:.2f}, probe {probe:.2f} AUC-l); {side} "
+            f"(Spearman {rho:.2f} over seen-unseen tag pairs)")

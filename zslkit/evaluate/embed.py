@@ -1,0 +1,221 @@
+"""Stage 04: the frozen embeddings of every model stage 03 trained, UMAP maps, free text.
+
+For each joint model ``train/<name>`` (the main one and each control) stage 04 writes
+``embeddings/<name>.npz`` (:class:`~zslkit.evaluate.embeddings.Embeddings`): every track with a mel and
+every tag of the split, X then Y; for the classifier, ``embeddings/classifier.npz``
+(:class:`~zslkit.evaluate.embeddings.ClassifierScores`). Segments, standardisation and averaging follow
+:mod:`zslkit.model.inference`, with the ``segment_frames`` and constants stored in each checkpoint.
+Any text with a side-information vector (a word or phrase that is in no dataset) is embedded the
+same way as a tag (:class:`TextEncoder`).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..data.sideinfo import base_kind, load_table, text_vectors
+from ..errors import DataError
+from ..model.checkpoints import check_fits, load_checkpoint
+from ..model.inference import classifier_logits, embed_tag_vectors, resolve_device, track_embeddings
+from ..model.train import checkpoint_path, planned_models
+from ..registry import SIDEINFO
+from ..show.viz import umap_coords
+from .embeddings import ClassifierScores, Embeddings, embeddings_path
+from .tagspace import group_labels, nearest_seen
+
+
+def load_model(run_dir: str | os.PathLike, name: str, split, device="cpu", params: Mapping[str, Any] | None = None):
+    """The best checkpoint of ``train/<name>``, checked against the split's seen tags and, when
+    ``params`` are given, against the model-shaping parameters (:func:`zslkit.model.checkpoints.check_fits`).
+
+    Returns ``(model, info)`` (see :func:`zslkit.model.checkpoints.load_checkpoint`).
+    """
+    path = checkpoint_path(run_dir, name)
+    model, info = load_checkpoint(path, device)
+    if params is not None:
+        planned = planned_models(params).get(name, {})
+        check_fits(path, info["arch"], params, planned.get("sideinfo"), Path(run_dir) / "params.yaml")
+    if info["seen"] != list(split.seen):
+        raise DataError(f"{path} was trained on other seen tags than split {split.name!r}; rerun notebook 03")
+    return model, info
+
+
+def _tracks(ds, model, info, params, device, progress) -> tuple[list[str], np.ndarray]:
+    e = params["embed"]
+    ids = [t for t in ds.tracks.track_id if t in ds.mels]
+    emb = track_embeddings(model.audio, ds.mels, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
+                           e["batch_segments"], e["normalize_segments"], device, progress)
+    return ids, emb
+
+
+def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike, name: str = "joint",
+                progress: bool = False) -> Embeddings:
+    """Embed every track and every tag of the split with the joint model ``train/<name>``; save to
+    ``embeddings/<name>.npz``. Tags are the split's seen tags then its unseen tags; tracks are in
+    the dataset's order."""
+    device = resolve_device(params["train"]["device"])
+    model, info = load_model(run_dir, name, split, device, params)
+    kind = info["arch"]["sideinfo"]
+    table = load_table(ds, split.name, kind)
+    ids, tracks = _tracks(ds, model, info, params, device, progress)
+    tags = list(split.seen) + list(split.unseen)
+    row = {t: i for i, t in enumerate(table.tags)}
+    side = np.full((len(tags), table.dim), np.nan, dtype=np.float32)
+    for i, t in enumerate(tags):
+        if t in row:
+            side[i] = table.vectors[row[t]]
+    emb = Embeddings(ids, tracks, tags, embed_tag_vectors(model, side, device),
+                     np.arange(len(tags)) < len(split.seen), side,
+                     {"sideinfo": kind, "model": name, "split": split.name, "checkpoint_epoch": info["epoch"],
+                      "segment_frames": info["arch"]["segment_frames"],
+                      "normalize_segments": params["embed"]["normalize_segments"],
+                      "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control})
+    emb.save(embeddings_path(run_dir, name))
+    return emb
+
+
+def embed_classifier(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
+                     progress: bool = False) -> ClassifierScores:
+    """The classifier's logits over the seen tags for every track; saved to ``embeddings/classifier.npz``."""
+    device = resolve_device(params["train"]["device"])
+    model, info = load_model(run_dir, "classifier", split, device, params)
+    ids, tracks = _tracks(ds, model, info, params, device, progress)
+    out = ClassifierScores(ids, list(info["seen"]), classifier_logits(model, tracks, device),
+                           {"model": "classifier", "split": split.name, "checkpoint_epoch": info["epoch"]})
+    out.save(embeddings_path(run_dir, "classifier"))
+    return out
+
+
+def embed_run(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
+              progress: bool = False) -> dict[str, Embeddings | ClassifierScores]:
+    """Stage 04: embed every model of :func:`zslkit.model.train.planned_models` that stage 03 trained.
+
+    Returns ``{name: Embeddings}`` for joint models and ``{"classifier": ClassifierScores}``.
+    """
+    out: dict[str, Embeddings | ClassifierScores] = {}
+    for name, m in planned_models(params).items():
+        if m["kind"] == "classifier":
+            out[name] = embed_classifier(ds, split, params, run_dir, progress)
+        else:
+            out[name] = embed_joint(ds, split, params, run_dir, name, progress)
+    return out
+
+
+# ----------------------------------------------------------------------------- free text
+
+class TextEncoder:
+    """Free text -> the joint space, through a model's side information and tag branch.
+
+    >>> encode = TextEncoder(model, "glove", params["sideinfo"])   # doctest: +SKIP
+    >>> encode(["baroque harpsichord"]).shape                       # doctest: +SKIP
+    (1, 100)
+    """
+
+    def __init__(self, model, kind: str, sideinfo_params: Mapping[str, Any], device="cpu"):
+        self.model, self.kind, self.params, self.device = model, kind, sideinfo_params, device
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        side = text_vectors(texts, self.kind, self.params)
+        unknown = [t for t, v in zip(texts, side) if np.isnan(v).any()]
+        if unknown:
+            raise DataError(f"no {self.kind} vector for {unknown[0]!r}: none of its words is in the "
+                            "vocabulary")
+        return embed_tag_vectors(self.model, side, self.device)
+
+
+def text_encoder(run_dir: str | os.PathLike, split, params: Mapping[str, Any],
+                 name: str = "joint") -> TextEncoder | None:
+    """A :class:`TextEncoder` for the model ``train/<name>``, or None when its side information
+    cannot read free text (attribute or random vectors)."""
+    device = resolve_device(params["train"]["device"])
+    model, info = load_model(run_dir, name, split, device, params)
+    kind = info["arch"]["sideinfo"]
+    if not SIDEINFO[base_kind(kind)].free_text:
+        return None
+    return TextEncoder(model, kind, params["sideinfo"], device)
+
+
+# ----------------------------------------------------------------------------- maps
+
+def umap_maps(emb: Embeddings, ds, umap_params: Mapping[str, Any], seed: int,
+              colour_group: str) -> dict[str, pd.DataFrame]:
+    """UMAP coordinates of the side-information space, the learned tag space, and the joint space.
+
+    Only tags with side information are mapped. The joint map holds those tags and up to
+    ``umap_params['max_tracks']`` tracks drawn with ``seed``, all L2-normalised, in one fit.
+
+    Returns ``{"side", "tags", "joint"}``: tables with ``kind ('tag' or 'track'), id, group,
+    split, x, y`` (the joint table also has ``colour``, the track's tag in ``colour_group``).
+    """
+    u = dict(n_neighbors=umap_params["n_neighbors"], min_dist=umap_params["min_dist"],
+             metric=umap_params["metric"], seed=seed)
+    ok = emb.scorable
+    tags = [t for t, s in zip(emb.tags, ok) if s]
+    group_of = dict(zip(ds.tags.tag, ds.tags.group))
+    base = pd.DataFrame({"kind": "tag", "id": tags, "group": [group_of.get(t, "") for t in tags],
+                         "split": np.where(emb.seen[ok], "X", "Y")})
+    out = {"side": base.assign(**dict(zip("xy", umap_coords(emb.side[ok], **u).T))),
+           "tags": base.assign(**dict(zip("xy", umap_coords(emb.tag_emb[ok], **u).T)))}
+    rng = np.random.default_rng(seed)
+    n = min(umap_params["max_tracks"], len(emb.track_ids))
+    pick = np.sort(rng.choice(len(emb.track_ids), size=n, replace=False))
+    ids = [emb.track_ids[i] for i in pick]
+    unit = lambda a: a / np.linalg.norm(a, axis=1, keepdims=True)  # noqa: E731
+    xy = umap_coords(np.vstack([unit(emb.tag_emb[ok]), unit(emb.tracks[pick])]), **u)
+    colour = group_labels(ds, ids, colour_group, ds.complete_truth())
+    tracks = pd.DataFrame({"kind": "track", "id": ids, "group": "", "split": "", "colour": colour})
+    out["joint"] = pd.concat([base.assign(colour=""), tracks], ignore_index=True).assign(x=xy[:, 0], y=xy[:, 1])
+    return out
+
+
+def model_tag_maps(embedded: Mapping[str, Embeddings | ClassifierScores], maps: Mapping[str, pd.DataFrame],
+                   umap_params: Mapping[str, Any], seed: int, main: str = "joint",
+                   k: int = 3) -> dict[str, pd.DataFrame]:
+    """The side-information and learned tag maps of every joint model, for the linked interactive maps.
+
+    ``maps`` are :func:`umap_maps`' tables of the main model (reused, not refitted). Returns
+    ``{model: table}`` with one row per tag of the main map (``id, group, split``), its coordinates in
+    both maps (``side_x, side_y, x, y``; NaN where the model has no vector for the tag) and its ``k``
+    nearest seen tags in each space (``near_side``, ``near_learned``: comma-separated, by cosine).
+    """
+    u = dict(n_neighbors=umap_params["n_neighbors"], min_dist=umap_params["min_dist"],
+             metric=umap_params["metric"], seed=seed)
+    out = {}
+    for name, emb in embedded.items():
+        if not isinstance(emb, Embeddings):
+            continue
+        ok = emb.scorable
+        tags = [t for t, s in zip(emb.tags, ok) if s]
+        if name == main:
+            side_xy, learned_xy = maps["side"][["x", "y"]].to_numpy(), maps["tags"][["x", "y"]].to_numpy()
+        else:
+            side_xy, learned_xy = umap_coords(emb.side[ok], **u), umap_coords(emb.tag_emb[ok], **u)
+        seen = emb.seen[ok]
+        near = {space: [", ".join(tags[j] for j in r) for r in nearest_seen(vectors, seen, k)]
+                for space, vectors in (("side", emb.side[ok]), ("learned", emb.tag_emb[ok]))}
+        table = pd.DataFrame({"id": tags, "side_x": side_xy[:, 0], "side_y": side_xy[:, 1], "x": learned_xy[:, 0],
+                              "y": learned_xy[:, 1], "near_side": near["side"], "near_learned": near["learned"]})
+        base = maps["side"][["id", "group", "split"]]
+        out[name] = base.merge(table, on="id", how="left").fillna({"near_side": "", "near_learned": ""})
+    return out
+
+
+def results_rows(embedded: Mapping[str, Embeddings | ClassifierScores]) -> list[dict]:
+    """Stage 04's counts for ``results.csv``, per model."""
+    rows = []
+    for name, emb in embedded.items():
+        if isinstance(emb, ClassifierScores):
+            rows.append({"model": "classifier", "task": "embeddings", "metric": "n_tracks",
+                         "value": len(emb.track_ids)})
+            continue
+        ok, model = emb.scorable, f"embedding {emb.meta['sideinfo']}"
+        rows += [{"model": model, "task": "embeddings", "metric": "n_tracks", "value": len(emb.track_ids)},
+                 {"model": model, "task": "embeddings", "metric": "n_tags_X", "value": int((ok & emb.seen).sum()),
+                  "n_excluded": int((~ok & emb.seen).sum())},
+                 {"model": model, "task": "embeddings", "metric": "n_tags_Y", "value": int((ok & ~emb.seen).sum()),
+                  "n_excluded": int((~ok & ~emb.seen).sum())}]
+    return rows

@@ -1,0 +1,155 @@
+"""Zero-shot heads: how every tag, seen or unseen, is scored against a track from its side
+information.
+
+Heads are registered in :data:`zslkit.registry.HEADS`, compared in stage 05 by
+``evaluate.heads``, each with its own section ``heads.<name>``. A head is a function
+``head(inp, params) -> scorer``; ``scorer(tracks)`` maps track embeddings ``(n, d)`` to scores
+``(n, n_tags)`` over every tag, seen then unseen:
+
+- ``inp`` is a :class:`HeadInput` built from one model's frozen embeddings (stage 04). A head may
+  fit on seen-tag data only: ``inp.side[inp.seen]``, ``inp.learned[inp.seen]`` and the training
+  tracks' seen labels. Unseen rows of ``inp.side`` are only mapped, never fitted on:
+  :func:`apply_head` re-runs the head with those rows replaced by noise and refuses a head whose
+  seen-tag scores move.
+- Flag ``trained``: the head is learned with the audio encoder in stage 03 (the paper's tag
+  branch); its section is read by training, and stage 04 stores its output.
+
+Built-in heads
+--------------
+- ``learned``: the paper's tag branch; score = cosine(track, branch(side)).
+- ``conse`` (Norouzi et al., ICLR 2014): a track's ``top`` best seen tags by the learned model's
+  cosine score, their scores passed through a softmax with temperature ``temperature``, give a
+  convex combination of those tags' side-information vectors; every tag is scored by the cosine of
+  its own side information with that combination.
+- ``ridge``: a closed-form ridge map ``W`` from side information to the learned seen-tag
+  embeddings, ``min ||S W - E||^2 + alpha ||W||^2`` over seen tags; score = cosine(track, s W).
+- ``eszsl`` (Romera-Paredes & Torr, ICML 2015): the bilinear map
+  ``V = (X X^T + gamma I)^-1 X Y S^T (S S^T + lambda I)^-1`` fitted on the training tracks'
+  embeddings ``X`` (d x n), their seen labels ``Y`` in {-1, +1} (n x z) and the seen tags' side
+  information ``S`` (a x z); score = ``x^T V s``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+import numpy as np
+
+from ..errors import DataError
+from ..model.inference import cosine_scores, unit
+from ..registry import HEADS, Field
+
+Scorer = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class HeadInput:
+    """Frozen embeddings a head works from.
+
+    Attributes
+    ----------
+    side : (n_tags, side_dim) float32, side information (X rows then Y rows; NaN rows have none)
+    seen : (n_tags,) bool
+    learned : (n_tags, d) float32, the trained tag branch applied to ``side``
+    train_tracks : (n_train, d) float32, embeddings of the training tracks
+    train_labels : (n_train, n_seen) bool, their seen-tag labels, columns in ``seen`` order
+    """
+
+    side: np.ndarray
+    seen: np.ndarray
+    learned: np.ndarray
+    train_tracks: np.ndarray
+    train_labels: np.ndarray
+
+    def seen_rows(self) -> np.ndarray:
+        """Indices of the seen tags that have side information (what a head may fit on)."""
+        ok = ~np.isnan(self.side).any(axis=1)
+        return np.flatnonzero(self.seen & ok)
+
+
+
+@HEADS.register("learned", params={"hidden": Field("int", None, "hidden width of an MLP tag branch; "
+                                                   "null = linear (the paper)", nullable=True, lo=1)},
+                trained=True, doc="the paper's tag branch, trained with the audio encoder")
+def learned(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
+    return lambda tracks: cosine_scores(tracks, inp.learned)
+
+
+@HEADS.register("conse", params={
+    "top": Field("int", 10, "seen tags combined per track (ConSE's T)", lo=1),
+    "temperature": Field("float", 0.1, "softmax temperature over their cosine scores", lo=1e-4)},
+    doc="ConSE: a convex combination of a track's best seen tags' side information")
+def conse(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
+    rows = inp.seen_rows()
+    seen_emb, seen_side = inp.learned[rows], unit(inp.side[rows])
+    all_side = unit(inp.side)
+    top = min(params["top"], len(rows))
+
+    def score(tracks: np.ndarray) -> np.ndarray:
+        sims = cosine_scores(tracks, seen_emb)                             # (n, n_seen_ok)
+        keep = np.argpartition(-sims, top - 1, axis=1)[:, :top]
+        picked = np.take_along_axis(sims, keep, axis=1) / params["temperature"]
+        weights = np.exp(picked - picked.max(axis=1, keepdims=True))
+        weights /= weights.sum(axis=1, keepdims=True)
+        mix = np.einsum("nk,nkd->nd", weights, seen_side[keep])             # (n, side_dim)
+        return cosine_scores(mix, all_side)
+    return score
+
+
+def ridge_map(side: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
+    """``W = argmin ||side W - target||^2 + alpha ||W||^2``: ``(side_dim, d)``."""
+    a = side.T @ side + alpha * np.eye(side.shape[1])
+    return np.linalg.solve(a, side.T @ target)
+
+
+@HEADS.register("ridge", params={"alpha": Field("float", 1.0, "ridge penalty", lo=0.0)},
+                doc="a closed-form ridge map from side information to the learned seen-tag embeddings")
+def ridge(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
+    rows = inp.seen_rows()
+    w = ridge_map(inp.side[rows].astype(np.float64), inp.learned[rows].astype(np.float64), params["alpha"])
+    tags = (inp.side.astype(np.float64) @ w).astype(np.float32)
+    return lambda tracks: cosine_scores(tracks, tags)
+
+
+def eszsl_map(x: np.ndarray, y: np.ndarray, s: np.ndarray, gamma: float, lam: float) -> np.ndarray:
+    """ESZSL's closed form ``V = (X X^T + gamma I)^-1 X Y S^T (S S^T + lambda I)^-1``.
+
+    ``x``: (d, n) features; ``y``: (n, z) labels in {-1, +1}; ``s``: (a, z) side information.
+    Returns ``V``: (d, a).
+    """
+    left = np.linalg.solve(x @ x.T + gamma * np.eye(x.shape[0]), x @ y @ s.T)
+    return np.linalg.solve((s @ s.T + lam * np.eye(s.shape[0])).T, left.T).T
+
+
+@HEADS.register("eszsl", params={"gamma": Field("float", 1.0, "penalty on the feature side", lo=0.0),
+                                 "lam": Field("float", 1.0, "penalty on the side-information side", lo=0.0)},
+                doc="ESZSL: a closed-form bilinear map fitted on the training tracks' seen labels")
+def eszsl(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
+    rows = inp.seen_rows()
+    col = {r: j for j, r in enumerate(np.flatnonzero(inp.seen))}           # seen tag -> label column
+    y = np.where(inp.train_labels[:, [col[r] for r in rows]], 1.0, -1.0)
+    x = unit(inp.train_tracks.astype(np.float64)).T
+    v = eszsl_map(x, y, inp.side[rows].astype(np.float64).T, params["gamma"], params["lam"])
+    side = inp.side.astype(np.float64)
+    return lambda tracks: (unit(tracks.astype(np.float64)) @ v @ side.T).astype(np.float32)
+
+
+def apply_head(name: str, inp: HeadInput, params: Mapping[str, Any], probe_tracks: np.ndarray) -> Scorer:
+    """Build head ``name`` and check it: one score column per tag, and unseen side information
+    cannot move any seen tag's scores on ``probe_tracks`` (a head that fits on unseen tags fails)."""
+    head: Callable = HEADS[name].obj
+    scorer = head(inp, params)
+    out = np.asarray(scorer(probe_tracks), dtype=np.float32)
+    if out.shape != (len(probe_tracks), len(inp.side)):
+        raise DataError(f"head {name!r} returned scores of shape {out.shape} for {len(probe_tracks)} tracks and "
+                        f"{len(inp.side)} tags")
+    if (~inp.seen).any() and inp.seen.any():
+        side = inp.side.copy()
+        rng = np.random.default_rng(0)
+        side[~inp.seen] = rng.standard_normal(side[~inp.seen].shape).astype(np.float32)
+        probe = HeadInput(side, inp.seen, inp.learned, inp.train_tracks, inp.train_labels)
+        again = np.asarray(head(probe, params)(probe_tracks), dtype=np.float32)
+        if not np.allclose(again[:, inp.seen], out[:, inp.seen], atol=1e-4, equal_nan=True):
+            raise DataError(f"head {name!r} uses unseen tags' side information for seen tags: it fits on "
+                            "unseen tags")
+    return scorer

@@ -1,0 +1,120 @@
+"""Inference on trained models: segments, standardisation, track and tag embeddings, scores.
+
+Conventions
+-----------
+- A track is cut into non-overlapping segments of ``segment_frames`` frames (the length the model
+  was trained on, stored in its checkpoint): ``floor(n_frames / segment_frames)`` of them; clips
+  shorter than one segment are tiled.
+- Segments are standardised like the training input, ``(x - mean) / std`` with the checkpoint's
+  constants.
+- A track's embedding is the mean of its segment embeddings: raw by default (the original code),
+  or L2-normalised ones with ``normalize_segments=True``.
+- A tag's embedding is the tag branch applied to its side-information vector; NaN rows (tags
+  without side information) stay NaN.
+- Scores are cosine similarities, as in training; the classifier's are its logits.
+
+Train, embed, evaluate and transfer all go through these functions.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.audio import MelStore
+from ..errors import ParamError
+from .encoders import EMBED_DIM
+
+
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """``auto`` (CUDA when torch sees it), ``cpu`` or ``cuda``; ``key`` names the parameter in errors."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ParamError(f"{key}: 'cuda' requested but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def standardise(x: torch.Tensor, mean: float, std: float) -> torch.Tensor:
+    """Crops as float32, ``(x - mean) / std`` (on the device the model runs on)."""
+    return x.float().sub_(mean).div_(std) if x.dtype != torch.float32 else (x - mean).div_(std)
+
+
+def segments(mel: np.ndarray, length: int) -> np.ndarray:
+    """Non-overlapping segments of a (frames, mels) array: ``(floor(frames / length), length, mels)``."""
+    mel = np.asarray(mel, dtype=np.float32)
+    if len(mel) < length:
+        mel = np.tile(mel, (int(np.ceil(length / len(mel))), 1))
+    n = len(mel) // length
+    return mel[: n * length].reshape(n, length, mel.shape[1])
+
+
+@torch.no_grad()
+def track_embeddings(encoder: torch.nn.Module, store: MelStore, track_ids: Sequence[str], mean: float,
+                     std: float, segment_frames: int, batch_segments: int = 512,
+                     normalize_segments: bool = False, device: str | torch.device = "cpu",
+                     progress: bool = False) -> np.ndarray:
+    """Embeddings of ``track_ids``: ``(n_tracks, dim)`` float32 (see the module's conventions)."""
+    encoder.eval()
+    out, pending, owners = [], [], []
+
+    def flush():
+        x = standardise(torch.from_numpy(np.concatenate(pending)).to(device), mean, std)
+        emb = encoder(x)
+        if normalize_segments:
+            emb = torch.nn.functional.normalize(emb, dim=1)
+        out.append((np.concatenate(owners), emb.cpu().numpy()))
+        pending.clear()
+        owners.clear()
+
+    count = 0
+    for i, t in enumerate(tqdm(track_ids, desc="embed", unit="track", disable=not progress)):
+        seg = segments(store[t], segment_frames)
+        pending.append(seg)
+        owners.append(np.full(len(seg), i))
+        count += len(seg)
+        if count >= batch_segments:
+            flush()
+            count = 0
+    if pending:
+        flush()
+    owner = np.concatenate([o for o, _ in out])
+    emb = np.concatenate([e for _, e in out])
+    sums = np.zeros((len(track_ids), emb.shape[1]), dtype=np.float64)
+    np.add.at(sums, owner, emb)
+    return (sums / np.bincount(owner, minlength=len(track_ids))[:, None]).astype(np.float32)
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows (or a vector) scaled to unit length; an all-zero row stays zero, NaN stays NaN."""
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.where(norm == 0, 1, norm)
+
+
+def cosine_scores(track_emb: np.ndarray, tag_emb: np.ndarray) -> np.ndarray:
+    """(n_tracks, n_tags) cosine similarity; NaN columns for NaN tag rows, and 0 for an all-zero
+    vector (a head that knows nothing of a tag ranks every track alike: AUC 0.5)."""
+    return unit(track_emb) @ unit(tag_emb).T
+
+
+@torch.no_grad()
+def embed_tag_vectors(model, vectors: np.ndarray, device="cpu") -> np.ndarray:
+    """The tag branch on side-information rows ``(n, side_dim)``; NaN rows stay NaN."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    ok = ~np.isnan(vectors).any(axis=1)
+    out = np.full((len(vectors), EMBED_DIM), np.nan, dtype=np.float32)
+    if ok.any():
+        model.eval()
+        out[ok] = model.embed_tags(torch.as_tensor(vectors[ok], device=device)).cpu().numpy()
+    return out
+
+
+@torch.no_grad()
+def classifier_logits(net, track_emb: np.ndarray, device: str | torch.device = "cpu") -> np.ndarray:
+    """The supervised classifier's logits ``(n_tracks, n_seen)`` on segment-averaged embeddings.
+
+    The linear output commutes with the segment mean, so this equals averaging segment logits.
+    """
+    return net.out(torch.as_tensor(track_emb, device=device)).cpu().numpy()

@@ -1,0 +1,183 @@
+"""Stage 03: train every model the run needs.
+
+- ``joint``: the joint embedding model on ``model.sideinfo`` (audio encoder + the learned tag
+  branch), into ``train/joint/``;
+- ``joint-<kind>`` for each kind in ``train.also``: the same joint model on other side
+  information, to compare kinds in one run;
+- ``classifier``: the supervised classifier on the seen tags when ``train.baseline`` is true, into
+  ``train/classifier/``;
+- one control per kind in ``train.controls`` (e.g. ``random``): the same joint model and training
+  on that side information, into ``train/joint-<kind>/``; a control with several draws
+  (``sideinfo.random.draws``) trains once per draw, into ``train/joint-<kind>@<d>/``.
+
+Every model trains on the setting's training tracks (A, B or A+B train) with seen tags only, and
+its validation loss picks its checkpoint. Nothing here evaluates: stage 04 embeds the trained
+models and stage 05 scores them.
+
+With ``train.nproc`` > 1 the models train in that many processes on this node (``torchrun``,
+:mod:`zslkit.model.distributed`), started from here; the notebook then reads what they wrote. The same
+entry point runs under a ``torchrun`` started by hand, on one node or several::
+
+    torchrun --nproc-per-node 4 -m zslkit.model.train reports/<run>/params.yaml
+    zslkit train params/x.yaml --nproc 4
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import config
+from ..data.datasets import Dataset
+from ..data.prepare import dataset_dir
+from ..data.sideinfo import base_kind, draw_names, load_table
+from ..data.splits import Split, load_split
+from ..errors import DataError, ZslkitError
+from ..io import write_text
+from ..run.report import run_dir as default_run_dir
+from . import distributed
+from .networks import count_parameters
+from .trainer import Trainer
+
+
+def seen_vectors(ds, split, kind: str) -> np.ndarray:
+    """Side-information rows of the seen tags, in ``split.seen`` order."""
+    table = load_table(ds, split.name, kind)
+    row = {t: i for i, t in enumerate(table.tags)}
+    missing = [t for t in split.seen if t not in row]
+    if missing:
+        raise DataError(f"side information {kind!r} has no row for seen tag {missing[0]!r}")
+    return table.vectors[[row[t] for t in split.seen]]
+
+
+def train_seed(params: Mapping[str, Any]) -> int:
+    """``train.seed``, or ``run.seed`` when it is null."""
+    return params["run"]["seed"] if params["train"]["seed"] is None else params["train"]["seed"]
+
+
+def planned_models(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The models stage 03 trains: ``{folder name: {"kind", "sideinfo", "label"}}``.
+
+    ``label`` is the ``model`` column of ``results.csv`` ("embedding glove", "classifier", ...).
+    """
+    main = params["model"]["sideinfo"]
+    models = {"joint": {"kind": "joint", "sideinfo": main, "label": f"embedding {main}"}}
+    for kind in params["train"]["also"]:
+        if kind != main:
+            models[f"joint-{kind}"] = {"kind": "joint", "sideinfo": kind, "label": f"embedding {kind}"}
+    if params["train"]["baseline"]:
+        models["classifier"] = {"kind": "classifier", "sideinfo": None, "label": "classifier"}
+    for control in params["train"]["controls"]:
+        for name in draw_names(control, params["sideinfo"]):
+            if name != main:
+                models[f"joint-{name}"] = {"kind": "joint", "sideinfo": name, "label": f"embedding {name}",
+                                           "control": control}
+    return models
+
+
+def checkpoint_path(run_dir: str | os.PathLike, name: str) -> Path:
+    """``train/<name>/best.pt`` of a run."""
+    return Path(run_dir) / "train" / name / "best.pt"
+
+
+def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
+                progress: bool = True) -> dict[str, Any]:
+    """Stage 03: train (or resume) every model of :func:`planned_models`; keep the best checkpoints.
+
+    Returns ``{name: {"trainer", "curves", "label"}}``.
+    """
+    setting = params["train"]["setting"]
+    seed = train_seed(params)
+    for group in ("train", "valid"):
+        if not split.tracks[f"{setting}_{group}"]:
+            raise DataError(f"setting {setting}-X: no {group} tracks in split {split.name!r}")
+    missing = [m["sideinfo"] for m in planned_models(params).values()
+               if m["sideinfo"] and base_kind(m["sideinfo"]) not in params["sideinfo"]["kinds"]]
+    if missing:
+        raise DataError(f"side information {missing[0]!r} is trained on but not built: add it to sideinfo.kinds "
+                        "and rerun notebook 02")
+    launched = params["train"]["nproc"] > 1 and not distributed.context().active
+    if launched:  # the processes train and write the checkpoints; this one reads them back
+        resolved = Path(run_dir) / "train" / "launch.yaml"
+        write_text(resolved, config.dump(params))
+        distributed.launch(resolved, run_dir, params["train"]["nproc"], params["train"]["device"])
+    out = {}
+    for name, m in planned_models(params).items():
+        vectors = seen_vectors(ds, split, m["sideinfo"]) if m["kind"] == "joint" else None
+        trainer = Trainer(ds, split, vectors, params, Path(run_dir) / "train" / name, seed, m["kind"],
+                          m["sideinfo"])
+        if launched:
+            trainer.load_last()
+            curves = trainer.curves()
+        else:
+            curves = trainer.fit(progress=progress)
+        out[name] = {"trainer": trainer, "curves": curves, "label": m["label"]}
+    return out
+
+
+def results_rows(result: Mapping[str, Any], setting: str) -> list[dict]:
+    """Stage 03's numbers for ``results.csv``: how each model trained."""
+    rows = []
+    for r in result.values():
+        tr, c = r["trainer"], r["curves"]
+        common = {"model": r["label"], "train_setting": f"{setting}-X", "task": "training"}
+        rows += [{**common, "metric": "parameters", "value": count_parameters(tr.net)},
+                 {**common, "metric": "epochs", "value": len(c)},
+                 {**common, "metric": "best_epoch", "value": tr.state["best_epoch"]},
+                 {**common, "metric": "best_valid_loss", "value": tr.state["best"]},
+                 {**common, "metric": "seconds_per_epoch", "value": float(c.seconds.mean()) if len(c) else np.nan},
+                 {**common, "metric": "data_wait_share", "value": float(c.data_wait.mean()) if len(c) else np.nan}]
+    return rows
+
+
+def curves_table(result: Mapping[str, Any]) -> pd.DataFrame:
+    """Every model's learning curve in one long table (``model`` column)."""
+    return pd.concat([r["curves"].assign(model=name) for name, r in result.items()], ignore_index=True)
+
+
+def last_epochs(curves: pd.DataFrame, n: int = 10) -> pd.DataFrame:
+    """The last ``n`` rows of a learning curve for display: losses to 4 decimals, the learning rate in
+    scientific notation (a decayed rate of 8e-6 would otherwise print as 0.0)."""
+    out = curves.tail(n).round(4)
+    if "lr" in curves:
+        out["lr"] = curves.lr.tail(n).map("{:.2e}".format)
+    return out.set_index("epoch") if "epoch" in out else out
+
+
+def train_from_file(params_file: str | os.PathLike, run_dir: str | os.PathLike | None = None,
+                    nproc: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Stage 03 of the run a parameter file describes (its dataset and split must exist: stages 01-02).
+
+    ``nproc`` overrides ``train.nproc``. Returns what :func:`train_stage` returns."""
+    params = config.load(params_file)
+    if nproc is not None:
+        params["train"]["nproc"] = nproc
+    ds = Dataset.load(dataset_dir(params))
+    seen, unseen, tracks = load_split(ds.root, params["split"]["name"], params["split"]["track_seed"])
+    split = Split(params["split"]["name"], seen, unseen, tracks, [])
+    return train_stage(ds, split, params, run_dir or default_run_dir(params), progress=progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m zslkit.model.train PARAMS [--run-dir DIR]``: stage 03, in every process ``torchrun`` starts."""
+    ap = argparse.ArgumentParser(prog="python -m zslkit.model.train", description=main.__doc__)
+    ap.add_argument("params", help="YAML parameter file (a run's params.yaml, or yours)")
+    ap.add_argument("--run-dir", help="the run folder (default: run.reports_dir / run.name)")
+    args = ap.parse_args(argv)
+    try:
+        train_from_file(args.params, args.run_dir, progress=distributed.context().main)
+    except ZslkitError as exc:
+        print(f"zslkit.model.train (rank {distributed.context().rank}): error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        distributed.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""The trainer: one model, one setting, resumable, with a deterministic validation loss.
+
+Conventions
+-----------
+- Batches come from :mod:`zslkit.model.sampling`; losses from :mod:`zslkit.model.losses`. The joint loss
+  adds ``l2 * sum(w^2)`` over the encoder's ``kernels()`` (Keras' kernel regulariser). The
+  classifier uses binary cross-entropy, averaged over the X tags of a segment and summed over the
+  batch. A non-finite loss stops training with an error. Logged losses are per segment.
+- Optimiser: SGD, lr 1e-3, momentum 0.9, Nesterov, Keras time decay ``lr / (1 + decay * step)``;
+  the learning rate drops x0.2 after ``plateau_patience`` epochs without a better validation loss
+  (floor ``min_lr``); training stops after ``early_stop`` such epochs. Adam is an option.
+- The validation loss picks ``best.pt``; ``last.pt`` holds the optimiser state for resuming, and
+  is refused when the run's parameters changed. Training never evaluates beyond this loss.
+- No unseen (Y) tag reaches training: only X side-information rows exist in the trainer, and a
+  split that lists a tag both ways is refused (:class:`~zslkit.errors.DataError`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ..data.audio import PAPER_MEAN, PAPER_STD
+from ..errors import DataError, ParamError, RunError
+from ..io import write_csv
+from . import distributed
+from .checkpoints import build_model, save_checkpoint
+from .feed import DeviceBatches, DevicePack, choose_feed
+from .inference import resolve_device, standardise
+from .losses import contrastive_loss, hinge_loss
+from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
+
+#: train keys that say how batches travel or where they run, not what they hold (left out of the
+#: checkpoint digest: a run resumes on another feed or another number of processes)
+FEED_KEYS = ("feed", "device_pack_gb", "nproc")
+
+
+class _Step(torch.nn.Module):
+    """The loss of one batch as a module's forward, so DistributedDataParallel can wrap it."""
+
+    def __init__(self, net: torch.nn.Module, loss):
+        super().__init__()
+        self.net, self._loss = net, loss
+
+    def forward(self, batch):
+        return self._loss(batch, self.net)
+
+
+def normalisation(ds, choice: str) -> tuple[float, float]:
+    if choice == "paper":
+        return PAPER_MEAN, PAPER_STD
+    norm = ds.meta.get("normalisation")
+    if not norm:
+        raise DataError(f"{ds.root}/dataset.json: no normalisation constants; run notebook 01")
+    return float(norm["mean"]), float(norm["std"])
+
+
+def _flat(obj: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train.lr": 0.001, ...}`` from nested mappings (lists kept whole)."""
+    out = {}
+    for k, v in obj.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, Mapping) else {f"{prefix}{k}": v})
+    return out
+
+
+def params_digest(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class Trainer:
+    """Train one model (``kind='joint'`` or ``'classifier'``) on one setting, resumably.
+
+    Parameters
+    ----------
+    ds : Dataset
+    split : splits.Split
+    seen_vectors : (n_X, d) array, the side information of the seen tags in ``split.seen`` order
+        (joint model only). Unseen tags are never given to the trainer.
+    params : the resolved params (sections ``train``, ``model``, ``audio``, ``heads`` are read)
+    out_dir : folder for ``last.pt``, ``best.pt``, ``curves.csv``
+    seed : seed of initialisation and sampling
+    kind : ``"joint"`` or ``"classifier"``
+    sideinfo : the side-information kind of ``seen_vectors`` (stored with the checkpoint)
+    """
+
+    def __init__(self, ds, split, seen_vectors: np.ndarray | None, params: Mapping[str, Any],
+                 out_dir: str | os.PathLike, seed: int, kind: str = "joint", sideinfo: str | None = None):
+        train, model = params["train"], params["model"]
+        self.p, self.kind, self.seed = dict(train), kind, seed
+        self.out = Path(out_dir)
+        device = resolve_device(train["device"])
+        self.dist = distributed.init(device)
+        distributed.check(params, self.dist)
+        self.device = distributed.training_device(device, self.dist)
+        self.seen = list(split.seen)
+        leaked = set(self.seen) & set(split.unseen)
+        if leaked:
+            raise DataError(f"split {split.name!r}: unseen tag {sorted(leaked)[0]!r} is also listed as seen; "
+                            "no unseen tag may reach training")
+        self.segment = params["audio"]["segment_frames"]
+        self.arch = {"encoder": model["encoder"], "encoder_params": dict(model[model["encoder"]]),
+                     "segment_frames": self.segment, "hidden": params["heads"]["learned"]["hidden"],
+                     "sideinfo": sideinfo if kind == "joint" else None}
+        setting = train["setting"]
+        self.train_set = track_set(ds, split.tracks[f"{setting}_train"], self.seen)
+        self.valid_set = track_set(ds, split.tracks[f"{setting}_valid"], self.seen)
+        if len(self.train_set) < train["batch_size"]:
+            raise DataError(f"setting {setting}: {len(self.train_set)} training tracks, fewer than "
+                            f"one batch of {train['batch_size']}")
+        self.mean, self.std = normalisation(ds, train["normalisation"])
+        torch.manual_seed(seed)
+        self.arch["n_mels"] = int(ds.mels[self.train_set.track_ids[0]].shape[1])
+        if kind == "joint":
+            if seen_vectors is None or len(seen_vectors) != len(self.seen):
+                raise ParamError("the joint model needs one side-information row per seen tag")
+            if np.isnan(seen_vectors).any():
+                raise DataError("a seen tag has no side-information vector; drop it from the split")
+            self.vectors = torch.as_tensor(seen_vectors, dtype=torch.float32, device=self.device)
+            self.arch["side_dim"] = int(seen_vectors.shape[1])
+        else:
+            self.vectors = None
+        self.net = build_model(kind, self.arch, len(self.seen))
+        if self.dist.active and self.device.type == "cuda":
+            self.net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
+        if self.segment < self.net.audio.min_frames:
+            raise ParamError(f"audio.segment_frames: {self.segment} is shorter than encoder "
+                             f"{model['encoder']!r} accepts ({self.net.audio.min_frames} frames)")
+        self.net.to(self.device)
+        lr = train["lr"]
+        if train["optimizer"] == "sgd":
+            self.opt = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=train["momentum"],
+                                       nesterov=train["nesterov"])
+        else:
+            self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+        # how batches travel changes no number; bf16 does (recorded only then, so older checkpoints still resume)
+        digested = {k: v for k, v in self.p.items() if k not in FEED_KEYS and not (k == "precision" and v == "fp32")}
+        self.made_with = {"train": digested, "arch": self.arch, "kind": kind, "seed": seed, "seen": self.seen,
+                          "n_train": len(self.train_set)}
+        self.digest = params_digest(self.made_with)
+        self.state = {"epoch": 0, "step": 0, "plateau_lr": lr, "best": math.inf, "best_epoch": 0,
+                      "bad_epochs": 0, "history": []}
+        negatives = train["negatives"] if kind == "joint" and train["loss"] == "hinge" else 0
+        packs = [pack_tracks(ds, s) if train["pack"] else None for s in (self.train_set, self.valid_set)]
+        part = (self.dist.rank, self.dist.world)
+        self.train_src = BatchSource(self.train_set, train["batch_size"], negatives, seed, self.segment,
+                                     crops_per_track=train["crops_per_track"], pack=packs[0], part=part)
+        self.valid_src = BatchSource(self.valid_set, train["batch_size"], negatives, seed, self.segment,
+                                     valid=True, pack=packs[1], part=part)
+        self.feed = choose_feed(train["feed"], self.device, packs[0], train["device_pack_gb"])
+        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=train["precision"] == "bf16")
+        self._loaders: dict = {}
+        self._step = None  # the loss module, wrapped in DistributedDataParallel under torchrun
+
+    # -- one batch -----------------------------------------------------------------------------
+    def loss(self, batch, net: torch.nn.Module | None = None) -> torch.Tensor:
+        """The summed loss of a batch (of this process's rows) under ``net`` (default: the model)."""
+        net = self.net if net is None else net
+        x, pos, neg, positives = (t.to(self.device, non_blocking=True) for t in batch)
+        x = standardise(x, self.mean, self.std)
+        if self.kind == "classifier":
+            bce = F.binary_cross_entropy_with_logits(net(x), positives.float(), reduction="none")
+            return bce.mean(dim=1).sum()  # per segment: mean over tags; summed over the batch
+        if self.p["loss"] == "hinge":
+            index = torch.cat([pos[:, None], neg], dim=1)
+            return hinge_loss(net.pair_scores(x, self.vectors, index), self.p["margin"])
+        return contrastive_loss(net.scores(x, self.vectors), pos, positives, self.p["temperature"])
+
+    def step_module(self) -> torch.nn.Module:
+        """The training loss as a module: plain, or wrapped in DDP when several processes train."""
+        if self._step is None:
+            self._step = _Step(self.net, self.loss)
+            if self.dist.active:
+                ids = [self.device.index] if self.device.type == "cuda" else None
+                self._step = torch.nn.parallel.DistributedDataParallel(self._step, device_ids=ids)
+        return self._step
+
+    def regulariser(self) -> torch.Tensor:
+        return self.p["l2"] * sum((w ** 2).sum() for w in self.net.audio.kernels())
+
+    def _loader(self, source):
+        """The batches of a source (:mod:`zslkit.model.feed`): gathered on the device from its pack, or one
+        DataLoader per source, workers kept alive across epochs, pinned memory on CUDA; the sampler
+        (main process) hands out ``(epoch, batch)`` keys, so workers never need to be told the epoch."""
+        if source not in self._loaders:
+            if self.feed == "device" and source.pack is not None:
+                self._loaders[source] = DeviceBatches(source, DevicePack(source.pack, self.device))
+            else:
+                workers = self.p["workers"]
+                self._loaders[source] = torch.utils.data.DataLoader(
+                    source, batch_size=None, sampler=EpochKeys(source), num_workers=workers,
+                    persistent_workers=workers > 0, prefetch_factor=4 if workers else None,
+                    pin_memory=self.device.type == "cuda")
+        return self._loaders[source]
+
+    def run_epoch(self, progress: bool = True) -> dict[str, float]:
+        self.net.train()
+        epoch = self.state["epoch"]
+        self.train_src.set_epoch(epoch)
+        total, n, wait = 0.0, 0, 0.0
+        t0 = time.perf_counter()
+        tick = time.perf_counter()
+        for batch in tqdm(self._loader(self.train_src), total=len(self.train_src), leave=False,
+                          desc=f"epoch {epoch + 1}", disable=not progress):
+            wait += time.perf_counter() - tick
+            lr = self.state["plateau_lr"] / (1 + self.p["decay"] * self.state["step"])
+            for group in self.opt.param_groups:
+                group["lr"] = lr
+            with torch.autocast(**self.autocast):
+                loss = self.step_module()(batch)
+            self.opt.zero_grad(set_to_none=True)
+            # DDP averages gradients over the processes; the loss is a sum over the batch, so scale it back
+            (loss * self.dist.world + self.regulariser()).backward()
+            self.opt.step()
+            self.state["step"] += 1
+            total += loss.item()
+            n += len(batch[0])
+            tick = time.perf_counter()
+        seconds = time.perf_counter() - t0
+        total, n = distributed.total([total, n], self.dist, self.device)
+        return {"train_loss": total / n, "lr": lr, "seconds": seconds, "data_wait": wait / seconds,
+                "segments_per_s": n / seconds}
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        self.net.eval()
+        distributed.broadcast_buffers(self.net, self.dist)  # every rank validates with rank 0's statistics
+        total, n = 0.0, 0
+        for batch in self._loader(self.valid_src):
+            with torch.autocast(**self.autocast):
+                total += self.loss(batch).item()
+            n += len(batch[0])
+        total, n = distributed.total([total, n], self.dist, self.device)
+        return total / max(n, 1)
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self, progress: bool = True, max_epochs: int | None = None, log=None) -> pd.DataFrame:
+        """Train until early stopping or ``max_epochs``; resume from ``last.pt`` when present."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if self.p["resume"] and (self.out / "last.pt").is_file():
+            self.load_last()
+        max_epochs = max_epochs or self.p["max_epochs"]
+        progress = progress and self.dist.main
+        bar = tqdm(total=max_epochs, initial=self.state["epoch"], desc=f"{self.kind} {self.p['setting']}-X",
+                   unit="epoch", disable=not progress)
+        while self.state["epoch"] < max_epochs and self.state["bad_epochs"] < self.p["early_stop"]:
+            row = self.run_epoch(progress)
+            row["valid_loss"] = self.validate()
+            if not (math.isfinite(row["train_loss"]) and math.isfinite(row["valid_loss"])):
+                raise RunError(f"{self.kind} training diverged in epoch {self.state['epoch'] + 1} (train loss "
+                               f"{row['train_loss']}, valid loss {row['valid_loss']}); lower train.lr or "
+                               "use train.optimizer: adam")
+            self.state["epoch"] += 1
+            row["epoch"] = self.state["epoch"]
+            improved = row["valid_loss"] < self.state["best"] - 1e-6
+            if improved:
+                self.state.update(best=row["valid_loss"], best_epoch=row["epoch"], bad_epochs=0)
+                if self.dist.main:
+                    self.save(self.out / "best.pt", full=False)
+            else:
+                self.state["bad_epochs"] += 1
+                if self.state["bad_epochs"] % self.p["plateau_patience"] == 0:
+                    self.state["plateau_lr"] = max(self.state["plateau_lr"] * self.p["plateau_factor"],
+                                                   self.p["min_lr"])
+            self.state["history"].append(row)
+            if self.dist.main:  # one writer; every rank holds the same state
+                self.save(self.out / "last.pt", full=True)
+                write_csv(self.out / "curves.csv", self.curves())
+            bar.update()
+            bar.set_postfix(train=f"{row['train_loss']:.3f}", valid=f"{row['valid_loss']:.3f}")
+            if log:
+                log(row)
+        bar.close()
+        return self.curves()
+
+    def curves(self) -> pd.DataFrame:
+        cols = ["epoch", "train_loss", "valid_loss", "lr", "seconds", "data_wait", "segments_per_s"]
+        return pd.DataFrame(self.state["history"], columns=cols)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def save(self, path: Path, full: bool) -> None:
+        save_checkpoint(path, self.net, self.kind, self.arch, self.seen, self.mean, self.std,
+                        self.state["epoch"], self.digest,
+                        {"optimizer": self.opt.state_dict(), "state": json.dumps(self.state),
+                         "made_with": json.dumps(self.made_with, default=str)} if full else None)
+
+    def load_last(self) -> None:
+        blob = torch.load(self.out / "last.pt", map_location=self.device, weights_only=True)
+        if blob["digest"] != self.digest:
+            old = _flat(json.loads(blob.get("made_with", "{}")))
+            new = _flat(json.loads(json.dumps(self.made_with, default=str)))
+            diff = [f"  {k}: {old.get(k)!r} in the checkpoint, {new.get(k)!r} now" for k in sorted(set(old) | set(new))
+                    if old.get(k) != new.get(k)] if old else ["  (a checkpoint of an older zslkit: no record)"]
+            raise ParamError(f"{self.out / 'last.pt'} was trained with other parameters:\n" + "\n".join(diff[:12])
+                             + "\nset train.resume: false, use another run name, or set them back")
+        self.net.load_state_dict(blob["model"])
+        self.opt.load_state_dict(blob["optimizer"])
+        self.state = json.loads(blob["state"])
+
+    def load_best(self) -> None:
+        blob = torch.load(self.out / "best.pt", map_location=self.device, weights_only=True)
+        self.net.load_state_dict(blob["model"])

@@ -1,0 +1,1 @@
+"""Show: figures, UMAP maps, the ipywidgets explorer and the report pages."""
