@@ -35,8 +35,9 @@ def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=N
     of those two atoms, so an unseen tag is a new combination of seen parts (zero-shot solvable).
     """
     from zslkit.data.datasets import Dataset, write_dataset
-    from zslkit.data.sideinfo import SideInfo, random_table, table_path
+    from zslkit.data.sideinfo import SideInfo, random_table
     from zslkit.io import write_csv
+    from zslkit.layout import DatasetLayout
     rng = np.random.default_rng(seed)
     labels = rng.random((n_tracks, n_tags)) < 0.3
     labels[labels.sum(axis=1) == 0, 0] = True
@@ -60,12 +61,12 @@ def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=N
     tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(n_tags)],
                          "group": ["g1", "g2"] * (n_tags // 2) + ["g1"] * (n_tags % 2)})
     ds = write_dataset(root, tracks, tags, labels, {"name": "syn", "normalisation": {"mean": 0.4, "std": 0.5}})
-    random_table(ds.tag_texts, side_dim, seed=1).save(table_path(root, "s0", "random"))
+    random_table(ds.tag_texts, side_dim, seed=1).save(DatasetLayout.at(root).sideinfo("s0", "random"))
     if atoms:
         onehot = np.zeros((n_tags, atoms), dtype=np.float32)
         for j, (a, b) in enumerate(pairs):
             onehot[j, [a, b]] = 1.0
-        SideInfo("attributes", ds.tag_texts, onehot).save(table_path(root, "s0", "attributes"))
+        SideInfo("attributes", ds.tag_texts, onehot).save(DatasetLayout.at(root).sideinfo("s0", "attributes"))
     return Dataset.load(root)
 
 

@@ -10,10 +10,11 @@ from zslkit.data.sideinfo import WordVectors, load_table
 from zslkit.data.sideinfo import text_vectors as text_side_info
 from zslkit.evaluate import embed
 from zslkit.evaluate.embed import TextEncoder
-from zslkit.evaluate.embeddings import ClassifierScores, Embeddings, embeddings_path
+from zslkit.evaluate.embeddings import ClassifierScores, Embeddings
+from zslkit.evaluate.projection import umap_coords
+from zslkit.layout import RunLayout
 from zslkit.model.inference import track_embeddings
 from zslkit.show import explore
-from zslkit.show.viz import umap_coords
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def test_every_trained_model_is_embedded(run):
     assert set(embedded) == {"joint", "classifier", "joint-random"}
     assert embedded["joint-random"].meta["sideinfo"] == "random" and embedded["joint-random"].meta["control"]
     assert E.meta["sideinfo"] == "attributes" and not E.meta["control"]
-    clf = ClassifierScores.load(embeddings_path(run_dir, "classifier"))
+    clf = ClassifierScores.load(RunLayout.at(run_dir).embeddings("classifier"))
     assert clf.tags == split.seen and clf.logits.shape == (ds.n_tracks, len(split.seen))
     np.testing.assert_array_equal(clf.scores(clf.track_ids[:2]), clf.logits[:2])
 
@@ -42,7 +43,7 @@ def test_embedding_shapes_ids_and_round_trip(run):
     assert E.tags == split.seen + split.unseen and E.seen.sum() == len(split.seen)
     assert E.tag_emb.shape == (ds.n_tags, 100) and E.side.shape == (ds.n_tags, 6)
     assert E.scorable.all()
-    back = Embeddings.load(embeddings_path(run_dir))
+    back = Embeddings.load(RunLayout.at(run_dir).embeddings())
     assert back.tags == E.tags and back.track_ids == E.track_ids and back.meta == E.meta
     np.testing.assert_array_equal(back.tracks, E.tracks)
     np.testing.assert_array_equal(back.tag_emb, E.tag_emb)

@@ -6,6 +6,7 @@ from conftest import trained_run
 
 from zslkit.evaluate import embed
 from zslkit.evaluate import protocol as evaluation
+from zslkit.show import tables
 
 pytestmark = pytest.mark.slow  # trains small models (fixtures)
 
@@ -94,23 +95,16 @@ def test_evaluate_run_reads_embeddings_only_and_adds_classifier_control_and_tabl
     assert set(diag.model) == {"embedding attributes", "embedding random"}
     assert not diag.metric.isin(["AUC-i", "AUC-l"]).any()  # diagnostics are never protocol results
     t["stage"] = "05_evaluate"
-    ann = evaluation.paper_table(t, "annotation")
+    ann = tables.paper_table(t, "annotation")
     assert {"ours AUC-i", "ours MAP-i", "paper FMA AUC-i", "paper MSD MAP-i"} <= set(ann.columns)
     assert ann.loc[ann.test == "B-Y", "paper MSD AUC-i"].iloc[0] == 0.8559
-    seen = evaluation.paper_table(t, "seen-label")
+    seen = tables.paper_table(t, "seen-label")
     assert set(seen.model) >= {"classifier", "embedding attributes"}
     b_x = seen[seen.test == "B-X"].set_index("model")
     assert b_x.loc["classifier", "paper FMA AUC-l"] == 0.7250
     assert len(seen[seen.test == "A-valid-X"]) == 1 + len(labels)
-    top = evaluation.top_annotations(emb, ds, emb.track_ids[:2], k=5)
+    top = tables.top_annotations(emb, ds, emb.track_ids[:2], k=5)
     assert top.shape == (5, 2)
-
-
-def test_setting_names():
-    assert evaluation.setting_name("B+C", "X+Y") == "(B+C)-(X+Y)"
-    assert evaluation.setting_name("A_valid", "X") == "A-valid-X"
-    assert evaluation.setting_name("B", "Y") == "B-Y"
-    assert evaluation.train_name("AB") == "(A+B)-X"
 
 
 def test_every_head_transfers_on_the_zero_shot_solvable_data(runs):

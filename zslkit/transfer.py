@@ -28,15 +28,18 @@ import pandas as pd
 import yaml
 
 from .data import audio
+from .data.melstore import MelStore
 from .data.prepare import MEL_SETTINGS
-from .data.sideinfo import Context, base_kind, build_tables, text_vectors
+from .data.preprocess import preprocess
+from .data.sideinfo import Context, build_tables, text_vectors
 from .errors import DataError, ParamError
 from .evaluate import metrics
 from .evaluate.embeddings import Embeddings
 from .evaluate.protocol import metric_backend, metric_label
+from .layout import RunLayout
 from .model.checkpoints import load_checkpoint
 from .model.inference import cosine_scores, embed_tag_vectors, resolve_device, track_embeddings
-from .model.train import checkpoint_path
+from .plan import base_kind
 from .registry import SIDEINFO
 
 MEL_KEYS = MEL_SETTINGS
@@ -44,7 +47,7 @@ MEL_KEYS = MEL_SETTINGS
 
 def source_params(run_dir: str | os.PathLike) -> dict[str, Any]:
     """The resolved parameters a finished run recorded (``params.yaml``)."""
-    path = Path(run_dir) / "params.yaml"
+    path = RunLayout.at(run_dir).params
     if not path.is_file():
         raise ParamError(f"transfer.source: {run_dir} is not a run folder (no params.yaml)")
     return yaml.safe_load(path.read_text())
@@ -59,7 +62,7 @@ def with_source_audio(params: Mapping[str, Any], source: Mapping[str, Any]) -> d
 
 def load_source_model(run_dir: str | os.PathLike, name: str = "joint", device="cpu"):
     """``(model, info)`` of ``train/<name>/best.pt`` in the source run."""
-    path = checkpoint_path(run_dir, name)
+    path = RunLayout.at(run_dir).checkpoint(name)
     if not path.is_file():
         raise ParamError(f"transfer.models: {name!r}: {path} not found; the source run has "
                          f"{sorted(p.name for p in (Path(run_dir) / 'train').glob('*') if p.is_dir())}")
@@ -192,9 +195,9 @@ def tag_files(run_dir: str | os.PathLike, path: str | os.PathLike, tags: Sequenc
     a = src["audio"]
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(f"f{i}", str(f)) for i, f in enumerate(files)]
-        table = audio.preprocess(jobs, tmp, audio.MelSpec.from_params(a), max_duration=a["max_duration"],
-                                 min_duration=a["min_duration"], workers=1, progress=False)
-        store = audio.MelStore.from_dir(tmp)
+        table = preprocess(jobs, tmp, audio.MelSpec.from_params(a), max_duration=a["max_duration"],
+                           min_duration=a["min_duration"], workers=1, progress=False)
+        store = MelStore.from_dir(tmp)
         ids = [t for t, _ in jobs if t in store]
         emb = track_embeddings(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
                                src["embed"]["batch_segments"], src["embed"]["normalize_segments"], device, False)

@@ -15,15 +15,16 @@ from __future__ import annotations
 import math
 import os
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Container, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import DataError, ParamError
 from ..io import atomic_path, read_json, write_json
+from ..layout import DatasetLayout
 from .pickles import safe_load_pickle
 
 
@@ -200,19 +201,35 @@ def split_warnings(labels: np.ndarray, tag_texts: Sequence[str], seen: np.ndarra
 
 # ----------------------------------------------------------------------------- storage
 
-def split_folder(dataset_root: str | os.PathLike, name: str) -> Path:
-    return Path(dataset_root) / "splits" / name
-
-
 def save_split(dataset_root: str | os.PathLike, name: str, settings: Mapping[str, Any],
                seen: Sequence[str], unseen: Sequence[str], tracks: Mapping[str, list[str]],
                track_seed: int) -> Path:
     """Write ``splits/<name>/tag_split.json`` and ``track_split_trs<seed>.json``.
 
     An existing tag split of the same name made with other settings is never overwritten.
+
+    Parameters
+    ----------
+    dataset_root : path
+        The dataset folder.
+    name : str
+        The tag split's name (``split.name``).
+    settings : mapping
+        The ``split`` parameters that made it, stored to recognise a rerun.
+    seen, unseen : sequence of str
+        Tag texts of X and Y.
+    tracks : mapping of str -> list of str
+        Track ids per subset (``A``, ``B``, ``C``, ``A_train``, ... as :func:`split_tracks` returns).
+    track_seed : int
+        Seed of the train/valid cut (``split.track_seed``); one file per seed.
+
+    Returns
+    -------
+    Path
+        The split's folder.
     """
-    folder = split_folder(dataset_root, name)
-    tag_file = folder / "tag_split.json"
+    layout = DatasetLayout.at(dataset_root)
+    tag_file = layout.tag_split(name)
     record = {"name": name, "settings": dict(settings), "seen": list(seen), "unseen": list(unseen)}
     if tag_file.is_file():
         old = read_json(tag_file)
@@ -221,20 +238,8 @@ def save_split(dataset_root: str | os.PathLike, name: str, settings: Mapping[str
             raise ParamError(f"split.name: {tag_file} exists with other settings or tags; choose "
                              "another split name or delete that folder")
     write_json(tag_file, record)
-    write_json(folder / f"track_split_trs{track_seed}.json", {"track_seed": track_seed, **tracks})
-    return folder
-
-
-def load_split(dataset_root: str | os.PathLike, name: str, track_seed: int = 0):
-    """(seen, unseen, tracks) of a saved split."""
-    folder = split_folder(dataset_root, name)
-    for f in ("tag_split.json", f"track_split_trs{track_seed}.json"):
-        if not (folder / f).is_file():
-            raise DataError(f"{folder / f}: split not found; run notebook 02 first")
-    tags = read_json(folder / "tag_split.json")
-    tracks = read_json(folder / f"track_split_trs{track_seed}.json")
-    tracks.pop("track_seed", None)
-    return tags["seen"], tags["unseen"], tracks
+    write_json(layout.track_split(name, track_seed), {"track_seed": track_seed, **tracks})
+    return layout.split(name)
 
 
 # -- the original project's pickles ----------------------------------------------------------
@@ -323,17 +328,95 @@ def statistics(labels: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str],
 
 @dataclass
 class Split:
-    """A tag split and its track split, as used by every later stage."""
+    """A tag split and its track split, as every stage after 02 reads it.
+
+    Attributes
+    ----------
+    name : str
+        The tag split's name (``split.name``).
+    seen, unseen : list of str
+        Tag texts of X and Y.
+    tracks : dict of str -> list of str
+        Track ids of ``A``, ``B``, ``C``, of the train and valid parts of each training setting
+        (``A_train``, ``B_valid``, ``AB_train``, ...), and of the tracks left out (``untagged``,
+        ``all_seen``).
+    warnings : list of str
+        What stage 02 found worth saying (a small subset, a tag with no positive in a part).
+    """
 
     name: str
     seen: list[str]
     unseen: list[str]
     tracks: dict[str, list[str]]
-    warnings: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, dataset_root: str | os.PathLike, name: str, track_seed: int = 0) -> "Split":
+        """The split that stage 02 saved in a dataset folder.
+
+        Raises :class:`~zslkit.errors.DataError` naming the missing file when stage 02 has not run.
+        """
+        layout = DatasetLayout.at(dataset_root)
+        files = (layout.tag_split(name), layout.track_split(name, track_seed))
+        for f in files:
+            if not f.is_file():
+                raise DataError(f"{f}: split not found; run notebook 02 first")
+        tags, tracks = (read_json(f) for f in files)
+        tracks.pop("track_seed", None)
+        return cls(name, list(tags["seen"]), list(tags["unseen"]), tracks)
+
+    @classmethod
+    def of_run(cls, dataset_root: str | os.PathLike, params: Mapping[str, Any]) -> "Split":
+        """The split that resolved parameters name (``split.name``, ``split.track_seed``)."""
+        return cls.load(dataset_root, params["split"]["name"], params["split"]["track_seed"])
 
     def seen_mask(self, tag_texts: Sequence[str]) -> np.ndarray:
+        """``np.ndarray [shape=(len(tag_texts),), dtype=bool]``: True where a tag is seen (X)."""
         seen = set(self.seen)
         return np.array([t in seen for t in tag_texts])
+
+    def train_tracks(self, setting: str) -> list[str]:
+        """The training part of a training setting (``"A"``, ``"B"`` or ``"AB"``)."""
+        return self._part(setting, "train")
+
+    def valid_tracks(self, setting: str) -> list[str]:
+        """The validation part of a training setting (``"A"``, ``"B"`` or ``"AB"``)."""
+        return self._part(setting, "valid")
+
+    def _part(self, setting: str, part: str) -> list[str]:
+        if setting not in SUBSETS:
+            raise ParamError(f"train.setting: {setting!r} is not one of {list(SUBSETS)}")
+        return list(self.tracks[f"{setting}_{part}"])
+
+    def track_set(self, name: str) -> list[str]:
+        """The tracks of a named set, in subset order.
+
+        Parameters
+        ----------
+        name : str
+            Subsets joined by ``+`` (``"B"``, ``"B+C"``, ``"A+B+C"``), or a training setting's
+            validation part (``"A_valid"``, ``"B_valid"``, ``"AB_valid"``).
+        """
+        if name.endswith("_valid") and name in self.tracks:
+            return list(self.tracks[name])
+        out = []
+        for part in name.split("+"):
+            if part not in ("A", "B", "C"):
+                raise DataError(f"unknown track set {part!r} in {name!r}")
+            out += self.tracks[part]
+        return out
+
+    def example_pool(self, among: Container[str] | None = None) -> list[str]:
+        """Tracks worth showing as examples: those with unseen positives (C, then B), optionally
+        only those in ``among`` (e.g. the tracks an embedding holds)."""
+        pool = self.track_set("C+B")
+        return pool if among is None else [t for t in pool if t in among]
+
+    def example_tracks(self, n: int, seed: int, among: Container[str] | None = None) -> list[str]:
+        """``n`` tracks of :meth:`example_pool` drawn without replacement (seeded), or all of them."""
+        pool = self.example_pool(among)
+        rng = np.random.default_rng(seed)
+        return [str(t) for t in rng.choice(pool, size=min(n, len(pool)), replace=False)] if pool else []
 
 
 def prepare_split(ds, split: Mapping[str, Any]) -> Split:
@@ -368,8 +451,9 @@ def prepare_split(ds, split: Mapping[str, Any]) -> Split:
     problems = check_track_split(labels, track_ids, mask, tracks)
     if problems:
         raise DataError(f"split {name!r} is not a valid A/B/C split: " + "; ".join(problems))
-    folder = save_split(ds.root, name, settings, seen, unseen, tracks, trs)
-    export_original(folder / "original", name, f"trs{trs}", texts, track_ids, seen, unseen, tracks)
+    save_split(ds.root, name, settings, seen, unseen, tracks, trs)
+    export_original(DatasetLayout.at(ds.root).original_split(name), name, f"trs{trs}", texts, track_ids, seen, unseen,
+                    tracks)
     return Split(name, list(seen), list(unseen), tracks, split_warnings(labels, texts, mask, tracks))
 
 

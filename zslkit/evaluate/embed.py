@@ -11,20 +11,20 @@ same way as a tag (:class:`TextEncoder`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..data.sideinfo import base_kind, load_table, text_vectors
+from ..data.sideinfo import load_table, text_vectors
 from ..errors import DataError
+from ..layout import RunLayout
 from ..model.checkpoints import check_fits, load_checkpoint
 from ..model.inference import classifier_logits, embed_tag_vectors, resolve_device, track_embeddings
-from ..model.train import checkpoint_path, planned_models
+from ..plan import RunPlan, base_kind
 from ..registry import SIDEINFO
-from ..show.viz import umap_coords
-from .embeddings import ClassifierScores, Embeddings, embeddings_path
+from .embeddings import ClassifierScores, Embeddings
+from .projection import umap_coords
 from .tagspace import group_labels, nearest_seen
 
 
@@ -34,11 +34,12 @@ def load_model(run_dir: str | os.PathLike, name: str, split, device="cpu", param
 
     Returns ``(model, info)`` (see :func:`zslkit.model.checkpoints.load_checkpoint`).
     """
-    path = checkpoint_path(run_dir, name)
+    layout = RunLayout.at(run_dir)
+    path = layout.checkpoint(name)
     model, info = load_checkpoint(path, device)
     if params is not None:
-        planned = planned_models(params).get(name, {})
-        check_fits(path, info["arch"], params, planned.get("sideinfo"), Path(run_dir) / "params.yaml")
+        plan = RunPlan.from_params(params)
+        check_fits(path, info["arch"], params, plan[name].sideinfo if name in plan else None, layout.params)
     if info["seen"] != list(split.seen):
         raise DataError(f"{path} was trained on other seen tags than split {split.name!r}; rerun notebook 03")
     return model, info
@@ -74,7 +75,7 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
                       "segment_frames": info["arch"]["segment_frames"],
                       "normalize_segments": params["embed"]["normalize_segments"],
                       "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control})
-    emb.save(embeddings_path(run_dir, name))
+    emb.save(RunLayout.at(run_dir).embeddings(name))
     return emb
 
 
@@ -86,22 +87,22 @@ def embed_classifier(ds, split, params: Mapping[str, Any], run_dir: str | os.Pat
     ids, tracks = _tracks(ds, model, info, params, device, progress)
     out = ClassifierScores(ids, list(info["seen"]), classifier_logits(model, tracks, device),
                            {"model": "classifier", "split": split.name, "checkpoint_epoch": info["epoch"]})
-    out.save(embeddings_path(run_dir, "classifier"))
+    out.save(RunLayout.at(run_dir).embeddings("classifier"))
     return out
 
 
 def embed_run(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
               progress: bool = False) -> dict[str, Embeddings | ClassifierScores]:
-    """Stage 04: embed every model of :func:`zslkit.model.train.planned_models` that stage 03 trained.
+    """Stage 04: embed every model of the run's plan (:class:`zslkit.plan.RunPlan`) that stage 03 trained.
 
     Returns ``{name: Embeddings}`` for joint models and ``{"classifier": ClassifierScores}``.
     """
     out: dict[str, Embeddings | ClassifierScores] = {}
-    for name, m in planned_models(params).items():
-        if m["kind"] == "classifier":
-            out[name] = embed_classifier(ds, split, params, run_dir, progress)
+    for m in RunPlan.from_params(params):
+        if m.is_joint:
+            out[m.name] = embed_joint(ds, split, params, run_dir, m.name, progress)
         else:
-            out[name] = embed_joint(ds, split, params, run_dir, name, progress)
+            out[m.name] = embed_classifier(ds, split, params, run_dir, progress)
     return out
 
 
@@ -204,15 +205,15 @@ def model_tag_maps(embedded: Mapping[str, Embeddings | ClassifierScores], maps: 
     return out
 
 
-def results_rows(embedded: Mapping[str, Embeddings | ClassifierScores]) -> list[dict]:
-    """Stage 04's counts for ``results.csv``, per model."""
+def results_rows(embedded: Mapping[str, Embeddings | ClassifierScores], plan: RunPlan) -> list[dict]:
+    """Stage 04's counts for ``results.csv``, per model of ``plan`` (the ``model`` column is its label)."""
     rows = []
     for name, emb in embedded.items():
+        model = plan[name].label
         if isinstance(emb, ClassifierScores):
-            rows.append({"model": "classifier", "task": "embeddings", "metric": "n_tracks",
-                         "value": len(emb.track_ids)})
+            rows.append({"model": model, "task": "embeddings", "metric": "n_tracks", "value": len(emb.track_ids)})
             continue
-        ok, model = emb.scorable, f"embedding {emb.meta['sideinfo']}"
+        ok = emb.scorable
         rows += [{"model": model, "task": "embeddings", "metric": "n_tracks", "value": len(emb.track_ids)},
                  {"model": model, "task": "embeddings", "metric": "n_tags_X", "value": int((ok & emb.seen).sum()),
                   "n_excluded": int((~ok & emb.seen).sum())},

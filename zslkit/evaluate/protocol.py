@@ -17,16 +17,15 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from ..data.sideinfo import base_kind
 from ..errors import DataError
+from ..layout import RunLayout
 from ..model.inference import resolve_device
-from ..model.train import planned_models, train_seed
+from ..plan import RunPlan, base_kind, draws_label, setting_name, train_setting_name
 from ..registry import SIDEINFO
 from . import metrics
 from .diagnostics import diagnose
-from .embeddings import ClassifierScores, Embeddings, embeddings_path
+from .embeddings import ClassifierScores, Embeddings
 from .heads import HeadInput, apply_head
-from .tagspace import annotate
 
 ANNOTATION = [("B", "Y"), ("C", "Y"), ("B+C", "Y"), ("B", "X+Y"), ("C", "X+Y"), ("B+C", "X+Y")]
 RETRIEVAL = [("B+C", "Y"), ("A+B+C", "Y"), ("B+C", "X+Y")]
@@ -37,66 +36,11 @@ def seen_checks(train_setting: str) -> list[tuple[str, str]]:
     """The seen-label checks: the training setting's valid tracks, and B (the paper's B-X)."""
     return [(f"{train_setting}_valid", "X"), *SEEN_CHECK]
 
-# The paper's own numbers (its Tables 2-4): FMA with instrument vectors, MSD with GloVe 300-d.
-PAPER = pd.DataFrame([
-    # train, test, task, FMA AUC, FMA MAP, MSD AUC, MSD MAP
-    ("A-X", "B-Y", "annotation", 0.8736, 0.5118, 0.8559, 0.3391),
-    ("A-X", "C-Y", "annotation", 0.7917, 0.3887, 0.8956, 0.4536),
-    ("A-X", "(B+C)-Y", "annotation", 0.8640, 0.4973, 0.8593, 0.3491),
-    ("A-X", "B-(X+Y)", "annotation", 0.8834, 0.3524, 0.9107, 0.2664),
-    ("A-X", "C-(X+Y)", "annotation", 0.7958, 0.1316, 0.9019, 0.1594),
-    ("A-X", "(B+C)-(X+Y)", "annotation", 0.9207, 0.4264, 0.9315, 0.2842),
-    ("B-X", "B-Y", "annotation", 0.8907, 0.5633, 0.8679, 0.3904),
-    ("B-X", "C-Y", "annotation", 0.8144, 0.4008, 0.8926, 0.4814),
-    ("B-X", "(B+C)-Y", "annotation", 0.8817, 0.5442, 0.8700, 0.3983),
-    ("B-X", "B-(X+Y)", "annotation", 0.9373, 0.5142, 0.9217, 0.2733),
-    ("B-X", "C-(X+Y)", "annotation", 0.8414, 0.1886, 0.8941, 0.1389),
-    ("B-X", "(B+C)-(X+Y)", "annotation", 0.8872, 0.3606, 0.9276, 0.2509),
-    ("(A+B)-X", "B-Y", "annotation", 0.8864, 0.5036, 0.8632, 0.3563),
-    ("(A+B)-X", "C-Y", "annotation", 0.8286, 0.4224, 0.8971, 0.4836),
-    ("(A+B)-X", "(B+C)-Y", "annotation", 0.8796, 0.4940, 0.8662, 0.3674),
-    ("(A+B)-X", "B-(X+Y)", "annotation", 0.9118, 0.4275, 0.9231, 0.2977),
-    ("(A+B)-X", "C-(X+Y)", "annotation", 0.8276, 0.1923, 0.9044, 0.1920),
-    ("(A+B)-X", "(B+C)-(X+Y)", "annotation", 0.9073, 0.3812, 0.9370, 0.2984),
-    ("A-X", "(B+C)-Y", "retrieval", 0.6793, 0.0904, 0.6740, 0.0279),
-    ("A-X", "(A+B+C)-Y", "retrieval", 0.6771, 0.0392, 0.6673, 0.0149),
-    ("B-X", "(B+C)-Y", "retrieval", 0.7194, 0.1280, 0.6907, 0.0295),
-    ("B-X", "(A+B+C)-Y", "retrieval", 0.7236, 0.0662, 0.6843, 0.0158),
-    ("(A+B)-X", "(B+C)-Y", "retrieval", 0.7314, 0.1170, 0.6864, 0.0310),
-    ("(A+B)-X", "(A+B+C)-Y", "retrieval", 0.7377, 0.0518, 0.6789, 0.0172),
-    ("A-X", "B-X", "seen-label embedding", 0.7381, None, 0.7161, None),
-    ("A-X", "B-X", "seen-label classifier", 0.7250, None, 0.6980, None),
-], columns=["train", "test", "task", "FMA AUC", "FMA MAP", "MSD AUC", "MSD MAP"])
-
-
 def metric_backend(ev: Mapping[str, Any]) -> dict[str, Any]:
     """``backend`` and ``device`` of the metric suite (:mod:`zslkit.evaluate.metrics`) from ``evaluate``."""
     if ev["backend"] == "numpy":
         return {"backend": "numpy"}
     return {"backend": "torch", "device": resolve_device(ev["device"], "evaluate.device")}
-
-
-def setting_name(tracks: str, tags: str) -> str:
-    """``("B+C", "X+Y") -> "(B+C)-(X+Y)"``, the paper's notation; ``("A_valid", "X") -> "A-valid-X"``."""
-    wrap = lambda s: f"({s})" if "+" in s else s  # noqa: E731
-    return f"{wrap(tracks.replace('_valid', '-valid'))}-{wrap(tags)}"
-
-
-def train_name(setting: str) -> str:
-    return {"A": "A-X", "B": "B-X", "AB": "(A+B)-X"}[setting]
-
-
-def track_set(split, name: str) -> list[str]:
-    """The tracks of ``"B"``, ``"B+C"``, ``"A+B+C"``...: whole subsets, in subset order; or of a
-    training setting's validation part (``"A_valid"``, ``"B_valid"``, ``"AB_valid"``)."""
-    if name.endswith("_valid") and name in split.tracks:
-        return list(split.tracks[name])
-    out = []
-    for part in name.split("+"):
-        if part not in ("A", "B", "C"):
-            raise DataError(f"unknown track set {part!r} in {name!r}")
-        out += split.tracks[part]
-    return out
 
 
 def metric_label(name: str, axis: int) -> str:
@@ -138,7 +82,7 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
         parts = tags_name.split("+")
         tags = [t for t, s, ok in zip(emb.tags, emb.seen, emb.scorable) if ok and ("X" if s else "Y") in parts]
         left_out = sum(1 for s, ok in zip(emb.seen, emb.scorable) if not ok and ("X" if s else "Y") in parts)
-        ids = [t for t in track_set(split, tracks_name) if t in emb.track_row]
+        ids = [t for t in split.track_set(tracks_name) if t in emb.track_row]
         if not ids or not tags:
             continue
         axis = 1 if task == "annotation" else 0
@@ -147,7 +91,7 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
         for label_kind in label_sets:
             labels = ds.labels(ids, tags) if label_kind == "annotation" else ds.complete_labels(ids, tags)
             res = metrics.evaluate(scores, labels, axis, ev["ks"], ev["bootstrap"], seed, **metric_backend(ev))
-            common = {"model": model, "train_setting": train_name(train_setting), "test_setting": name,
+            common = {"model": model, "train_setting": train_setting_name(train_setting), "test_setting": name,
                       "task": task, "labels": label_kind}
             rows += _rows(res, axis, ev["ks"], common)
             if left_out:
@@ -182,7 +126,7 @@ def evaluate_classifier(scores, ds, split, train_setting: str, ev: Mapping[str, 
                         "notebooks 03-04")
     rows = []
     for tracks_name, tags_name in seen_checks(train_setting):
-        ids = [t for t in track_set(split, tracks_name) if t in scores.track_row]
+        ids = [t for t in split.track_set(tracks_name) if t in scores.track_row]
         if not ids:
             continue
         label_sets = [("annotation", ds.labels(ids, scores.tags))]
@@ -191,7 +135,7 @@ def evaluate_classifier(scores, ds, split, train_setting: str, ev: Mapping[str, 
         for label_kind, labels in label_sets:
             res = metrics.evaluate(scores.scores(ids), labels, 0, ev["ks"], ev["bootstrap"], seed, **metric_backend(ev))
             rows += _rows(res, 0, ev["ks"], {"model": "classifier", "task": "seen-label", "labels": label_kind,
-                                             "train_setting": train_name(train_setting),
+                                             "train_setting": train_setting_name(train_setting),
                                              "test_setting": setting_name(tracks_name, tags_name)})
     return rows
 
@@ -230,65 +174,15 @@ def chance_rows(per_item: Mapping, model: str, train_setting: str) -> list[dict]
     if table is None:
         return []
     test = metrics.chance_test(table["AUC-l"].to_numpy())
-    common = {"model": model, "train_setting": train_name(train_setting), "test_setting": "(B+C)-Y",
+    common = {"model": model, "train_setting": train_setting_name(train_setting), "test_setting": "(B+C)-Y",
               "task": "chance test", "labels": "annotation", "n": test["n"]}
     return [{**common, "metric": "mean AUC-l", "value": test["mean"]},
             {**common, "metric": "t-test p-value (H0: AUC-l = 0.5)", "value": test["p"]}]
 
 
-# ----------------------------------------------------------------------------- tables for the report
-
-def _fmt(value, lo, hi) -> str:
-    if pd.isna(value):
-        return ""
-    return f"{value:.4f}" if pd.isna(lo) else f"{value:.4f} [{lo:.3f}, {hi:.3f}]"
-
-
-def paper_table(results: pd.DataFrame, task: str, model_prefix: str = "embedding",
-                labels: str = "annotation") -> pd.DataFrame:
-    """Our numbers laid out like the paper's table for ``task`` ('annotation', 'retrieval' or
-    'seen-label'), with the paper's own numbers beside them (a different dataset: FMA and MSD).
-    """
-    suffix = "i" if task == "annotation" else "l"
-    ours = results[(results.task == task) & (results.labels == labels)
-                   & results.model.fillna("").str.startswith(model_prefix if task != "seen-label" else "")]
-    if ours.empty:
-        return pd.DataFrame()
-    rows = []
-    for (model, train, test), g in ours.groupby(["model", "train_setting", "test_setting"], sort=False):
-        m = g.set_index("metric")
-        row = {"model": model, "train": train, "test": test}
-        for metric in (f"AUC-{suffix}", f"MAP-{suffix}"):
-            if metric in m.index:
-                r = m.loc[metric]
-                row[f"ours {metric}"] = _fmt(r.value, r.ci_low, r.ci_high)
-        kind = "classifier" if model == "classifier" else "embedding"
-        paper_task = task if task != "seen-label" else f"seen-label {kind}"
-        p = PAPER[(PAPER.task == paper_task) & (PAPER.train == train) & (PAPER.test == test)]
-        for col in ("FMA AUC", "FMA MAP", "MSD AUC", "MSD MAP"):
-            if not p.empty and pd.notna(p.iloc[0][col]):
-                row[f"paper {col}-{suffix}"] = p.iloc[0][col]
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def top_annotations(emb, ds, track_ids: Sequence[str], k: int = 10) -> pd.DataFrame:
-    """The paper's qualitative table (§7.5): each track's top-k tags over X+Y, unseen tags marked
-    "(unseen)" and tags in the truth marked "✓" (the annotation, or m21's complete labels)."""
-    groups = dict(zip(ds.tags.tag, ds.tags.group))
-    complete = ds.complete_truth()
-    cols = {}
-    for t in track_ids:
-        ann = annotate(emb, ds, t, groups, k, complete)
-        truth = ann["true"] if "true" in ann else ann["annotated"]
-        cols[t] = [f"{r.tag}{' (unseen)' if r.split == 'Y' else ''}{' ✓' if ok else ''}"
-                   for r, ok in zip(ann.itertuples(), truth)]
-    return pd.DataFrame(cols, index=pd.RangeIndex(1, k + 1, name="rank"))
-
-
 def head_input(emb: Embeddings, ds, split, train_setting: str) -> HeadInput:
     """What a zero-shot head may fit on: the training tracks' embeddings and seen labels."""
-    ids = [t for t in split.tracks[f"{train_setting}_train"] if t in emb.track_row]
+    ids = [t for t in split.train_tracks(train_setting) if t in emb.track_row]
     seen = [t for t, s in zip(emb.tags, emb.seen) if s]
     return HeadInput(emb.side, emb.seen, emb.tag_emb, emb.tracks[[emb.track_row[t] for t in ids]],
                      ds.labels(ids, seen))
@@ -304,12 +198,12 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
     the :class:`~zslkit.evaluate.embeddings.Embeddings` scored; ``diagnostics`` maps each joint model's
     label to :func:`zslkit.evaluate.diagnostics.diagnose` (``evaluate.diagnostics``).
     """
-    ev, setting = params["evaluate"], params["train"]["setting"]
-    seed = train_seed(params)
+    ev, plan, layout = params["evaluate"], RunPlan.from_params(params), RunLayout.at(run_dir)
+    setting, seed = plan.setting, plan.seed
     rows, per_item, spaces, diags = [], {}, {}, {}
-    for name, m in planned_models(params).items():
-        path = embeddings_path(run_dir, name)
-        if m["kind"] == "classifier":
+    for m in plan:
+        path = layout.embeddings(m.name)
+        if not m.is_joint:
             if ev["classifier"]:
                 rows += evaluate_classifier(ClassifierScores.load(path), ds, split, setting, ev, seed)
             continue
@@ -318,18 +212,18 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
             raise DataError(f"{path} belongs to another split; rerun notebook 04")
         inp = head_input(emb, ds, split, setting)
         for head in ev["heads"]:
-            label = m["label"] if head == "learned" else f"{m['label']} {head}"
+            label = m.head_label(head)
             view = emb.with_scorer(apply_head(head, inp, params["heads"][head], emb.tracks[:64]), head)
             r, items = evaluate_embeddings(view, ds, split, setting, ev, label, seed)
             rows += r
-            if SIDEINFO[base_kind(m["sideinfo"])].control:
+            if SIDEINFO[base_kind(m.sideinfo)].control:
                 rows += chance_rows(items, label, setting)
             per_item[label], spaces[label] = items, view
             if head == ev["heads"][0] and ev["diagnostics"]:  # the audio and side information, once per model
                 diags[label] = diagnose(emb, ds, split, items[("retrieval", "(B+C)-(X+Y)", "annotation")], label,
-                                        train_name(setting), seed)
+                                        plan.train_setting, seed)
                 rows += diags[label]["rows"]
-    rows += consistency_rows(rows) + draw_rows(rows, planned_models(params), ev["heads"])
+    rows += consistency_rows(rows) + draw_rows(rows, plan, ev["heads"])
     return {"rows": rows, "per_item": per_item, "embeddings": spaces, "diagnostics": diags}
 
 
@@ -338,21 +232,17 @@ DRAW_SUMMARY = [("retrieval", "(B+C)-Y", "AUC-l"), ("annotation", "(B+C)-Y", "AU
                 ("annotation", "(B+C)-(X+Y)", "AUC-i"), ("seen-label", "B-X", "AUC-l")]
 
 
-def draw_rows(rows, models: Mapping[str, Mapping[str, Any]], heads: Sequence[str]) -> list[dict]:
+def draw_rows(rows, plan: RunPlan, heads: Sequence[str]) -> list[dict]:
     """For a control trained on several draws (``sideinfo.random.draws``): the mean, min and max of
     its headline metrics over the draws, per head (``model`` = "embedding random, k draws")."""
     table = pd.DataFrame(rows)
     out = []
-    controls: dict[str, list[str]] = {}
-    for m in models.values():
-        if m.get("control"):
-            controls.setdefault(m["control"], []).append(m["label"])
-    for control, labels in controls.items():
-        if len(labels) < 2:
+    for control, models in plan.controls().items():
+        if len(models) < 2:
             continue
         for head in heads:
-            names = [lab if head == "learned" else f"{lab} {head}" for lab in labels]
-            model = f"embedding {control}{'' if head == 'learned' else ' ' + head}, {len(labels)} draws"
+            names = [m.head_label(head) for m in models]
+            model = draws_label(control, head, len(models))
             for task, test, metric in DRAW_SUMMARY:
                 sel = table[table.model.isin(names) & (table.task == task) & (table.test_setting == test)
                             & (table.metric == metric) & (table.labels == "annotation")]

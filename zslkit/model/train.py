@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -34,12 +33,12 @@ import pandas as pd
 
 from .. import config
 from ..data.datasets import Dataset
-from ..data.prepare import dataset_dir
-from ..data.sideinfo import base_kind, draw_names, load_table
-from ..data.splits import Split, load_split
+from ..data.sideinfo import load_table
+from ..data.splits import Split
 from ..errors import DataError, ZslkitError
 from ..io import write_text
-from ..run.report import run_dir as default_run_dir
+from ..layout import DatasetLayout, RunLayout
+from ..plan import RunPlan, train_setting_name
 from . import distributed
 from .networks import count_parameters
 from .trainer import Trainer
@@ -55,77 +54,57 @@ def seen_vectors(ds, split, kind: str) -> np.ndarray:
     return table.vectors[[row[t] for t in split.seen]]
 
 
-def train_seed(params: Mapping[str, Any]) -> int:
-    """``train.seed``, or ``run.seed`` when it is null."""
-    return params["run"]["seed"] if params["train"]["seed"] is None else params["train"]["seed"]
-
-
-def planned_models(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The models stage 03 trains: ``{folder name: {"kind", "sideinfo", "label"}}``.
-
-    ``label`` is the ``model`` column of ``results.csv`` ("embedding glove", "classifier", ...).
-    """
-    main = params["model"]["sideinfo"]
-    models = {"joint": {"kind": "joint", "sideinfo": main, "label": f"embedding {main}"}}
-    for kind in params["train"]["also"]:
-        if kind != main:
-            models[f"joint-{kind}"] = {"kind": "joint", "sideinfo": kind, "label": f"embedding {kind}"}
-    if params["train"]["baseline"]:
-        models["classifier"] = {"kind": "classifier", "sideinfo": None, "label": "classifier"}
-    for control in params["train"]["controls"]:
-        for name in draw_names(control, params["sideinfo"]):
-            if name != main:
-                models[f"joint-{name}"] = {"kind": "joint", "sideinfo": name, "label": f"embedding {name}",
-                                           "control": control}
-    return models
-
-
-def checkpoint_path(run_dir: str | os.PathLike, name: str) -> Path:
-    """``train/<name>/best.pt`` of a run."""
-    return Path(run_dir) / "train" / name / "best.pt"
-
-
 def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
                 progress: bool = True) -> dict[str, Any]:
-    """Stage 03: train (or resume) every model of :func:`planned_models`; keep the best checkpoints.
+    """Stage 03: train (or resume) every model of the run's plan; keep the best checkpoints.
 
-    Returns ``{name: {"trainer", "curves", "label"}}``.
+    Parameters
+    ----------
+    ds : Dataset
+    split : Split
+    params : mapping
+        Resolved parameters.
+    run_dir : path
+        The run folder; model ``m`` trains into ``train/<m>/``.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        ``{model name: {"trainer", "curves", "label"}}`` in the plan's order.
     """
-    setting = params["train"]["setting"]
-    seed = train_seed(params)
-    for group in ("train", "valid"):
-        if not split.tracks[f"{setting}_{group}"]:
-            raise DataError(f"setting {setting}-X: no {group} tracks in split {split.name!r}")
-    missing = [m["sideinfo"] for m in planned_models(params).values()
-               if m["sideinfo"] and base_kind(m["sideinfo"]) not in params["sideinfo"]["kinds"]]
+    plan, layout = RunPlan.from_params(params), RunLayout.at(run_dir)
+    for part, tracks in (("train", split.train_tracks(plan.setting)), ("valid", split.valid_tracks(plan.setting))):
+        if not tracks:
+            raise DataError(f"setting {plan.train_setting}: no {part} tracks in split {split.name!r}")
+    missing = [k for k in plan.sideinfo_kinds() if k not in params["sideinfo"]["kinds"]]
     if missing:
         raise DataError(f"side information {missing[0]!r} is trained on but not built: add it to sideinfo.kinds "
                         "and rerun notebook 02")
     launched = params["train"]["nproc"] > 1 and not distributed.context().active
     if launched:  # the processes train and write the checkpoints; this one reads them back
-        resolved = Path(run_dir) / "train" / "launch.yaml"
-        write_text(resolved, config.dump(params))
-        distributed.launch(resolved, run_dir, params["train"]["nproc"], params["train"]["device"])
+        write_text(layout.launch_params, config.dump(params))
+        distributed.launch(layout.launch_params, run_dir, params["train"]["nproc"], params["train"]["device"])
     out = {}
-    for name, m in planned_models(params).items():
-        vectors = seen_vectors(ds, split, m["sideinfo"]) if m["kind"] == "joint" else None
-        trainer = Trainer(ds, split, vectors, params, Path(run_dir) / "train" / name, seed, m["kind"],
-                          m["sideinfo"])
+    for m in plan:
+        vectors = seen_vectors(ds, split, m.sideinfo) if m.is_joint else None
+        trainer = Trainer(ds, split, vectors, params, layout.train(m.name), m.seed, m.kind, m.sideinfo)
         if launched:
             trainer.load_last()
             curves = trainer.curves()
         else:
             curves = trainer.fit(progress=progress)
-        out[name] = {"trainer": trainer, "curves": curves, "label": m["label"]}
+        out[m.name] = {"trainer": trainer, "curves": curves, "label": m.label}
     return out
 
 
 def results_rows(result: Mapping[str, Any], setting: str) -> list[dict]:
-    """Stage 03's numbers for ``results.csv``: how each model trained."""
+    """Stage 03's numbers for ``results.csv``: how each model trained (``setting``: ``train.setting``)."""
     rows = []
     for r in result.values():
         tr, c = r["trainer"], r["curves"]
-        common = {"model": r["label"], "train_setting": f"{setting}-X", "task": "training"}
+        common = {"model": r["label"], "train_setting": train_setting_name(setting), "task": "training"}
         rows += [{**common, "metric": "parameters", "value": count_parameters(tr.net)},
                  {**common, "metric": "epochs", "value": len(c)},
                  {**common, "metric": "best_epoch", "value": tr.state["best_epoch"]},
@@ -157,10 +136,9 @@ def train_from_file(params_file: str | os.PathLike, run_dir: str | os.PathLike |
     params = config.load(params_file)
     if nproc is not None:
         params["train"]["nproc"] = nproc
-    ds = Dataset.load(dataset_dir(params))
-    seen, unseen, tracks = load_split(ds.root, params["split"]["name"], params["split"]["track_seed"])
-    split = Split(params["split"]["name"], seen, unseen, tracks, [])
-    return train_stage(ds, split, params, run_dir or default_run_dir(params), progress=progress)
+    ds = Dataset.load(DatasetLayout.from_params(params).root)
+    split = Split.of_run(ds.root, params)
+    return train_stage(ds, split, params, run_dir or RunLayout.from_params(params).root, progress=progress)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .. import config
 from ..io import atomic_path, write_csv, write_json, write_text
+from ..layout import RunLayout
 
 RESULT_COLUMNS = ["stage", "model", "train_setting", "test_setting", "task", "labels", "metric", "value",
                   "ci_low", "ci_high", "n", "n_excluded"]
@@ -28,22 +29,35 @@ PACKAGES = ["zslkit", "numpy", "scipy", "pandas", "torch", "librosa", "soundfile
             "tinysoundfont", "sentence-transformers"]
 
 
-def run_dir(params: Mapping[str, Any]) -> Path:
-    return Path(params["run"]["reports_dir"]) / params["run"]["name"]
-
-
 def prepare_run_dir(params: Mapping[str, Any]) -> Path:
     """Create the run folder; write ``params.yaml`` and ``env.json`` if they are not there yet.
 
     The runner writes both before the first notebook; a notebook run alone writes them here.
     """
-    folder = run_dir(params)
-    (folder / "figures").mkdir(parents=True, exist_ok=True)
-    if not (folder / "params.yaml").is_file():
-        write_text(folder / "params.yaml", config.dump(params))
-    if not (folder / "env.json").is_file():
-        write_json(folder / "env.json", environment())
-    return folder
+    layout = RunLayout.from_params(params)
+    layout.figures.mkdir(parents=True, exist_ok=True)
+    if not layout.params.is_file():
+        write_text(layout.params, config.dump(params))
+    if not layout.env.is_file():
+        write_json(layout.env, environment())
+    return layout.root
+
+
+def shown_path(path: str | os.PathLike, base: str | os.PathLike | None = None) -> str:
+    """``path`` as a report shows it: relative to ``base`` (e.g. the run folder) or to the project
+    root, never absolute, so a page reads the same on every machine.
+
+    A path outside both is shown from its parent folder (``tmpdir/run/x.npz`` -> ``run/x.npz``) when
+    ``base`` is given, else by its name.
+    """
+    path = Path(path).resolve()
+    bases = [Path(base).resolve()] if base is not None else []
+    for b in bases + [config.project_root()]:
+        if path.is_relative_to(b):
+            return path.relative_to(b).as_posix() or "."
+    if bases and path.is_relative_to(bases[0].parent):
+        return path.relative_to(bases[0].parent).as_posix()
+    return path.name
 
 
 def environment() -> dict[str, Any]:

@@ -23,8 +23,9 @@ import yaml
 from .. import config
 from ..errors import RunError
 from ..io import write_json, write_text
+from ..layout import RunLayout
 from ..show.report_page import offline_html, offline_notebook, write_index
-from .report import environment, run_dir
+from .report import environment
 
 #: the stages of each pipeline: a run (01-06) and a transfer (the target's 01, then 07)
 PIPELINES = {"run": ("01", "02", "03", "04", "05", "06"), "transfer": ("01", "07")}
@@ -114,7 +115,7 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
     for section, values in (overrides or {}).items():  # e.g. transfer.source from the command line
         raw[section] = {**(raw.get(section) or {}), **values}
     params = config.resolve(raw, root=root, source=str(params_path))
-    folder = run_dir(params)
+    folder = RunLayout.from_params(params).root
     saved = folder / "params.yaml"
     changed = (changed_parameters(yaml.safe_load(saved.read_text()), yaml.safe_load(config.dump(params)))
                if saved.is_file() else {})

@@ -31,7 +31,8 @@ import yaml
 from .. import config
 from ..errors import ParamError
 from ..io import write_json, write_text
-from .report import environment, prepare_run_dir, run_dir
+from ..layout import RunLayout
+from .report import environment, prepare_run_dir
 from .runner import changed_parameters
 
 LAB_SUFFIX = "-lab"
@@ -85,9 +86,9 @@ def lab_run(params_file: str | os.PathLike | None, overrides: Mapping[str, Mappi
         raw = config.load_yaml(path if path.is_absolute() else root / path)
     raw = merge(raw, {s: v for s, v in overrides.items() if v})
     params = config.resolve(raw, root=root, source=str(params_file or "the parameters cell"))
-    source = run_dir(params)
+    source = RunLayout.from_params(params).root
     params["run"]["name"] += LAB_SUFFIX
-    folder = run_dir(params)
+    folder = RunLayout.from_params(params).root
     own = folder / "params.yaml"
     reference = own if own.is_file() else source / "params.yaml"
     if reference.is_file():

@@ -1,14 +1,11 @@
 """Figures. Each function returns a matplotlib Figure; notebooks show it and save it to the run."""
 from __future__ import annotations
 
-import warnings
 from typing import Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from ..errors import DataError
 
 
 def tag_counts_by_group(counts: pd.DataFrame, min_count: int | None = None):
@@ -115,26 +112,6 @@ def training_curves(curves: dict[str, pd.DataFrame], best_epochs: dict[str, int]
 
 
 # ----------------------------------------------------------------------------- UMAP maps
-
-def umap_coords(x: np.ndarray, seed: int = 0, n_neighbors: int = 15, min_dist: float = 0.1,
-                metric: str = "cosine") -> np.ndarray:
-    """2-D UMAP of the rows of ``x``: ``(n, 2)`` float32, deterministic for a seed.
-
-    ``n_neighbors`` is capped at ``n - 1`` so small tag sets work; a seed makes umap-learn run
-    single-threaded, which is what makes it reproducible.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    if len(x) < 4 or np.isnan(x).any():
-        raise DataError(f"UMAP needs at least 4 rows without NaN; got {len(x)} rows, "
-                        f"{int(np.isnan(x).any(axis=1).sum())} with NaN")
-    import umap
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*n_jobs value.*")
-        warnings.filterwarnings("ignore", message=".*k >= N.*")
-        reducer = umap.UMAP(n_neighbors=min(n_neighbors, len(x) - 1), min_dist=min_dist, metric=metric,
-                            random_state=seed, n_components=2, init="spectral" if len(x) > 8 else "random")
-        return reducer.fit_transform(x).astype(np.float32)
-
 
 def group_colours(groups: Sequence[str]) -> dict[str, tuple]:
     """A colour per group in first-seen order (tab10, or tab20 past ten groups): the same in every

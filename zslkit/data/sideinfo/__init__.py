@@ -24,25 +24,21 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ParamError
+from ...layout import DatasetLayout
+from ...plan import base_kind, draw_names
 from ...registry import SIDEINFO
 from . import attributes, csvtable, glove, original, random, sentence  # noqa: F401  (registers them)
 from .attributes import attribute_table, openmic_fma_vectors, zscore_rows
 from .glove import NEGATORS, WordVectors, tag_words, word_vector_table, word_vectors
 from .random import random_table
 from .sentence import sentence_table
-from .table import Context, SideInfo, base_kind, load_table, table_path
+from .table import Context, SideInfo, load_table
 
-__all__ = ["Context", "SideInfo", "base_kind", "draw_names", "load_table", "table_path", "build_tables",
+__all__ = ["Context", "SideInfo", "load_table", "build_tables",
            "prepare_sideinfo",
            "text_vectors", "nearest_seen", "coverage_report", "results_rows", "attribute_table",
            "openmic_fma_vectors", "zscore_rows", "NEGATORS", "WordVectors", "tag_words",
            "word_vector_table", "word_vectors", "random_table", "sentence_table"]
-
-
-def draw_names(kind: str, params: Mapping[str, Any]) -> list[str]:
-    """The table names of a kind: ``[kind]``, or ``[kind, kind@1, ...]`` for a kind with ``draws``."""
-    draws = params[kind].get("draws", 1)
-    return [kind] + [f"{kind}@{d}" for d in range(1, draws)]
 
 
 def build_tables(ctx: Context, params: Mapping[str, Any]) -> dict[str, SideInfo]:
@@ -77,7 +73,8 @@ def text_vectors(texts: Sequence[str], kind: str, params: Mapping[str, Any]) -> 
 
 
 def prepare_sideinfo(ds, params: Mapping[str, Any], split) -> dict[str, SideInfo]:
-    """Build every kind in the ``sideinfo`` params and save it with the split (:func:`table_path`).
+    """Build every kind in the ``sideinfo`` params and save it with the split
+    (:meth:`zslkit.layout.DatasetLayout.sideinfo`).
 
     Kinds that count co-occurrence see A-train and B-train tracks only: no validation track and
     no C track contributes (B-Y evaluation, as in the paper, still covers B-train).
@@ -88,7 +85,7 @@ def prepare_sideinfo(ds, params: Mapping[str, Any], split) -> dict[str, SideInfo
     ctx = Context(ds.tag_texts, ds.tags, ds.label_matrix(), train_rows, ds.root)
     tables = build_tables(ctx, params)
     for kind, table in tables.items():
-        table.save(table_path(ds.root, split.name, kind))
+        table.save(DatasetLayout.at(ds.root).sideinfo(split.name, kind))
     return tables
 
 

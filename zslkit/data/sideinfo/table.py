@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ...io import read_npz, save_npz, write_csv
+from ...layout import DatasetLayout
 
 
 @dataclass
@@ -60,19 +61,9 @@ class SideInfo:
         return v @ v.T
 
 
-def table_path(dataset_root: str | os.PathLike, split_name: str, kind: str) -> Path:
-    """Where the table of ``kind`` for tag split ``split_name`` is kept."""
-    return Path(dataset_root) / "splits" / split_name / "sideinfo" / f"{kind}.npz"
-
-
 def load_table(ds, split_name: str, kind: str) -> SideInfo:
     """The saved table of ``kind`` for a split (written by notebook 02)."""
-    return SideInfo.load(table_path(ds.root, split_name, kind))
-
-
-def base_kind(name: str) -> str:
-    """The registered kind of a table name: ``random@2`` (draw 2) -> ``random``."""
-    return name.split("@", 1)[0]
+    return SideInfo.load(DatasetLayout.at(ds.root).sideinfo(split_name, kind))
 
 
 @dataclass
