@@ -5,7 +5,9 @@ import pytest
 from conftest import tone
 
 from zslkit import DataError
-from zslkit.data.audio import MelSpec, MelStore, load_audio, logmel, mel_statistics, preprocess
+from zslkit.data.audio import MelSpec, load_audio, logmel
+from zslkit.data.melstore import MelStore, mel_statistics
+from zslkit.data.preprocess import preprocess
 
 
 def librosa_logmel(y, sr=22050, pad_mode="constant"):

@@ -7,9 +7,10 @@ import pytest
 from conftest import tone
 
 from zslkit.data import melstore
-from zslkit.data.audio import MelSpec, preprocess, process_chunk
+from zslkit.data.audio import MelSpec
 from zslkit.data.melpack import build_pack
 from zslkit.data.melstore import SHARD_DIR, MelStore, complete_shards
+from zslkit.data.preprocess import preprocess, process_chunk
 from zslkit.errors import DataError, ParamError
 
 
@@ -56,6 +57,22 @@ def test_a_killed_job_resumes_and_its_leftovers_are_removed(tmp_path, tracks):
     a, b = frames_of(MelStore.from_dir(out), ids), frames_of(MelStore.from_dir(tmp_path / "fresh"), ids)
     for t in ids:
         np.testing.assert_array_equal(a[t], b[t])
+
+
+def test_the_store_removes_only_its_own_leftovers(tmp_path):
+    out = tmp_path / "mels"
+    assert melstore.remove_leftovers(out) == []  # no folder yet: nothing to do
+    rel, _ = melstore.write_shard(out, ["a", "b"], [np.zeros((3, 4), np.float16), np.ones((2, 4), np.float16)])
+    np.save(out / "c.npy", np.zeros((2, 4), np.float16))
+    melstore.write_index(out, ["a", "b", "c"], [rel, rel, "c.npy"], [3, 2, 2], [0, 3, -1])
+    junk = [out / SHARD_DIR / "0123456789abcdef.npy", out / SHARD_DIR / ".x.npy.tmp.npy", out / ".c.npy.k2.tmp.npy",
+            out / ".index.csv.q1.tmp"]
+    for p in junk:
+        p.write_bytes(b"cut short")
+    kept = sorted(p for p in out.rglob("*") if p.is_file() and p not in junk)
+    assert melstore.remove_leftovers(out) == sorted(junk)
+    assert sorted(p for p in out.rglob("*") if p.is_file()) == kept
+    assert np.array(MelStore.from_dir(out)["b"]).sum() == 8
 
 
 def test_a_folder_of_per_track_files_is_resumed_in_shards(tmp_path, tracks):

@@ -2,7 +2,6 @@
 its log-mels."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -10,16 +9,15 @@ import pandas as pd
 
 from ..errors import DataError
 from ..io import write_json
+from ..layout import DatasetLayout
 from ..registry import DATASETS
 from . import audio, splits
 from .datasets import Dataset
+from .melstore import mel_statistics
+from .preprocess import preprocess
 
 #: the audio parameters a dataset's mels depend on (recorded in dataset.json; later runs must agree)
 MEL_SETTINGS = ("sample_rate", "n_fft", "hop_length", "n_mels", "log_gain", "pad_mode", "max_duration")
-
-
-def dataset_dir(params: Mapping[str, Any]) -> Path:
-    return Path(params["run"]["data_dir"]) / params["data"]["name"]
 
 
 def prepare_dataset(params: Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]]:
@@ -29,13 +27,13 @@ def prepare_dataset(params: Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]]
     """
     data = params["data"]
     entry = DATASETS[data["source"]]
-    return entry.obj(dataset_dir(params), data[entry.name], params["run"], data["name"])
+    return entry.obj(DatasetLayout.from_params(params).root, data[entry.name], params["run"], data["name"])
 
 
 def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
     """Log-mels for every track (skipping finished ones); records normalisation in dataset.json.
 
-    Returns the per-track table of :func:`zslkit.data.audio.preprocess` (status, reason, frames), or,
+    Returns the per-track table of :func:`zslkit.data.preprocess.preprocess` (status, reason, frames), or,
     for the original project's mels, the table of missing ones.
     """
     a, run = params["audio"], params["run"]
@@ -54,13 +52,13 @@ def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
         ds.meta["mel_spec"] = spec
         write_json(ds.root / "dataset.json", ds.meta)
     tracks = [(t, str(ds.audio_path(t))) for t in ds.tracks.track_id]
-    table = audio.preprocess(tracks, ds.root / "mels", audio.MelSpec.from_params(a),
-                             max_duration=a["max_duration"], min_duration=a["min_duration"],
-                             workers=run["workers"], progress=run["progress"], windows=track_windows(ds),
-                             layout=a["layout"], scheduler=a["scheduler"], shard_tracks=a["shard_tracks"])
+    table = preprocess(tracks, ds.root / "mels", audio.MelSpec.from_params(a),
+                       max_duration=a["max_duration"], min_duration=a["min_duration"],
+                       workers=run["workers"], progress=run["progress"], windows=track_windows(ds),
+                       layout=a["layout"], scheduler=a["scheduler"], shard_tracks=a["shard_tracks"])
     ds.__dict__.pop("mels", None)  # re-open the store with the new index
     if "normalisation" not in ds.meta or ds.meta["normalisation"].get("n_tracks") != len(ds.mels):
-        mean, std = audio.mel_statistics(ds.mels)
+        mean, std = mel_statistics(ds.mels)
         ds.meta["normalisation"] = {"mean": mean, "std": std, "from": "all tracks of this dataset",
                                     "n_tracks": len(ds.mels)}
         write_json(ds.root / "dataset.json", ds.meta)

@@ -6,7 +6,9 @@ A dataset is a folder of plain files::
     tracks.csv         track_id, path (audio, relative to the folder or absolute), metadata columns
     tags.csv           tag_id (0..n-1, the column of the annotation matrix), tag (text), group
     annotations.npz    scipy.sparse CSR matrix, tracks x tags, 1 = positive
-    mels/              <track_id>.npy float16 (n_frames, n_mels), index.csv, errors.csv
+    mels/              index.csv, errors.csv and the float16 log-mels, (n_frames, n_mels) per track:
+                       shards/<name>.npy of many tracks each, with <name>.index.npz (audio.layout
+                       shards, the default), or <track_id>.npy per track (layout files); zslkit.data.melstore
 
 Row ``i`` of the annotation matrix is row ``i`` of ``tracks.csv``. No pickles of our own.
 
@@ -39,7 +41,8 @@ import scipy.sparse as sp
 
 from ...errors import DataError
 from ...io import atomic_path, read_json, write_csv, write_json
-from ..audio import MelStore
+from ...layout import DatasetLayout
+from ..melstore import MelStore
 
 REQUIRED = ("dataset.json", "tracks.csv", "tags.csv", "annotations.npz")
 
@@ -53,6 +56,11 @@ class Dataset:
     tracks: pd.DataFrame
     tags: pd.DataFrame
     annotations: sp.csr_matrix = field(repr=False)
+
+    @classmethod
+    def of_run(cls, params: Mapping[str, Any]) -> "Dataset":
+        """The dataset that resolved parameters name (``run.data_dir / data.name``)."""
+        return cls.load(DatasetLayout.from_params(params).root)
 
     @classmethod
     def load(cls, root: str | os.PathLike) -> "Dataset":
