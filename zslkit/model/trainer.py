@@ -95,71 +95,102 @@ class Trainer:
 
     def __init__(self, ds, split, seen_vectors: np.ndarray | None, params: Mapping[str, Any],
                  out_dir: str | os.PathLike, seed: int, kind: str = "joint", sideinfo: str | None = None):
-        train, model = params["train"], params["model"]
+        train = params["train"]
         self.p, self.kind, self.seed = dict(train), kind, seed
         self.out = Path(out_dir)
-        device = resolve_device(train["device"])
+        self._join_processes(params)
+        self.seen = self._seen_tags(split)
+        self.segment = params["audio"]["segment_frames"]
+        self.train_set, self.valid_set = self._track_sets(ds, split)
+        self.mean, self.std = normalisation(ds, train["normalisation"])
+        torch.manual_seed(seed)  # before the network is built: its initialisation draws from it
+        self.net, self.vectors, self.arch = self._network(ds, params, seen_vectors, sideinfo)
+        self.opt = self._optimiser()
+        self.made_with, self.digest = self._made_with()
+        self.state = {"epoch": 0, "step": 0, "plateau_lr": train["lr"], "best": math.inf, "best_epoch": 0,
+                      "bad_epochs": 0, "history": []}
+        self.train_src, self.valid_src, self.feed = self._batch_sources(ds)
+        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=train["precision"] == "bf16")
+        self._loaders: dict = {}
+        self._step = None  # the loss module, wrapped in DistributedDataParallel under torchrun
+
+    # -- set-up, one part each -------------------------------------------------------------------
+    def _join_processes(self, params: Mapping[str, Any]) -> None:
+        """This process's place in a ``torchrun`` launch (or alone), and its training device."""
+        device = resolve_device(params["train"]["device"])
         self.dist = distributed.init(device)
         distributed.check(params, self.dist)
         self.device = distributed.training_device(device, self.dist)
-        self.seen = list(split.seen)
-        leaked = set(self.seen) & set(split.unseen)
+
+    @staticmethod
+    def _seen_tags(split) -> list[str]:
+        """The split's seen tags; a split listing a tag both seen and unseen is refused."""
+        seen = list(split.seen)
+        leaked = set(seen) & set(split.unseen)
         if leaked:
             raise DataError(f"split {split.name!r}: unseen tag {sorted(leaked)[0]!r} is also listed as seen; "
                             "no unseen tag may reach training")
-        self.segment = params["audio"]["segment_frames"]
-        self.arch = {"encoder": model["encoder"], "encoder_params": dict(model[model["encoder"]]),
-                     "segment_frames": self.segment, "hidden": params["heads"]["learned"]["hidden"],
-                     "sideinfo": sideinfo if kind == "joint" else None}
-        setting = train["setting"]
-        self.train_set = track_set(ds, split.tracks[f"{setting}_train"], self.seen)
-        self.valid_set = track_set(ds, split.tracks[f"{setting}_valid"], self.seen)
-        if len(self.train_set) < train["batch_size"]:
-            raise DataError(f"setting {setting}: {len(self.train_set)} training tracks, fewer than "
-                            f"one batch of {train['batch_size']}")
-        self.mean, self.std = normalisation(ds, train["normalisation"])
-        torch.manual_seed(seed)
-        self.arch["n_mels"] = int(ds.mels[self.train_set.track_ids[0]].shape[1])
-        if kind == "joint":
+        return seen
+
+    def _track_sets(self, ds, split):
+        """The training setting's train and valid tracks with their seen labels."""
+        setting, batch = self.p["setting"], self.p["batch_size"]
+        train_set = track_set(ds, split.train_tracks(setting), self.seen)
+        valid_set = track_set(ds, split.valid_tracks(setting), self.seen)
+        if len(train_set) < batch:
+            raise DataError(f"setting {setting}: {len(train_set)} training tracks, fewer than one batch of {batch}")
+        return train_set, valid_set
+
+    def _network(self, ds, params: Mapping[str, Any], seen_vectors: np.ndarray | None, sideinfo: str | None):
+        """The model on the training device, the seen tags' side information there, and the architecture
+        recorded with every checkpoint."""
+        model = params["model"]
+        arch = {"encoder": model["encoder"], "encoder_params": dict(model[model["encoder"]]),
+                "segment_frames": self.segment, "hidden": params["heads"]["learned"]["hidden"],
+                "sideinfo": sideinfo if self.kind == "joint" else None,
+                "n_mels": int(ds.mels[self.train_set.track_ids[0]].shape[1])}
+        vectors = None
+        if self.kind == "joint":
             if seen_vectors is None or len(seen_vectors) != len(self.seen):
                 raise ParamError("the joint model needs one side-information row per seen tag")
             if np.isnan(seen_vectors).any():
                 raise DataError("a seen tag has no side-information vector; drop it from the split")
-            self.vectors = torch.as_tensor(seen_vectors, dtype=torch.float32, device=self.device)
-            self.arch["side_dim"] = int(seen_vectors.shape[1])
-        else:
-            self.vectors = None
-        self.net = build_model(kind, self.arch, len(self.seen))
+            vectors = torch.as_tensor(seen_vectors, dtype=torch.float32, device=self.device)
+            arch["side_dim"] = int(seen_vectors.shape[1])
+        net = build_model(self.kind, arch, len(self.seen))
         if self.dist.active and self.device.type == "cuda":
-            self.net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.net)
-        if self.segment < self.net.audio.min_frames:
+            net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        if self.segment < net.audio.min_frames:
             raise ParamError(f"audio.segment_frames: {self.segment} is shorter than encoder "
-                             f"{model['encoder']!r} accepts ({self.net.audio.min_frames} frames)")
-        self.net.to(self.device)
-        lr = train["lr"]
-        if train["optimizer"] == "sgd":
-            self.opt = torch.optim.SGD(self.net.parameters(), lr=lr, momentum=train["momentum"],
-                                       nesterov=train["nesterov"])
-        else:
-            self.opt = torch.optim.Adam(self.net.parameters(), lr=lr)
+                             f"{model['encoder']!r} accepts ({net.audio.min_frames} frames)")
+        return net.to(self.device), vectors, arch
+
+    def _optimiser(self) -> torch.optim.Optimizer:
+        p = self.p
+        if p["optimizer"] == "sgd":
+            return torch.optim.SGD(self.net.parameters(), lr=p["lr"], momentum=p["momentum"], nesterov=p["nesterov"])
+        return torch.optim.Adam(self.net.parameters(), lr=p["lr"])
+
+    def _made_with(self) -> tuple[dict[str, Any], str]:
+        """What the checkpoints are made with, and its digest: a checkpoint resumes only under the same."""
         # how batches travel changes no number; bf16 does (recorded only then, so older checkpoints still resume)
         digested = {k: v for k, v in self.p.items() if k not in FEED_KEYS and not (k == "precision" and v == "fp32")}
-        self.made_with = {"train": digested, "arch": self.arch, "kind": kind, "seed": seed, "seen": self.seen,
-                          "n_train": len(self.train_set)}
-        self.digest = params_digest(self.made_with)
-        self.state = {"epoch": 0, "step": 0, "plateau_lr": lr, "best": math.inf, "best_epoch": 0,
-                      "bad_epochs": 0, "history": []}
-        negatives = train["negatives"] if kind == "joint" and train["loss"] == "hinge" else 0
-        packs = [pack_tracks(ds, s) if train["pack"] else None for s in (self.train_set, self.valid_set)]
+        made_with = {"train": digested, "arch": self.arch, "kind": self.kind, "seed": self.seed, "seen": self.seen,
+                     "n_train": len(self.train_set)}
+        return made_with, params_digest(made_with)
+
+    def _batch_sources(self, ds):
+        """The seeded train and valid batch plans (this process's share of each batch) and the feed that
+        brings their crops to the device."""
+        p = self.p
+        negatives = p["negatives"] if self.kind == "joint" and p["loss"] == "hinge" else 0
+        packs = [pack_tracks(ds, s) if p["pack"] else None for s in (self.train_set, self.valid_set)]
         part = (self.dist.rank, self.dist.world)
-        self.train_src = BatchSource(self.train_set, train["batch_size"], negatives, seed, self.segment,
-                                     crops_per_track=train["crops_per_track"], pack=packs[0], part=part)
-        self.valid_src = BatchSource(self.valid_set, train["batch_size"], negatives, seed, self.segment,
-                                     valid=True, pack=packs[1], part=part)
-        self.feed = choose_feed(train["feed"], self.device, packs[0], train["device_pack_gb"])
-        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=train["precision"] == "bf16")
-        self._loaders: dict = {}
-        self._step = None  # the loss module, wrapped in DistributedDataParallel under torchrun
+        train_src = BatchSource(self.train_set, p["batch_size"], negatives, self.seed, self.segment,
+                                crops_per_track=p["crops_per_track"], pack=packs[0], part=part)
+        valid_src = BatchSource(self.valid_set, p["batch_size"], negatives, self.seed, self.segment,
+                                valid=True, pack=packs[1], part=part)
+        return train_src, valid_src, choose_feed(p["feed"], self.device, packs[0], p["device_pack_gb"])
 
     # -- one batch -----------------------------------------------------------------------------
     def loss(self, batch, net: torch.nn.Module | None = None) -> torch.Tensor:
