@@ -6,14 +6,17 @@ never results of the protocol):
 1. **Can the audio tell the unseen tags apart at all?** Two upper bounds fitted on labelled unseen
    tags, which zero-shot by definition may not see: on the B+C tracks, split in two halves
    (seeded), a *prototype* (the mean unit embedding of a tag's positive tracks in the first half,
-   scored by cosine) and a *linear probe* (a logistic regression per tag on the first half) are
-   scored by AUC-l on the second half. If these are low, no side information can help.
+   scored by cosine) and a *linear probe* (a logistic regression per tag on the first half's unit
+   embeddings, ``C = 1``) are scored by AUC-l on the second half. If these are low, no side
+   information can help.
 2. **Does the side information agree with the audio?** Each tag's audio prototype is the mean unit
-   embedding of its positive tracks; tag-tag cosine similarities in the side-information space
-   and in this audio space are rank-correlated (Spearman) over all tag pairs and over the
-   seen-unseen pairs that zero-shot transfer runs on. The nearest seen tags of each unseen tag
-   in both spaces are listed side by side.
-3. **Where does it fail?** Mean AUC-l by tag group, seen and unseen, from the per-tag table.
+   embedding of its positive tracks (every embedded track, by the dataset's annotation); tags
+   without positives or without side information are left out. Tag-tag cosine similarities in
+   the side-information space and in this audio space are rank-correlated (Spearman) over all tag
+   pairs and over the seen-unseen pairs that zero-shot transfer runs on. The nearest seen tags of
+   each unseen tag in both spaces are listed side by side.
+3. **Where does it fail?** Mean AUC-l by tag group, seen and unseen, from the per-tag table
+   (tags with an undefined AUC-l left out).
 
 If (1) is high and (2) is low, the side information, not the audio, holds zero-shot back; if both
 are high and the protocol's numbers are low, the head is the weak link.
@@ -33,8 +36,18 @@ from .embeddings import Embeddings
 
 
 def prototypes(track_emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Mean unit track embedding of each column's positives: ``(n_tags, d)``; NaN for a tag
-    without positives."""
+    """Mean unit track embedding of each tag's positive tracks (not re-normalised).
+
+    Parameters
+    ----------
+    track_emb : np.ndarray [shape=(n_tracks, d)]
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+
+    Returns
+    -------
+    prototypes : np.ndarray [shape=(n_tags, d), dtype=float64]
+        NaN rows for tags without positives.
+    """
     counts = labels.sum(axis=0)[:, None]
     sums = labels.T.astype(np.float64) @ unit(track_emb.astype(np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -43,7 +56,25 @@ def prototypes(track_emb: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 def upper_bounds(emb: Embeddings, ds, split, seed: int = 0) -> pd.DataFrame:
     """Per unseen tag: AUC-l on one half of B+C of a prototype and of a linear probe fitted on
-    the other half. Columns ``tag, n_pos_fit, n_pos_test, prototype, probe``."""
+    the other half.
+
+    Parameters
+    ----------
+    emb : Embeddings
+        Only its track embeddings, tags and ``seen`` are used.
+    ds : Dataset
+    split : Split
+        Gives the B and C tracks (those with an embedding).
+    seed : int
+        Seed of the split into halves.
+
+    Returns
+    -------
+    table : pd.DataFrame
+        One row per unseen tag, in ``emb.tags`` order: ``tag, n_pos_fit, n_pos_test`` (int) and the
+        AUC-l ``prototype, probe`` (float), NaN where the tag lacks positives or negatives in either
+        half.
+    """
     ids = [t for t in split.tracks["B"] + split.tracks["C"] if t in emb.track_row]
     unseen = [t for t, s in zip(emb.tags, emb.seen) if not s]
     x = emb.tracks[[emb.track_row[t] for t in ids]]
@@ -68,8 +99,24 @@ def alignment(emb: Embeddings, ds, k: int = 5) -> tuple[dict[str, Any], pd.DataF
     """Rank correlation of tag-tag similarities in side-information and audio space, and each
     unseen tag's nearest seen tags in both.
 
-    Returns ``({"all pairs", "seen-unseen pairs", "n_tags"}, table)``; the table has ``unseen``,
-    ``nearest seen (side information)``, ``nearest seen (audio)``.
+    Parameters
+    ----------
+    emb : Embeddings
+        Its tracks, tags, ``seen`` and ``side`` are used (not ``tag_emb``).
+    ds : Dataset
+        The annotation that makes the audio prototypes.
+    k : int
+        Nearest seen tags listed per unseen tag.
+
+    Returns
+    -------
+    correlation : dict
+        ``n_tags`` (int: tags with both a prototype and side information), ``all pairs`` and
+        ``seen-unseen pairs`` (float: Spearman's rho over those tag pairs; NaN with fewer than 3
+        pairs).
+    table : pd.DataFrame
+        One row per unseen tag used: ``unseen``, ``nearest seen (side information)``,
+        ``nearest seen (audio)`` (str: ``"tag cosine, ..."``, nearest first).
     """
     labels = ds.labels(emb.track_ids, emb.tags)
     audio = prototypes(emb.tracks, labels)
@@ -96,15 +143,49 @@ def alignment(emb: Embeddings, ds, k: int = 5) -> tuple[dict[str, Any], pd.DataF
 
 
 def group_auc(per_tag: pd.DataFrame) -> pd.DataFrame:
-    """Mean AUC-l per tag group and split (X, Y) from a per-tag retrieval table."""
+    """Mean AUC-l per tag group and split (X, Y) from a per-tag retrieval table.
+
+    Parameters
+    ----------
+    per_tag : pd.DataFrame
+        Columns ``group``, ``split`` ('X' or 'Y') and ``AUC-l`` (NaN for an excluded tag), one row
+        per tag, as stage 05's per-tag retrieval tables.
+
+    Returns
+    -------
+    table : pd.DataFrame
+        Columns ``group, split, AUC-l`` (the mean over defined values) and ``n_tags`` (how many
+        were defined), sorted by group and split.
+    """
     return (per_tag.groupby(["group", "split"])["AUC-l"].agg(["mean", "count"]).reset_index()
             .rename(columns={"mean": "AUC-l", "count": "n_tags"}))
 
 
 def diagnose(emb: Embeddings, ds, split, per_tag: pd.DataFrame, model: str, train_setting: str,
              seed: int = 0) -> dict[str, Any]:
-    """Every diagnostic of one model: ``{"rows", "upper_bounds", "nearest", "groups"}``; ``rows``
-    go to ``results.csv`` with ``task = diagnostic``."""
+    """Every diagnostic of one model; ``rows`` go to ``results.csv`` with ``task = diagnostic``.
+
+    Parameters
+    ----------
+    emb : Embeddings
+    ds : Dataset
+    split : Split
+    per_tag : pd.DataFrame
+        The per-tag retrieval table for :func:`group_auc` (stage 05 passes (B+C)-(X+Y)).
+    model : str
+        The ``model`` column of the rows.
+    train_setting : str
+        The ``train_setting`` column of the rows.
+    seed : int
+        Seed of :func:`upper_bounds`.
+
+    Returns
+    -------
+    diag : dict
+        ``rows`` (list of dict), ``upper_bounds`` (:func:`upper_bounds`), ``nearest`` and
+        ``alignment`` (the table and the dict of :func:`alignment`) and ``groups``
+        (:func:`group_auc`).
+    """
     bounds = upper_bounds(emb, ds, split, seed)
     corr, nearest = alignment(emb, ds)
     groups = group_auc(per_tag)
@@ -125,7 +206,19 @@ def diagnose(emb: Embeddings, ds, split, per_tag: pd.DataFrame, model: str, trai
 
 
 def summary(diag: Mapping[str, Any]) -> str:
-    """One line that says where zero-shot is held back."""
+    """One line that says where zero-shot is held back.
+
+    Parameters
+    ----------
+    diag : mapping
+        What :func:`diagnose` returns.
+
+    Returns
+    -------
+    line : str
+        From the mean probe AUC-l (0.7 separates "separates" from "barely") and the seen-unseen
+        Spearman rho (thresholds 0.3, 0.05, -0.05).
+    """
     b = diag["upper_bounds"]
     probe, proto = b["probe"].mean(), b["prototype"].mean()
     rho = diag["alignment"]["seen-unseen pairs"]

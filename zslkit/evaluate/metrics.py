@@ -2,9 +2,12 @@
 
 Conventions
 -----------
-- ``scores`` and ``labels`` have the same 2-D shape (tracks x tags in this package). ``axis=1``
-  computes one value per row, over the columns: per track, over tags (annotation, "-i").
-  ``axis=0`` computes one value per column, over the rows: per tag, over tracks (retrieval, "-l").
+- ``scores : np.ndarray [shape=(n_tracks, n_tags)]`` (finite, any real dtype) and
+  ``labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]`` (or 0/1): rows are tracks, columns
+  tags in this package (any 2-D table works). ``axis=1`` computes one value per row, over the
+  columns: per track, over tags (annotation, "-i"). ``axis=0`` computes one value per column, over
+  the rows: per tag, over tracks (retrieval, "-l"). Per-item results are arrays of shape
+  ``(n_items,)``: ``n_items = n_tracks`` for ``axis=1``, ``n_tags`` for ``axis=0``.
 - Items are ranked by descending score. ROC-AUC and average precision treat tied scores as
   scikit-learn does: AUC gives a tied group its average rank (``roc_auc_score``); AP takes each
   positive's precision at the end of its tied group (``average_precision_score``). Inside a
@@ -18,7 +21,7 @@ Conventions
   top k over k; ``AP@k`` is the original code's "precision@k" (Kaggle ``ml_metrics.apk``: the sum
   of precision at each positive in the top k, over ``min(n_positives, k)``), kept for comparison.
 - A row or column with no positive or no negative has no ranking to score: it is excluded from
-  *every* metric alike (NaN per item), and counted as ``n_excluded``. (The original script
+  *every* metric alike (NaN per item, ``valid`` False), and counted as ``n_excluded``. (The original script
   excluded such rows from AUC only, and counted them as 0 or NaN in the others.)
 - Means are over the remaining items; confidence intervals are percentile bootstraps of that mean,
   resampling items (tracks for "-i", tags for "-l").
@@ -43,7 +46,25 @@ CHUNK_ELEMENTS = 1 << 22  # ~4 M table entries per pass: about 150 MB of work ar
 
 
 def validate(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Check a score table and its labels; return them as (float, bool) arrays."""
+    """Check a score table and its labels; return them as (float, bool) arrays.
+
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(n_tracks, n_tags)]
+        Finite real scores; a float dtype is kept, any other is cast to float64.
+    labels : np.ndarray [shape=(n_tracks, n_tags)]
+        Boolean, or 0/1 of any dtype.
+
+    Returns
+    -------
+    scores : np.ndarray [shape=(n_tracks, n_tags), dtype=float]
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+
+    Raises
+    ------
+    DataError
+        If the shapes differ or are not 2-D, a label is not 0/1, or a score is NaN or infinite.
+    """
     scores, labels = np.asarray(scores), np.asarray(labels)
     if scores.ndim != 2 or scores.shape != labels.shape:
         raise DataError(f"scores {scores.shape} and labels {labels.shape} must be 2-D and the same shape")
@@ -61,6 +82,18 @@ def validate(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def metric_names(ks: Sequence[int] = (1, 5, 10)) -> list[str]:
+    """The names of the metrics :func:`per_item` and :func:`evaluate` return, in order.
+
+    Parameters
+    ----------
+    ks : sequence of int
+        Cut-offs of the top-k metrics.
+
+    Returns
+    -------
+    names : list of str
+        ``AUC``, ``AP``, then ``hit@k``, ``P@k``, ``AP@k`` for each ``k`` in ``ks``.
+    """
     return ["AUC", "AP"] + [f"{m}@{k}" for k in ks for m in ("hit", "P", "AP")]
 
 
@@ -76,8 +109,35 @@ def per_item(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence
     ``workers`` threads (default: all cores) with ``backend='numpy'``, or one after another on
     ``device`` with ``backend='torch'``.
 
-    Returns ``{name: (n_items,) float64}`` for the names of :func:`metric_names` (NaN for excluded
-    items), plus ``n_pos`` and ``n_neg`` (int) and ``valid`` (bool).
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(n_tracks, n_tags)]
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+        Bool or 0/1 (checked by :func:`validate`).
+    axis : {1, 0}
+        1: one value per track, ranking tags ("-i"); 0: one value per tag, ranking tracks ("-l").
+    ks : sequence of int
+        Top-k cut-offs. ``P@k`` divides by ``k`` even where fewer than ``k`` items are ranked.
+    chunk_elements : int
+        Table entries per chunk.
+    workers : int or None
+        Threads of the numpy backend; None = ``os.cpu_count()``. The torch backend uses one.
+    backend : {'numpy', 'torch'}
+    device : str or torch.device
+        Device of the torch backend.
+
+    Returns
+    -------
+    items : dict
+        ``{name: np.ndarray [shape=(n_items,), dtype=float64]}`` for each name of
+        :func:`metric_names` (NaN for excluded items), plus ``n_pos`` and ``n_neg``
+        (``dtype=int64``) and ``valid`` (``dtype=bool``: at least one positive and one negative),
+        of the same shape.
+
+    Raises
+    ------
+    DataError
+        From :func:`validate`, or for an unknown ``axis`` or ``backend``.
     """
     scores, labels = validate(scores, labels)
     if axis not in (0, 1):
@@ -196,12 +256,37 @@ def _rows_torch(s: torch.Tensor, y: torch.Tensor, ks: Sequence[int]) -> dict[str
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray, axis: int = 0) -> np.ndarray:
-    """ROC-AUC per column (``axis=0``) or row (``axis=1``); NaN where only one class is present."""
+    """ROC-AUC per column (``axis=0``, the default) or row (``axis=1``); NaN where only one class is present.
+
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(n_tracks, n_tags)]
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+    axis : {0, 1}
+        0: one AUC per tag, ranking tracks; 1: one per track, ranking tags.
+
+    Returns
+    -------
+    auc : np.ndarray [shape=(n_items,), dtype=float64]
+        ``n_items = n_tags`` for ``axis=0``, ``n_tracks`` for ``axis=1``.
+    """
     return per_item(scores, labels, axis, ks=())["AUC"]
 
 
 def summarise(values: np.ndarray) -> dict:
-    """Mean over the defined values, with their count and the number excluded."""
+    """Mean over the defined values, with their count and the number excluded.
+
+    Parameters
+    ----------
+    values : np.ndarray [shape=(n_items,)]
+        Per-item values, NaN for excluded items.
+
+    Returns
+    -------
+    summary : dict
+        ``value`` (float: the mean of the non-NaN values, NaN if there are none), ``n`` (int: how
+        many were averaged) and ``n_excluded`` (int: how many were NaN).
+    """
     values = np.asarray(values, dtype=np.float64)
     ok = ~np.isnan(values)
     return {"value": float(values[ok].mean()) if ok.any() else float("nan"),
@@ -210,7 +295,26 @@ def summarise(values: np.ndarray) -> dict:
 
 def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: float = 0.95,
                  batch: int = 1 << 24) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of the defined ``values`` (NaN excluded)."""
+    """Percentile bootstrap interval of the mean of the defined ``values`` (NaN excluded).
+
+    Parameters
+    ----------
+    values : np.ndarray [shape=(n_items,)]
+        Per-item values; NaN items are dropped before resampling.
+    n_boot : int
+        Bootstrap resamples.
+    seed : int
+        Seed of the resampling (``np.random.default_rng``).
+    level : float
+        Coverage, e.g. 0.95 for the 2.5th and 97.5th percentiles of the resampled means.
+    batch : int
+        Most resampled entries drawn at once (bounds memory).
+
+    Returns
+    -------
+    ci_low, ci_high : float
+        NaN when ``n_boot <= 0`` or fewer than 2 values are defined.
+    """
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     if n_boot <= 0 or len(values) < 2:
@@ -228,10 +332,33 @@ def bootstrap_ci(values: np.ndarray, n_boot: int = 1000, seed: int = 0, level: f
 def evaluate(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence[int] = (1, 5, 10),
              n_boot: int = 0, seed: int = 0, backend: str = "numpy",
              device: str | torch.device = "cpu") -> dict[str, dict]:
-    """Every metric summarised: ``{name: {value, ci_low, ci_high, n, n_excluded}}``.
+    """Every metric of one score table, summarised over its rows or columns.
 
     ``AP`` is averaged into mean average precision (the paper's MAP). ``per_item`` holds the
     per-row/column values (for plots and further tests).
+
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(n_tracks, n_tags)]
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+    axis : {1, 0}
+        As in :func:`per_item`: 1 annotation (per track), 0 retrieval (per tag).
+    ks : sequence of int
+        Top-k cut-offs.
+    n_boot : int
+        Bootstrap resamples of each confidence interval; 0 = none (NaN bounds).
+    seed : int
+        Seed of the bootstrap, the same for every metric.
+    backend : {'numpy', 'torch'}
+    device : str or torch.device
+        Device of the torch backend.
+
+    Returns
+    -------
+    results : dict
+        ``{name: {"value", "n", "n_excluded", "ci_low", "ci_high"}}`` for each name of
+        :func:`metric_names` (from :func:`summarise` and :func:`bootstrap_ci`), and
+        ``"per_item"``: the dict of :func:`per_item`.
     """
     items = per_item(scores, labels, axis, ks, backend=backend, device=device)
     out = {}
@@ -248,6 +375,19 @@ def chance_test(values: np.ndarray, chance: float = 0.5) -> dict:
 
     For a random-side-information model, use per-tag AUC-l: the random draw is per tag, so tags
     are the independent units (per-track values share the same tag vectors and are not).
+
+    Parameters
+    ----------
+    values : np.ndarray [shape=(n_items,)]
+        Per-item values, NaN for excluded items.
+    chance : float
+        The mean under the null hypothesis.
+
+    Returns
+    -------
+    test : dict
+        ``mean`` (float), ``t`` (float), ``p`` (float, two-sided) and ``n`` (int, the values used);
+        ``t`` and ``p`` are NaN with fewer than 2 values.
     """
     from scipy import stats
     values = np.asarray(values, dtype=np.float64)
@@ -260,11 +400,21 @@ def chance_test(values: np.ndarray, chance: float = 0.5) -> dict:
 
 
 def cross_auc(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """ROC-AUC of every label column under every score column: ``(n_cols, n_cols)``.
+    """ROC-AUC of every label column under every score column.
 
     ``M[i, j]`` ranks the rows by ``scores[:, i]`` and scores them against ``labels[:, j]``
     (ties as scikit-learn). The diagonal is the per-column AUC of :func:`roc_auc` with ``axis=0``.
     Columns with no positive or no negative are NaN (as rows and as columns).
+
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(n_tracks, n_tags)]
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+
+    Returns
+    -------
+    M : np.ndarray [shape=(n_tags, n_tags), dtype=float64]
+        Row ``i``: the score column ranking the tracks; column ``j``: the label column scored.
     """
     from scipy.stats import rankdata
     scores, labels = validate(scores, labels)
@@ -290,10 +440,22 @@ def permutation_test(scores: np.ndarray, labels: np.ndarray, n_permutations: int
     tracks by something every tag shares (how many tags a track has, say) scores above 0.5 under
     both, so this tests for tag-specific transfer, not for a difference from 0.5.
 
+    Parameters
+    ----------
+    scores : np.ndarray [shape=(n_tracks, n_tags)]
+        Column ``j`` scored from tag ``j``'s side information.
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+    n_permutations : int
+        Random permutations drawn for the null.
+    seed : int
+        Seed of the permutations.
+
     Returns
     -------
-    dict with ``own`` (observed mean AUC-l), ``permuted`` (mean of the null), ``p`` (one-sided,
-    ``(1 + #null >= own) / (1 + n_permutations)``), ``n`` (tags used; degenerate ones excluded)
+    test : dict
+        ``own`` (float: the observed mean AUC-l), ``permuted`` (float: the mean of the null), ``p``
+        (float, one-sided: ``(1 + #{null >= own}) / (1 + n_permutations)``) and ``n`` (int: tags
+        used, degenerate ones excluded). ``permuted`` and ``p`` are NaN with fewer than 2 tags.
     """
     m = cross_auc(scores, labels)
     ok = ~np.isnan(np.diag(m))

@@ -2,7 +2,12 @@
 
 Plain functions over a model's :class:`~zslkit.evaluate.embeddings.Embeddings`. Every table marks seen tags
 (X) and unseen tags (Y): only X took part in training, so a good neighbour or a good annotation
-among Y is zero-shot. Tracks are ranked by cosine similarity, as in training and evaluation.
+among Y is zero-shot. Tags without side information are never ranked. :func:`nearest_tags` and
+:func:`top_tracks` rank by cosine similarity in the learned joint space (``emb.tag_emb``), as in
+training, whatever head ``emb`` is scored with; :func:`annotate` ranks by ``emb.scores`` (the
+head's scores for a view of :meth:`~zslkit.evaluate.embeddings.Embeddings.with_scorer`). In the
+tables, tied scores keep the order of ``emb.tags`` or of the track pool. ``ds`` is a
+:class:`~zslkit.data.datasets.Dataset`; ``groups`` maps a tag to its group.
 """
 from __future__ import annotations
 
@@ -26,7 +31,20 @@ def _tag_table(emb: Embeddings, sims: np.ndarray, order: np.ndarray, groups: Map
 def nearest_tags(emb: Embeddings, query: str | np.ndarray, groups: Mapping[str, str], k: int = 10) -> pd.DataFrame:
     """The ``k`` tags nearest to a tag (by name; itself left out) or to a joint-space vector.
 
-    Returns columns ``tag, group, split ('X' or 'Y'), cosine``, best first.
+    Parameters
+    ----------
+    emb : Embeddings
+    query : str or np.ndarray [shape=(d,)]
+        A tag of the split that has side information, or a vector in the joint space.
+    groups : mapping of str to str
+        Tag -> group.
+    k : int
+        Tags listed, at most the scorable ones.
+
+    Returns
+    -------
+    table : pd.DataFrame
+        Columns ``tag, group, split ('X' or 'Y'), cosine`` (rounded to 4 places), best first.
     """
     vec = emb.tag_vector(query) if isinstance(query, str) else np.asarray(query, dtype=np.float32)
     ok = emb.scorable.copy()
@@ -40,10 +58,24 @@ def nearest_tags(emb: Embeddings, query: str | np.ndarray, groups: Mapping[str, 
 
 def top_tracks(emb: Embeddings, ds, query: str | np.ndarray, k: int = 10,
                track_ids: Sequence[str] | None = None) -> pd.DataFrame:
-    """The ``k`` tracks scoring highest for a tag (by name) or a joint-space vector.
+    """The ``k`` tracks scoring highest for a tag (by name) or a joint-space vector, by cosine.
 
-    Returns ``track_id, score, tags`` (the track's annotation) and, for a tag query, ``labelled``
-    (whether the annotation has that tag), best first. ``track_ids`` restricts the pool.
+    Parameters
+    ----------
+    emb : Embeddings
+    ds : Dataset
+    query : str or np.ndarray [shape=(d,)]
+        A tag of the split that has side information, or a vector in the joint space.
+    k : int
+        Tracks listed.
+    track_ids : sequence of str or None
+        The pool (tracks with an embedding); None = every track of ``emb``.
+
+    Returns
+    -------
+    table : pd.DataFrame
+        Columns ``track_id, score`` (cosine, rounded to 4 places), for a tag query ``labelled``
+        (bool: the annotation has that tag), and ``tags`` (the track's annotation), best first.
     """
     vec = emb.tag_vector(query) if isinstance(query, str) else np.asarray(query, dtype=np.float32)
     ids = list(emb.track_ids if track_ids is None else track_ids)
@@ -58,7 +90,18 @@ def top_tracks(emb: Embeddings, ds, query: str | np.ndarray, k: int = 10,
 
 
 def annotation_texts(ds, track_ids: Sequence[str]) -> list[str]:
-    """Each track's annotated tags, joined with ', '."""
+    """Each track's annotated tags, joined with ', '.
+
+    Parameters
+    ----------
+    ds : Dataset
+    track_ids : sequence of str
+
+    Returns
+    -------
+    texts : list of str [length=len(track_ids)]
+        Tags in the dataset's order; '' for a track without tags.
+    """
     labels = ds.labels(track_ids, ds.tag_texts)
     texts = np.asarray(ds.tag_texts, dtype=object)
     return [", ".join(texts[row]) for row in labels]
@@ -66,7 +109,34 @@ def annotation_texts(ds, track_ids: Sequence[str]) -> list[str]:
 
 def search_text(emb: Embeddings, ds, text: str, encode: Callable[[Sequence[str]], np.ndarray],
                 groups: Mapping[str, str], k: int = 10) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Zero-shot retrieval by free text: ``(top tracks, nearest tags)`` for ``encode([text])``."""
+    """Zero-shot retrieval by free text: the top tracks and nearest tags of ``encode([text])``.
+
+    Parameters
+    ----------
+    emb : Embeddings
+    ds : Dataset
+    text : str
+        The query; surrounding spaces are stripped.
+    encode : callable
+        list of str -> ``np.ndarray [shape=(n_texts, d)]`` in the joint space (e.g.
+        :func:`zslkit.evaluate.embed.text_encoder`).
+    groups : mapping of str to str
+        Tag -> group.
+    k : int
+        Rows of each table.
+
+    Returns
+    -------
+    tracks : pd.DataFrame
+        :func:`top_tracks` of the vector.
+    tags : pd.DataFrame
+        :func:`nearest_tags` of the vector.
+
+    Raises
+    ------
+    DataError
+        For an empty query.
+    """
     text = text.strip()
     if not text:
         raise DataError("empty query")
@@ -76,10 +146,27 @@ def search_text(emb: Embeddings, ds, text: str, encode: Callable[[Sequence[str]]
 
 def annotate(emb: Embeddings, ds, track_id: str, groups: Mapping[str, str], k: int = 10,
              complete: Mapping[str, set] | None = None) -> pd.DataFrame:
-    """A track's ``k`` best tags (annotation), with the ground truth beside them.
+    """A track's ``k`` best tags (annotation) by ``emb.scores``, with the ground truth beside them.
 
-    Columns: ``rank, tag, group, split, score, annotated`` and, when ``complete`` truth is given
-    (m21's full labels), ``true``.
+    Parameters
+    ----------
+    emb : Embeddings
+    ds : Dataset
+    track_id : str
+        A track with an embedding.
+    groups : mapping of str to str
+        Tag -> group.
+    k : int
+        Tags listed, at most the scorable ones.
+    complete : mapping of str to set of str, or None
+        The complete truth, track -> tags (m21's full labels,
+        :meth:`~zslkit.data.datasets.Dataset.complete_truth`).
+
+    Returns
+    -------
+    table : pd.DataFrame
+        Columns ``rank`` (from 1), ``tag, group, split, score`` (rounded to 4 places), ``annotated``
+        (bool) and, with ``complete``, ``true`` (bool), best first.
     """
     scores = np.full(len(emb.tags), -np.inf)
     ok = emb.scorable
@@ -94,8 +181,23 @@ def annotate(emb: Embeddings, ds, track_id: str, groups: Mapping[str, str], k: i
 
 
 def colour_group(ds, wanted: str | None) -> str:
-    """The tag group that colours track maps: ``wanted`` (``embed.color_group``), or, when it is None,
-    the group with the most tags (the first of equals). A named group the dataset lacks is an error."""
+    """The tag group that colours track maps: ``wanted``, or the group with the most tags.
+
+    Parameters
+    ----------
+    ds : Dataset
+    wanted : str or None
+        ``embed.color_group``; None picks the group with the most tags (the first of equals).
+
+    Returns
+    -------
+    group : str
+
+    Raises
+    ------
+    DataError
+        If the dataset has no group ``wanted``.
+    """
     groups = ds.tags.group.value_counts(sort=False)
     if wanted is None:
         return str(groups.index[int(np.argmax(groups.to_numpy()))])
@@ -106,7 +208,26 @@ def colour_group(ds, wanted: str | None) -> str:
 
 
 def group_labels(ds, track_ids: Sequence[str], group: str, complete: Mapping[str, set] | None = None) -> list[str]:
-    """Each track's one tag in ``group``; '' when it has none or several (for colouring maps)."""
+    """Each track's one tag in ``group``; '' when it has none or several (for colouring maps).
+
+    Parameters
+    ----------
+    ds : Dataset
+    track_ids : sequence of str
+    group : str
+        A tag group of the dataset.
+    complete : mapping of str to set of str, or None
+        The complete truth to read instead of the annotation (m21).
+
+    Returns
+    -------
+    labels : list of str [length=len(track_ids)]
+
+    Raises
+    ------
+    DataError
+        If the dataset has no tag in ``group``.
+    """
     tags = ds.tags.tag[ds.tags.group == group].tolist()
     if not tags:
         raise DataError(f"embed.color_group: no tag group {group!r}; groups are "
@@ -120,8 +241,22 @@ def group_labels(ds, track_ids: Sequence[str], group: str, complete: Mapping[str
 
 
 def track_annotation(emb, ds, track_id: str, complete=None) -> str:
-    """The track's whole annotation in one line, seen (X) and unseen (Y) tags apart, and the complete
-    labels where the dataset has them (m21)."""
+    """The track's whole annotation in one line, seen and unseen tags apart, and the complete labels
+    where the dataset has them (m21).
+
+    Parameters
+    ----------
+    emb : Embeddings
+        Gives the seen tags; every other annotated tag (Y, or outside the split) is listed as unseen.
+    ds : Dataset
+    track_id : str
+    complete : mapping of str to set of str, or None
+        The complete truth; its tags the annotation lacks are listed as "also true".
+
+    Returns
+    -------
+    line : str
+    """
     row = ds.labels([track_id], ds.tag_texts)[0]
     tags = [t for t, y in zip(ds.tag_texts, row) if y]
     seen = {t for t, s in zip(emb.tags, emb.seen) if s}
@@ -136,7 +271,18 @@ def track_annotation(emb, ds, track_id: str, complete=None) -> str:
 def nearest_seen(vectors: np.ndarray, seen: np.ndarray, k: int = 3) -> list[list[int]]:
     """For each row, the indices of its ``k`` nearest seen rows by cosine (itself excluded).
 
-    vectors : (n, d); seen : (n,) bool. Returns n lists of up to ``k`` indices."""
+    Parameters
+    ----------
+    vectors : np.ndarray [shape=(n, d)]
+        NaN rows have no neighbours and are no one's neighbour.
+    seen : np.ndarray [shape=(n,), dtype=bool]
+    k : int
+
+    Returns
+    -------
+    nearest : list of list of int [length=n]
+        Up to ``k`` row indices each, nearest first.
+    """
     u = unit(np.asarray(vectors, dtype=np.float64))
     sim = u @ u.T
     np.fill_diagonal(sim, -np.inf)
