@@ -98,7 +98,7 @@ def _gpu() -> dict[str, Any] | None:
 
 def record(folder: str | os.PathLike, stage: str, rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     """Replace ``stage``'s rows of ``results.csv`` with ``rows``; return the whole table."""
-    path = Path(folder) / "results.csv"
+    path = RunLayout.at(folder).results
     new = pd.DataFrame([{**{c: None for c in RESULT_COLUMNS}, **row, "stage": stage} for row in rows],
                        columns=RESULT_COLUMNS)
     unknown = {k for row in rows for k in row} - set(RESULT_COLUMNS)
@@ -115,14 +115,14 @@ TEXT_COLUMNS = ("stage", "model", "train_setting", "test_setting", "task", "labe
 
 def read_results(folder: str | os.PathLike) -> pd.DataFrame:
     """``results.csv`` with its text columns kept as text (a stage '01' stays '01')."""
-    return pd.read_csv(Path(folder) / "results.csv", dtype={c: str for c in TEXT_COLUMNS})
+    return pd.read_csv(RunLayout.at(folder).results, dtype={c: str for c in TEXT_COLUMNS})
 
 
 def save_figure(fig, folder: str | os.PathLike, name: str, dpi: int = 110) -> None:
     """Save a matplotlib figure as ``figures/<name>.png`` in the run folder.
 
     Returns nothing, so that a notebook cell ending with it shows the figure and no path."""
-    path = Path(folder) / "figures" / f"{name}.png"
+    path = RunLayout.at(folder).figure(name)
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
 
@@ -130,7 +130,7 @@ def save_figure(fig, folder: str | os.PathLike, name: str, dpi: int = 110) -> No
 def stamp(folder: str | os.PathLike) -> str:
     """Where a run's numbers come from: its params file, git revision (dirty or clean) and time,
     from ``env.json``, for quoting results outside the run folder."""
-    env = json.loads((Path(folder) / "env.json").read_text(encoding="utf-8"))
+    env = json.loads(RunLayout.at(folder).env.read_text(encoding="utf-8"))
     git = env.get("git") or {}
     rev = f"{git.get('revision', 'unknown')[:7]}{' (uncommitted changes)' if git.get('dirty') else ''}"
     params = Path(env["params_file"]).name if env.get("params_file") else "params.yaml"

@@ -52,6 +52,7 @@ from ..evaluate.embed import model_tag_maps
 from ..evaluate.embeddings import Embeddings
 from ..evaluate.tagspace import annotation_texts
 from ..io import write_csv, write_text
+from ..layout import RunLayout
 from .viz import group_colours
 
 SPLIT_COLOURS = {"X": "#1f77b4", "Y": "#d62728"}
@@ -254,15 +255,15 @@ def stage_maps(embedded: Mapping[str, object], tables: Mapping[str, pd.DataFrame
 
     ``tables``: :func:`zslkit.evaluate.embed.umap_maps`' tables of the main model; ``root``: the lab's root
     (default: the project root), from which audio is served in the lab."""
-    run_dir = Path(run_dir)
+    run = RunLayout.at(run_dir)
     models = model_tag_maps(embedded, tables, params["embed"]["umap"], params["run"]["seed"], main)
-    write_csv(run_dir / "embeddings" / "umap_models.csv",
+    write_csv(run.embeddings_dir / "umap_models.csv",
               pd.concat([t.assign(model=m) for m, t in models.items()], ignore_index=True))
     sides = {m: e.meta["sideinfo"] for m, e in embedded.items() if isinstance(e, Embeddings)}
     joint = tables["joint"]
     track_ids = list(joint[joint.kind == "track"].id)
-    lab, page = audio_links(ds, track_ids, root or project_root(), run_dir / "html")
+    lab, page = audio_links(ds, track_ids, root or project_root(), run.html)
     layout = column(linked_tag_maps(models, main, sides),
                     joint_map(joint, annotation_texts(ds, track_ids), lab, page, colour_group))
-    save_page(layout, run_dir / "figures" / "04_maps.html", f"{run_dir.name}: tag and joint maps")
+    save_page(layout, run.figure("04_maps", ".html"), f"{run.name}: tag and joint maps")
     return layout

@@ -23,6 +23,7 @@ import pandas as pd
 import yaml
 
 from ..io import write_text
+from ..layout import RunLayout
 from ..registry import HEADS
 
 CDN_SCRIPT = re.compile(r"<script[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", re.I)
@@ -145,21 +146,22 @@ def params_brief(params: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def write_index(folder: str | Path) -> Path:
     """``index.html`` of a run folder (module doc)."""
-    folder = Path(folder)
-    params = yaml.safe_load((folder / "params.yaml").read_text()) if (folder / "params.yaml").is_file() else {}
+    run = RunLayout.at(folder)
+    folder = run.root
+    params = yaml.safe_load(run.params.read_text()) if run.params.is_file() else {}
     notebooks = "".join(f'<li><a href="html/{p.name}">{html.escape(p.stem)}</a> (<a href="{p.stem}.ipynb">ipynb</a>)'
-                        f"</li>" for p in sorted((folder / "html").glob("*.html")))
-    figures = sorted((folder / "figures").glob("*.png"))
+                        f"</li>" for p in sorted(run.html.glob("*.html")))
+    figures = sorted(run.figures.glob("*.png"))
     pages = "".join(f'<li><a href="figures/{p.name}">{html.escape(p.stem)}</a> (interactive, works offline)</li>'
-                    for p in sorted((folder / "figures").glob("*.html")))
+                    for p in sorted(run.figures.glob("*.html")))
     thumbs = "".join(f'<a href="figures/{p.name}" title="{html.escape(p.stem)}"><img src="figures/{p.name}" '
                      f'alt="{html.escape(p.stem)}" loading="lazy"></a>' for p in figures)
     brief = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                     for k, v in params_brief(params)) if params else ""
     table = "<p>No evaluation in this run yet.</p>"
     n_rows = 0
-    if (folder / "results.csv").is_file():
-        results = pd.read_csv(folder / "results.csv")
+    if run.results.is_file():
+        results = pd.read_csv(run.results)
         n_rows = len(results)
         head, others = headline(results), headline(results, heads=True)
         if len(head):
@@ -180,5 +182,5 @@ def write_index(folder: str | Path) -> Path:
             f"<h2>Notebooks</h2><ul>{notebooks}</ul><h2>Figures</h2>"
             f"{f'<ul>{pages}</ul>' if pages else ''}<div class='thumbs'>{thumbs}</div>"
             f"</body></html>")
-    write_text(folder / "index.html", page)
-    return folder / "index.html"
+    write_text(run.index, page)
+    return run.index
