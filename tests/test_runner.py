@@ -49,6 +49,22 @@ def test_run_folder_has_everything(smoke_run):
     assert "prepare.prepare_dataset" not in html  # inputs hidden
 
 
+def test_no_notebook_output_shows_an_absolute_path(smoke_run):
+    """A report reads the same on every machine: outputs show paths relative to the project or the run."""
+    tmp, _, folder = smoke_run
+    texts = {}
+    for nb in sorted(folder.glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        outputs = [o for c in cells if c["cell_type"] == "code" for o in c["outputs"]]
+        texts[nb.name] = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                                 for o in outputs)
+    assert len(texts) >= 5 and "run folder: smoke" in texts["01_preprocess.ipynb"]
+    assert "saved to embeddings/joint.npz" in texts["04_embeddings.ipynb"]
+    leaks = {name: text[text.index(str(tmp)) - 40:][:120] for name, text in texts.items()
+             if str(tmp) in text or str(ROOT) in text}
+    assert leaks == {}
+
+
 def test_recorded_metrics(smoke_run):
     tmp, _, folder = smoke_run
     results = pd.read_csv(folder / "results.csv")

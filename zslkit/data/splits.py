@@ -30,9 +30,23 @@ from .pickles import safe_load_pickle
 
 def split_tags(tags: pd.DataFrame, ratio: float = 0.8, seed: int = 0,
                stratify: str = "group") -> tuple[list[str], list[str]]:
-    """Seeded split of ``tags`` (columns ``tag``, ``group``) into (seen, unseen) tag texts.
+    """Seeded split of a dataset's tags into seen (X) and unseen (Y).
 
-    Both lists keep the order of ``tags``.
+    Parameters
+    ----------
+    tags : pd.DataFrame [shape=(n_tags, ...)]
+        Columns ``tag`` (text) and ``group``.
+    ratio : float
+        Share of seen tags, in (0, 1): ``floor(ratio * n_tags)`` tags are seen.
+    seed : int
+    stratify : str
+        ``"group"`` (unseen tags allotted to groups by largest remainder, then drawn within each) or
+        ``"none"``.
+
+    Returns
+    -------
+    seen, unseen : list of str
+        Tag texts, both in the order of ``tags``.
     """
     if not 0 < ratio < 1:
         raise ParamError(f"split.ratio: {ratio!r} must be between 0 and 1")
@@ -61,7 +75,8 @@ def split_tags(tags: pd.DataFrame, ratio: float = 0.8, seed: int = 0,
 
 
 def tag_split_from_params(tags: pd.DataFrame, split: Mapping[str, Any]) -> tuple[list[str], list[str]]:
-    """(seen, unseen) from the ``split`` params: the explicit ``unseen`` list, or a seeded split."""
+    """``(seen, unseen)`` tag texts from the resolved ``split`` section: its explicit ``unseen`` list (each
+    must be a tag of ``tags``, else :class:`~zslkit.errors.ParamError`), or :func:`split_tags`."""
     if split.get("unseen") is None:
         return split_tags(tags, split["ratio"], split["seed"], split["stratify"])
     known = set(tags.tag)
@@ -77,13 +92,15 @@ def track_subsets(labels: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]
 
     Parameters
     ----------
-    labels : bool array, shape (n_tracks, n_tags)
-    seen : bool array, shape (n_tags,)
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+    seen : np.ndarray [shape=(n_tags,), dtype=bool]
         True for X tags.
 
     Returns
     -------
-    dict with keys ``A, B, C`` (int index arrays) and ``untagged``, ``all_seen`` (tracks left out).
+    dict of str -> np.ndarray [shape=(n,), dtype=int]
+        Row indices of ``A``, ``B``, ``C``, and of the tracks left out: ``untagged`` (no tag) and
+        ``all_seen`` (positive for every X tag).
     """
     labels = np.asarray(labels, dtype=bool)
     seen = np.asarray(seen, dtype=bool)
@@ -98,7 +115,20 @@ def track_subsets(labels: np.ndarray, seen: np.ndarray) -> dict[str, np.ndarray]
 
 
 def subset_shares(labels: np.ndarray, tag_texts: Sequence[str], unseen: Sequence[str]) -> dict:
-    """Counts and shares of A, B, C among the tagged tracks for one tag split."""
+    """Counts and shares of A, B, C among the tagged tracks for one tag split.
+
+    Parameters
+    ----------
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+    tag_texts : sequence of str [len=n_tags]
+    unseen : sequence of str
+        The Y tags.
+
+    Returns
+    -------
+    dict
+        ``A, B, C`` (counts), ``share_A, share_B, share_C`` (of A+B+C) and ``left_out``.
+    """
     unseen = set(unseen)
     seen = np.array([t not in unseen for t in tag_texts])
     sub = track_subsets(labels, seen)
@@ -120,10 +150,20 @@ def split_tracks(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
     A, B and A+B are each shuffled independently (seeded) and cut at ``floor(train_ratio * n)``,
     as the original code does; so ``AB_valid`` is not ``A_valid + B_valid``. C is never split.
 
+    Parameters
+    ----------
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+    track_ids : sequence of str [len=n_tracks]
+    seen : np.ndarray [shape=(n_tags,), dtype=bool]
+    seed : int
+        ``split.track_seed``.
+    train_ratio : float
+
     Returns
     -------
-    dict with keys ``A, B, C, A_train, A_valid, B_train, B_valid, AB_train, AB_valid, untagged,
-    all_seen`` (lists of track ids, in dataset order for A, B, C).
+    dict of str -> list of str
+        Keys ``A, B, C, A_train, A_valid, B_train, B_valid, AB_train, AB_valid, untagged, all_seen``
+        (track ids, in dataset order for A, B, C).
     """
     ids = np.asarray(track_ids, dtype=object)
     sub = track_subsets(labels, seen)
@@ -145,6 +185,18 @@ def split_tracks_by_dataset(labels: np.ndarray, track_ids: Sequence[str], seen: 
     and A+B, the dataset's train tracks train and its valid tracks validate; its test tracks (and
     tracks in no part) go to ``<S>_test`` and are used by neither. B and C are evaluated whole, as the
     paper does: the zero-shot test sets are defined by the tag split, not by the dataset's split.
+
+    Parameters
+    ----------
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+    track_ids : sequence of str [len=n_tracks]
+    seen : np.ndarray [shape=(n_tags,), dtype=bool]
+    own : sequence of str [len=n_tracks]
+
+    Returns
+    -------
+    dict of str -> list of str
+        The keys of :func:`split_tracks`, plus ``A_test``, ``B_test``, ``AB_test``.
     """
     ids = np.asarray(track_ids, dtype=object)
     own = np.asarray(own, dtype=object)
@@ -161,7 +213,22 @@ def split_tracks_by_dataset(labels: np.ndarray, track_ids: Sequence[str], seen: 
 
 def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
                       split: Mapping[str, list[str]]) -> list[str]:
-    """Problems with a track split (the original's sanity pass, plus coverage); [] when sound."""
+    """Problems with a track split (the original's sanity pass, plus coverage).
+
+    Parameters
+    ----------
+    labels : np.ndarray [shape=(n_tracks, n_tags), dtype=bool]
+    track_ids : sequence of str [len=n_tracks]
+    seen : np.ndarray [shape=(n_tags,), dtype=bool]
+    split : mapping of str -> list of str
+        As :func:`split_tracks` returns.
+
+    Returns
+    -------
+    list of str
+        One sentence per problem (a track breaking the definition of A, B or C, parts that do not
+        partition their subset); empty when the split is sound.
+    """
     row = {t: i for i, t in enumerate(track_ids)}
     labels = np.asarray(labels, dtype=bool)
     problems = []
@@ -185,7 +252,8 @@ def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.nda
 
 def split_warnings(labels: np.ndarray, tag_texts: Sequence[str], seen: np.ndarray,
                    split: Mapping[str, list[str]]) -> list[str]:
-    """Conditions a researcher must know about: empty subsets, unseen tags with no positive."""
+    """Conditions a researcher must know about: empty subsets, unseen tags with no positive, tracks
+    left out. Arguments as :func:`check_track_split`, with ``tag_texts`` [len=n_tags]; returns sentences."""
     out = [f"subset {k} is empty" for k in ("A", "B", "C") if not split[k]]
     counts = np.asarray(labels, dtype=bool).sum(axis=0)
     dead = [t for t, c, s in zip(tag_texts, counts, seen) if not s and c == 0]
