@@ -59,12 +59,11 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --config=jupyter_server_config.py --ServerApp.root_dir=. \
 		--LabApp.default_url=/lab/tree/notebooks --allow-root
 
+# every benchmarks/bench_*.py at full size (docs/benchmarks.md; minutes); BENCH_ARGS=--quick: seconds each,
+# as `make test` runs them (tests/test_benchmarks.py)
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_preprocess.py
-	$(BIN)/python benchmarks/bench_train.py
-	$(BIN)/python benchmarks/bench_store.py
-	$(BIN)/python benchmarks/bench_metrics.py
-	$(BIN)/python benchmarks/bench_import.py
+	set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS); done
 
 clean-venv:
 	rm -rf $(VENV)

@@ -15,7 +15,9 @@ like-for-like ratio) and on the whole table, in a fresh process whose peak memor
 (auto = CUDA when present) instead of the numpy one; the baseline is the same.
 
 Usage: python benchmarks/bench_metrics.py [--tracks 207024] [--sample 2000] [--tables 226,1126]
-                                          [--backend numpy|torch] [--device auto|cpu|cuda]
+                                          [--backend numpy|torch] [--device auto|cpu|cuda] [--quick]
+``--quick``: 500 x 10 and x 40 tables, a sample of 50 tracks and 4 columns (seconds; checks that
+the script runs, the numbers mean little).
 """
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from zslkit import metrics  # noqa: E402
+from zslkit.evaluate import metrics  # noqa: E402
 from zslkit.model.inference import resolve_device  # noqa: E402
 
 KS = (1, 5, 10)
@@ -91,7 +93,10 @@ def main() -> None:
     ap.add_argument("--columns", type=int, default=20, help="full-length tag columns timed for the baseline")
     ap.add_argument("--backend", default="numpy", choices=metrics.BACKENDS)
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="torch backend's device")
+    ap.add_argument("--quick", action="store_true", help="small tables: seconds, to check the script runs")
     ap.add_argument("--full-child", nargs=2, type=int, help=argparse.SUPPRESS)
+    if ap.parse_known_args()[0].quick:  # smaller defaults; sizes given explicitly still win
+        ap.set_defaults(tracks=500, tables="10,40", sample=50, columns=4)
     args = ap.parse_args()
     if args.backend == "torch":
         BACKEND.update(backend="torch", device=resolve_device(args.device, "--device"))

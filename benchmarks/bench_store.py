@@ -14,7 +14,9 @@ size, the bytes read per crop are not. For each size and layout, in a fresh proc
   copies the frames out of the memory map), crops per second, and the resident set after them.
 
 Usage: python benchmarks/bench_store.py [--sizes 10000 100000 400000] [--baseline-max 100000]
-                                        [--shard-tracks 512] [--crops 20000]
+                                        [--shard-tracks 512] [--crops 20000] [--quick]
+``--quick``: 1,000 tracks, 64 per shard, 1,000 crops (seconds; checks that the script runs, the numbers
+mean little).
 Per-track files are written only up to ``--baseline-max`` tracks (400,000 files take minutes and
 400,000 inodes); sizes above it print the shards alone.
 """
@@ -106,7 +108,10 @@ def main() -> None:
     ap.add_argument("--mels", type=int, default=16)
     ap.add_argument("--frames", type=int, nargs=2, default=[24, 40])
     ap.add_argument("--tmp", default=None, help="where the stores are written (default: the system's temp)")
+    ap.add_argument("--quick", action="store_true", help="1,000 tracks: seconds, to check the script runs")
     ap.add_argument("--one", nargs=2, metavar=("SIZE", "LAYOUT"), help=argparse.SUPPRESS)
+    if ap.parse_known_args()[0].quick:  # smaller defaults; sizes given explicitly still win
+        ap.set_defaults(sizes=[1000], shard_tracks=64, crops=1000)
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(int(args.one[0]), args.one[1], args)))

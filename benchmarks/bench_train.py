@@ -11,7 +11,9 @@ Both train the same paper model with the same batch size and hinge loss on an MS
 set (30-s clips, 900 seen tags).
 
 Usage: python benchmarks/bench_train.py [--tracks 2560] [--batches 40] [--workers 0] [--cold] [--no-pack]
-                                       [--device auto|cpu|cuda] [--precision fp32|bf16]
+                                       [--device auto|cpu|cuda] [--precision fp32|bf16] [--quick]
+``--quick``: 64 tracks of 260 frames, 3 batches of 16 (seconds; checks that the script runs, the
+numbers mean little).
 Prints training segments per second for each, their ratio, the same for the data path alone,
 and the share of training time spent waiting for data (and on CUDA the GPU utilisation NVML
 reports while training, when pynvml is installed). On the training device (``--device``;
@@ -52,13 +54,13 @@ FRAMES, MELS, N_TAGS, DIM, MEAN, STD = 1292, 128, 900, 300, 0.2262, 0.2579
 SEG = 130  # frames per segment (the paper)
 
 
-def make_set(folder: Path, n: int):
+def make_set(folder: Path, n: int, frames: int = FRAMES):
     rng = np.random.default_rng(0)
     labels = rng.random((n, N_TAGS)) < 5 / N_TAGS
     labels[np.arange(n), rng.integers(0, N_TAGS, n)] = True
     f32, f16 = [], []
     for i in range(n):
-        mel = rng.random((FRAMES, MELS), dtype=np.float32)
+        mel = rng.random((frames, MELS), dtype=np.float32)
         np.save(folder / f"{i}.npy", mel)
         np.save(folder / f"{i}.f16.npy", mel.astype(np.float16))
         f32.append(str(folder / f"{i}.npy"))
@@ -86,9 +88,9 @@ def baseline_batches(labels, files, batch_size, n_batches, seed=0):
         yield torch.from_numpy(np.stack(xs).astype(np.float32)), torch.tensor(pos), torch.tensor(neg)
 
 
-def ours_batches(labels, files, batch_size, n_batches, workers, pack=None):
+def ours_batches(labels, files, batch_size, n_batches, workers, pack=None, frames=FRAMES):
     tracks = TrackSet([str(i) for i in range(len(files))], MelStore({str(i): f for i, f in enumerate(files)}),
-                      np.full(len(files), FRAMES), labels)
+                      np.full(len(files), frames), labels)
     source = BatchSource(tracks, batch_size, 1, 0, SEG, pack=pack)
     loader = torch.utils.data.DataLoader(source, batch_size=None, num_workers=workers,
                                          prefetch_factor=4 if workers else None)
@@ -173,10 +175,10 @@ def data_only(batches, device=None):
     return n / (time.perf_counter() - t0)
 
 
-def device_batches(labels, files, pack, device, batch_size, n_batches):
+def device_batches(labels, files, pack, device, batch_size, n_batches, frames=FRAMES):
     """zslkit's device feed: crops gathered from the pack in ``device`` memory, standardised there."""
     tracks = TrackSet([str(i) for i in range(len(files))], MelStore({str(i): f for i, f in enumerate(files)}),
-                      np.full(len(files), FRAMES), labels)
+                      np.full(len(files), frames), labels)
     source = BatchSource(tracks, batch_size, 1, 0, SEG, pack=pack)
     feed = DeviceBatches(source, DevicePack(pack, device))
     for b, (x, p, n, _) in enumerate(feed):
@@ -201,11 +203,15 @@ def main():
     ap.add_argument("--no-pack", action="store_true", help="zslkit reads per-track memory maps")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="the training device")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    ap.add_argument("--frames", type=int, default=FRAMES, help=f"frames per mel (default {FRAMES}: 30 s)")
+    ap.add_argument("--quick", action="store_true", help="64 short tracks, 3 batches: seconds, to check it runs")
+    if ap.parse_known_args()[0].quick:  # smaller defaults; sizes given explicitly still win
+        ap.set_defaults(tracks=64, batches=3, batch_size=16, frames=2 * SEG)
     args = ap.parse_args()
     device = resolve_device(args.device)
     n_batches = min(args.batches, args.tracks // args.batch_size)
     with tempfile.TemporaryDirectory() as tmp:
-        labels, f32, f16 = make_set(Path(tmp), args.tracks)
+        labels, f32, f16 = make_set(Path(tmp), args.tracks, args.frames)
         pack, pack_s = None, 0.0
         if not args.no_pack:
             t0 = time.perf_counter()
@@ -214,10 +220,10 @@ def main():
         vectors = torch.randn(N_TAGS, DIM)
 
         def ours():
-            return ours_batches(labels, f16, args.batch_size, n_batches, args.workers, pack)
+            return ours_batches(labels, f16, args.batch_size, n_batches, args.workers, pack, args.frames)
 
         list(baseline_batches(labels, f32, args.batch_size, 1))  # warm the page cache for both
-        list(ours_batches(labels, f16, args.batch_size, 1, 0, pack))
+        list(ours_batches(labels, f16, args.batch_size, 1, 0, pack, args.frames))
         drop_caches(args.cold)
         base_seg, base_wait = train(baseline_batches(labels, f32, args.batch_size, n_batches), vectors)
         drop_caches(args.cold)
@@ -229,14 +235,15 @@ def main():
         on_device = None
         if pack is not None:
             def feed():
-                return device_batches(labels, f16, pack, device, args.batch_size, n_batches)
+                return device_batches(labels, f16, pack, device, args.batch_size, n_batches, args.frames)
             dev_data = data_only(feed(), device)
             with GpuSampler(device) as gpu:
                 dev_seg, dev_wait = train(feed(), vectors, device, args.precision)
             resident = next(iter(feed()))
             model_seg, _ = train(repeat(resident, n_batches), vectors, device, args.precision)
             on_device = (dev_data, dev_seg, dev_wait, model_seg, gpu.mean)
-    print(f"{n_batches} batches of {args.batch_size}, {N_TAGS} seen tags, 30-s mels, "
+    print(f"{n_batches} batches of {args.batch_size}, {N_TAGS} seen tags, "
+          f"{'30-s mels' if args.frames == FRAMES else f'mels of {args.frames} frames'}, "
           f"page cache {'cold' if args.cold else 'warm'}, torch threads "
           f"{torch.get_num_threads()}, zslkit DataLoader workers {args.workers}, "
           + ("per-track memory maps" if args.no_pack else
