@@ -64,3 +64,82 @@ def test_dump_round_trips(tmp_path):
     import yaml
     P = config.resolve({"split": {"seed": 3}}, root=tmp_path)
     assert config.resolve(yaml.safe_load(config.dump(P)), root=tmp_path) == P
+
+
+# ----------------------------------------------------------------------------- what the schema says about its keys
+
+#: the key tables as the runner, the trainer and stage 01 wrote them by hand before each Field carried its
+#: stage, neutrality and record (zslkit/run/runner.py, model/trainer.py, data/prepare.py at abfe4ac)
+OLD_STAGE_OF_SECTION = {"run": "01", "data": "01", "audio": "01", "split": "02", "sideinfo": "02", "model": "03",
+                        "train": "03", "embed": "04", "evaluate": "05", "heads": "05", "compare": "06",
+                        "transfer": "07"}
+OLD_STAGE_OF_KEY = {"audio.segment_frames": "03"}
+OLD_NEUTRAL_KEYS = {"run.name", "run.progress", "run.workers", "run.reports_dir", "audio.scheduler", "audio.layout",
+                    "audio.shard_tracks", "train.nproc", "evaluate.backend", "evaluate.device"}
+OLD_FEED_KEYS = ("feed", "device_pack_gb", "nproc")
+OLD_MEL_SETTINGS = ("sample_rate", "n_fft", "hop_length", "n_mels", "log_gain", "pad_mode", "max_duration")
+#: where the derived answers differ from the runner's old tables, on purpose: training reads the tag branch's
+#: width (the old table said stage 05, whose checkpoint check then failed); the trainer already left the feed
+#: keys out of its digest (no number depends on them), the runner did not
+CORRECTED_STAGES = {"heads.learned": "03"}
+CORRECTED_NEUTRAL = {"train.feed", "train.device_pack_gb"}
+
+
+def runner_keys():
+    """Every ``section.key`` the runner compares (sub-sections such as ``heads.learned`` as a whole)."""
+    return [f"{s}.{k}" for s, spec in config.schema().items() for k in spec]
+
+
+def test_stages_derived_from_the_schema_match_the_old_tables():
+    known = config.fields()
+    for name in runner_keys():
+        old = OLD_STAGE_OF_KEY.get(name, OLD_STAGE_OF_SECTION[name.split(".")[0]])
+        assert config.stage_of(name, known) == CORRECTED_STAGES.get(name, old), name
+    assert config.stage_of("heads.learned.hidden") == "03" and config.stage_of("embed.umap") == "04"
+    assert config.stage_of("split.gone") == "02"  # a key an older run recorded: its section's stage
+    assert config.stage_of("nosection.key") == "01"
+
+
+def test_neutral_keys_derived_from_the_schema_match_the_old_tables():
+    known = config.fields()
+    assert {n for n in runner_keys() if config.is_neutral(n, known)} == OLD_NEUTRAL_KEYS | CORRECTED_NEUTRAL
+    assert not config.is_neutral("run.gone") and not config.is_neutral("embed.umap")
+
+
+def test_trainer_and_mel_tables_come_from_the_schema():
+    """The trainer's digest leaves out the same keys as before (so checkpoints still resume), and the mel
+    settings recorded in dataset.json are the same keys in the same order."""
+    from zslkit.data.prepare import MEL_SETTINGS
+    from zslkit.model.trainer import FEED_KEYS
+    from zslkit.transfer import MEL_KEYS
+    assert FEED_KEYS == config.keys("train", neutral=True) == OLD_FEED_KEYS
+    assert MEL_SETTINGS == MEL_KEYS == config.keys("audio", recorded_in="mels") == OLD_MEL_SETTINGS
+
+
+def test_checkpoint_keys_are_those_the_checkpoint_check_compares():
+    """Each key the schema records in checkpoints is one :func:`arch_differences` compares, and no other."""
+    from zslkit.model.checkpoints import arch_differences
+    recorded = {n for n, f in config.fields().items() if f.recorded_in == "checkpoint"}
+    P = config.resolve({}, root=".")
+    arch = {"encoder": "shortchunk", "encoder_params": {"width": 8}, "segment_frames": 1, "hidden": 7,
+            "sideinfo": "random"}
+    assert set(arch_differences(arch, P, sideinfo="glove")) == recorded
+    same = {**arch, "encoder": P["model"]["encoder"], "encoder_params": {"wrong": 1}}
+    assert set(arch_differences(same, P, sideinfo="glove")) == recorded - {"model.encoder"} | {"model.paper"}
+
+
+def test_choice_lists_have_one_owner():
+    from zslkit.evaluate import metrics
+    from zslkit.plan import TRAIN_SETTINGS
+    S = config.schema()
+    assert S["audio"]["layout"].choices is config.LAYOUTS and S["evaluate"]["backend"].choices is config.BACKENDS
+    assert metrics.BACKENDS is config.BACKENDS
+    assert S["train"]["device"].choices is S["evaluate"]["device"].choices is config.DEVICES
+    assert S["train"]["setting"].choices == tuple(TRAIN_SETTINGS)
+
+
+def test_describe_shows_what_depends_on_a_key():
+    lines = {line.split()[0]: line for line in config.describe().splitlines() if line and not line[0].isspace()}
+    assert lines["audio.segment_frames"].endswith("[read from stage 03; recorded in the checkpoint]")
+    assert lines["train.nproc"].endswith("[neutral]") and lines["audio.n_fft"].endswith("[recorded in the mels]")
+    assert "[" not in lines["train.lr"]

@@ -4,6 +4,7 @@ This file is also the plugin that the end-to-end test hands to the notebooks (``
 ``register()`` below holds the two registrations a user writes to add a dataset importer and a
 side-information kind (docs/extending.md); loaded as a plugin, the file makes them at import.
 """
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,32 @@ def test_registry_refuses_duplicates_reserved_names_and_unknown_flags():
         reg.register("b", object(), slow=True)
     with pytest.raises(ParamError, match=r"x.kind: 'c' is not a registered thing; known: a"):
         reg["c"]
+
+
+def test_an_entry_by_reference_imports_its_module_on_first_use(tmp_path, monkeypatch):
+    (tmp_path / "lazy_kind.py").write_text("def build(ctx, p):\n    return 'built'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "lazy_kind", raising=False)
+    reg = Registry("thing", "x.kind", flags={"fast": False})
+    reg.register("lazy", "lazy_kind:build", params={"n": Field("int", 1, "how many")}, doc="a lazy thing", fast=True)
+    assert reg.names(fast=True) == ("lazy",) and reg["lazy"].doc == "a lazy thing" and "n" in reg["lazy"].params
+    assert "lazy_kind" not in sys.modules  # listed, described and selectable without importing it
+    assert reg["lazy"].obj(None, {}) == "built" and "lazy_kind" in sys.modules
+    reg.register("typo", "lazy_kind:biuld", doc="a typo")
+    with pytest.raises(ParamError, match=r"entry 'typo': 'lazy_kind:biuld' names nothing in lazy_kind"):
+        reg["typo"].obj
+    with pytest.raises(ParamError, match=r"thing 'bad': 'lazy_kind.build' is not a 'module:attribute' reference"):
+        reg.register("bad", "lazy_kind.build", doc="no colon")
+    with pytest.raises(ParamError, match=r"thing 'quiet': a reference \('lazy_kind:build'\) needs doc="):
+        reg.register("quiet", "lazy_kind:build")
+
+
+def test_every_built_in_reference_names_its_object():
+    for registry in (DATASETS, SIDEINFO, ENCODERS, HEADS):
+        for entry in registry:
+            if isinstance(entry.target, str):
+                module, attr = entry.target.split(":")
+                assert callable(entry.obj) and (entry.obj.__module__, entry.obj.__name__) == (module, attr)
 
 
 def test_plugins_load_from_a_file_once(tmp_path):

@@ -1,11 +1,207 @@
-"""The built-in registry entries: importing this module registers them.
+"""The built-in registry entries, declared: name, parameter section, doc, flags, and where the code is.
 
-:mod:`zslkit.config` imports it before it builds the schema; user entries come from
-``run.plugins`` (:func:`zslkit.registry.load_plugins`).
+Each entry names its object by a ``"module:attribute"`` reference (:meth:`zslkit.registry.Registry.register`),
+imported when the entry first works. So this module imports no torch, pandas or librosa, and
+:mod:`zslkit.config` (which imports it) knows every built-in section, choice and flag at once: ``zslkit --help``
+and ``zslkit params --describe`` start in a fraction of a second. The contract of each kind of entry is in the
+module its code lives in; user entries come from ``run.plugins`` (:func:`zslkit.registry.load_plugins`).
 """
 from __future__ import annotations
 
-from .data import sideinfo  # noqa: F401
-from .data.datasets import fma, folder, gtzan, jamendo, m21, mtat, seed  # noqa: F401
-from .evaluate import heads  # noqa: F401
-from .model import encoders  # noqa: F401
+from pathlib import Path
+
+import yaml
+
+from .registry import DATASETS, ENCODERS, HEADS, SIDEINFO, Field
+
+#: FMA's nested subsets, smallest first (``data.fma.subset``; each includes the smaller)
+FMA_SUBSETS = ("small", "medium", "large")
+#: the m21 catalogue's probability that a clip's annotation covers each tag group (``data.m21.coverage``);
+#: read from the file here, since the m21 package imports its renderers
+M21_COVERAGE = dict(yaml.load((Path(__file__).parent / "data" / "datasets" / "m21" / "catalogue.yaml")
+                              .read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+                    ["coverage"])
+
+# ----------------------------------------------------------------------------- dataset importers (data.<name>)
+
+DATASETS.register("fma", "zslkit.data.datasets.fma:importer",
+                  doc="FMA: tracks.csv, genres.csv, fma_<size>/ (+ OpenMIC-2018)", params={
+    "metadata": Field("path", None, "the fma_metadata folder (tracks.csv, genres.csv)", nullable=True, exists=True),
+    "audio_root": Field("path", None, "the fma_<subset> folder of NNN/NNNNNN.mp3 (default: beside metadata)",
+                        nullable=True, exists=True),
+    "subset": Field("str", "small", "small, medium or large (each includes the smaller)", choices=FMA_SUBSETS),
+    "labels": Field("str", "genres", "genres, genres_all (with ancestors) or genre_top",
+                    choices=("genres", "genres_all", "genre_top")),
+    "openmic": Field("path", None, "OpenMIC-2018 folder: writes genre instrument vectors to knowledge.csv",
+                     nullable=True, exists=True),
+})
+
+DATASETS.register("folder", "zslkit.data.datasets.folder:importer",
+                  doc="a folder of audio files and a CSV path,tags", params={
+    "csv": Field("path", None, "CSV with columns path,tags", nullable=True, exists=True),
+    "tag_sep": Field("str", ";", "separator of tags inside the tags column"),
+    "tag_groups": Field("path", None, "optional CSV tag,group", nullable=True, exists=True),
+})
+
+DATASETS.register("gtzan", "zslkit.data.datasets.gtzan:importer",
+                  doc="GTZAN: genres/<genre>/<genre>.000NN.au and the filtered split", params={
+    "root": Field("path", None, "folder holding genres/<genre>/ (or the genre folders)", nullable=True,
+                  exists=True),
+    "split_lists": Field("path", None, "folder with train/valid/test_filtered.txt; null: no dataset split",
+                         nullable=True, exists=True),
+})
+
+DATASETS.register("jamendo", "zslkit.data.datasets.jamendo:importer",
+                  doc="MTG-Jamendo: autotagging tsv files, splits and mp3 folders", params={
+    "root": Field("path", None, "the mtg-jamendo-dataset data/ folder (the .tsv files and splits/)",
+                  nullable=True, exists=True),
+    "audio_root": Field("path", None, "folder holding 00/ ... 99/ (default: root)", nullable=True, exists=True),
+    "tsv": Field("str", "autotagging_top50tags.tsv", "metadata file under root"),
+    "split_index": Field("int", 0, "splits/split-N to use; null: no dataset split", nullable=True, lo=0, hi=4),
+    "categories": Field("list", None, "keep these categories only (genre, instrument, mood/theme)",
+                        nullable=True, item="str"),
+    "low_quality": Field("bool", False, "read <id>.low.mp3 instead of <id>.mp3"),
+    "offset": Field("float", 0.0, "seconds skipped at the start of each track", lo=0.0),
+    "window": Field("float", 30.0, "seconds of each track used", lo=1.0),
+})
+
+DATASETS.register("m21", "zslkit.data.datasets.m21:importer",
+                  doc="the embedded default: music21 scores rendered offline", params={
+    "n_clips": Field("int", 2000, "clips to render", lo=10, hi=200_000),
+    "clip_seconds": Field("float", 15.0, "length of each rendered clip", lo=3.1, hi=120),
+    "sample_rate": Field("int", 22050, "rendering rate", lo=8000, hi=48000),
+    "instrumentation": Field("str", "ensembles", "ensembles = real ensembles typical of each repertory (string "
+                             "quartet, folk session, organ and choir ...; catalogue.yaml) with a share of free "
+                             "draws; independent = instruments drawn uniformly whatever the piece (m21 before "
+                             "zslkit 0.3)", choices=("ensembles", "independent")),
+    "free_share": Field("float", 0.25, "share of clips whose instruments are drawn freely (ensembles mode)",
+                        lo=0.0, hi=1.0),
+    "instruments_per_clip": Field("list", [0.55, 0.33, 0.12], "probabilities of 1, 2, 3 instruments in a free "
+                                  "draw", item="float",
+                                  check=(lambda v: 1 <= len(v) <= 4 and all(p >= 0 for p in v)
+                                         and abs(sum(v) - 1) < 1e-6, "1-4 non-negative probabilities summing to 1")),
+    "coverage": Field("dict", M21_COVERAGE, "probability that a clip's annotation covers each tag group",
+                      check=(lambda v: set(v) <= set(M21_COVERAGE)
+                             and all(isinstance(p, (int, float)) and 0 <= p <= 1 for p in v.values()),
+                             f"keys from {sorted(M21_COVERAGE)}, values in [0, 1]")),
+    "min_tag_count": Field("int", 30, "tags with fewer positive clips are dropped", lo=1),
+    "pieces": Field("dict", {}, "cap on pieces per repertory (overrides the profile)",
+                    check=(lambda v: all(isinstance(n, int) and n >= 0 for n in v.values()),
+                           "repertory: non-negative integer")),
+    "soundfonts": Field("list", ["bundled"], "timbre banks: 'bundled' (TimGM6mb from pretty-midi), 'debian' "
+                        "(any installed Debian GM bank), or .sf2/.sf3 paths", item="str"),
+})
+
+DATASETS.register("mtat", "zslkit.data.datasets.mtat:importer",
+                  doc="MagnaTagATune: annotations_final.csv and the mp3 folders", params={
+    "annotations": Field("path", None, "annotations_final.csv", nullable=True, exists=True),
+    "clip_info": Field("path", None, "optional clip_info_final.csv (title, artist, album)", nullable=True,
+                       exists=True),
+    "audio_root": Field("path", None, "folder holding 0/ ... f/ (default: the annotations' folder)",
+                        nullable=True, exists=True),
+    "tags": Field("str", "top50", "top50 (the benchmark's 50 tags) or all", choices=("top50", "all")),
+    "min_count": Field("int", 1, "with tags: all, the fewest positives a tag needs", lo=1),
+    "split_lists": Field("path", None, "folder with train/valid/test.npy ('row\\tpath'); default: the "
+                         "first hex digit of the path", nullable=True, exists=True),
+    "spelling": Field("path", None, "optional CSV tag,correct merging misspelt tag columns", nullable=True,
+                      exists=True),
+})
+
+DATASETS.register("seed", "zslkit.data.datasets.seed:importer",
+                  doc="the original project's MSD/FMA pickles (and its mels)", params={
+    "root": Field("path", None, "folder holding data_common/ and data_tag_vector/", nullable=True, exists=True),
+    "dataset": Field("str", "msd", "which original dataset", choices=("msd", "fma")),
+    "dir_mel": Field("path", None, "the original preprocessing's mel folder", nullable=True, exists=True),
+    "dir_audio": Field("path", None, "audio root, when mels are to be computed", nullable=True, exists=True),
+})
+
+# ----------------------------------------------------------------------------- side information (sideinfo.<name>)
+
+SIDEINFO.register("attributes", "zslkit.data.sideinfo.attributes:build",
+                  doc="co-occurrence of a target group's tags with attribute tags (the paper's FMA vectors)", params={
+    "target_group": Field("str", "form", "tag group described by attribute vectors"),
+    "attribute_groups": Field("list", ["origin", "meter", "mode", "tempo"],
+                              "groups whose co-occurrence describes the target", item="str"),
+    "form": Field("str", "count", "count, or confidence (share of the target's tracks)",
+                  choices=("count", "confidence")),
+    "tracks": Field("str", "train", "train = training tracks only (no leakage); "
+                    "all = every track, as the paper's FMA vectors", choices=("train", "all")),
+    "openmic": Field("path", None, "OpenMIC-2018 npz (Y_true, Y_mask, sample_key), with fma_tracks",
+                     nullable=True, exists=True),
+    "fma_tracks": Field("path", None, "FMA metadata tracks.csv", nullable=True, exists=True),
+})
+
+SIDEINFO.register("table", "zslkit.data.sideinfo.csvtable:build",
+                  doc="a tag x attribute CSV (m21: its knowledge table)", params={
+    "path": Field("path", None, "tag x attribute CSV (a 'tag' column, numeric attribute columns); null = the "
+                  "dataset's knowledge.csv", nullable=True, exists=True),
+    "normalise": Field("bool", True, "scale each tag's vector to unit length"),
+})
+
+SIDEINFO.register("glove", "zslkit.data.sideinfo.glove:build", free_text=True,
+                  doc="word vectors: mean of the tag's words (bundled GloVe 6B 50-d or your file)", params={
+    "path": Field("path", None, "GloVe text or word2vec file; null = bundled GloVe 6B 50-d",
+                  nullable=True, exists=True),
+    "format": Field("str", "auto", "file format", choices=("auto", "glove", "word2vec")),
+    "oov": Field("str", "drop", "tags with no known word: drop them or fail", choices=("drop", "fail")),
+    "negation": Field("str", "flip", "'no vocals': flip = minus the content words' mean; "
+                      "average = naive mean with the negator", choices=("flip", "average")),
+})
+
+SIDEINFO.register("original", "zslkit.data.sideinfo.original:build",
+                  doc="the original project's vectors imported by data.source: seed (GloVe 300-d, random, instrument)",
+                  params={"vectors": Field("str", "glove", "which imported vectors: glove, random, inst_count, "
+                           "inst_conf, or a file stem")})
+
+SIDEINFO.register("random", "zslkit.data.sideinfo.random:build", control=True,
+                  doc="seeded Gaussian vectors: the chance control", params={
+    "like": Field("str", "glove", "kind whose dimension the random vectors take",
+                  choices=lambda: SIDEINFO.names(control=False)),
+    "dim": Field("int", None, "explicit dimension (overrides like)", nullable=True, lo=1),
+    "seed": Field("int", 0, "seed of the random vectors", lo=0),
+    "draws": Field("int", 1, "independent draws (seeds seed, seed+1, ...): as a control each is trained and "
+                   "evaluated, and stage 05 reports their mean, min and max", lo=1, hi=50),
+})
+
+SIDEINFO.register("sentence", "zslkit.data.sideinfo.sentence:build", free_text=True,
+                  doc="MiniLM-L6 sentence vectors of a template around the tag (384-d)", params={
+    "template": Field("str", "{tag}", "prompt; {tag} is replaced by the tag text",
+                      check=(lambda v: "{tag}" in v, "must contain {tag}")),
+    "batch_size": Field("int", 64, "encoder batch size", lo=1),
+    "descriptions": Field("path", None, "a CSV tag,text of one description per tag, encoded instead of the "
+                          "template (free text always uses the template)", nullable=True, exists=True),
+    "dataset_descriptions": Field("bool", False, "encode the dataset's own descriptions.csv (m21 writes one "
+                                  "from its catalogue)"),
+})
+
+# ----------------------------------------------------------------------------- audio encoders (model.<name>)
+
+ENCODERS.register("paper", "zslkit.model.encoders:Paper", doc="the paper's 1-D CNN over time (242,788 parameters)")
+ENCODERS.register("paper_bn", "zslkit.model.encoders:PaperBN",
+                  doc="the paper's encoder with batch norm before each ReLU")
+ENCODERS.register("shortchunk", "zslkit.model.encoders:ShortChunkEncoder",
+                  doc="a 2-D short-chunk CNN (3x3 convs, batch norm, max-pool)", params={
+    "width": Field("int", 32, "channels of the first block (doubling twice)", lo=4, hi=512),
+})
+
+# ----------------------------------------------------------------------------- zero-shot heads (heads.<name>)
+
+HEADS.register("learned", "zslkit.evaluate.heads:learned", trained=True,
+               doc="the paper's tag branch, trained with the audio encoder", params={
+    "hidden": Field("int", None, "hidden width of an MLP tag branch; null = linear (the paper)", nullable=True,
+                    lo=1, stage="03", recorded_in="checkpoint"),
+})
+HEADS.register("conse", "zslkit.evaluate.heads:conse",
+               doc="ConSE: a convex combination of a track's best seen tags' side information", params={
+    "top": Field("int", 10, "seen tags combined per track (ConSE's T)", lo=1),
+    "temperature": Field("float", 0.1, "softmax temperature over their cosine scores", lo=1e-4),
+})
+HEADS.register("ridge", "zslkit.evaluate.heads:ridge",
+               doc="a closed-form ridge map from side information to the learned seen-tag embeddings", params={
+    "alpha": Field("float", 1.0, "ridge penalty", lo=0.0),
+})
+HEADS.register("eszsl", "zslkit.evaluate.heads:eszsl",
+               doc="ESZSL: a closed-form bilinear map fitted on the training tracks' seen labels", params={
+    "gamma": Field("float", 1.0, "penalty on the feature side", lo=0.0),
+    "lam": Field("float", 1.0, "penalty on the side-information side", lo=0.0),
+})

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
-from . import config, transfer
+from . import config
 from .errors import ZslkitError
-from .model.train import train_from_file
-from .run.runner import run
-from .run.sweep import run_sweep
+
+# Each subcommand imports the module it works with when it runs (importlib.import_module, the one exception to
+# imports at module top, allowed for this module by tests/test_architecture.py): `zslkit --help` and
+# `zslkit params` need only the config, and the runner, training and transfer modules bring torch, pandas and
+# papermill, seconds of start-up before any command ran.
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,30 +64,34 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 parser.error("params: give a YAML file or --describe")
         elif args.command == "sweep":
-            folder = run_sweep(args.sweep, dry_run=args.dry_run)
+            folder = importlib.import_module("zslkit.run.sweep").run_sweep(args.sweep, dry_run=args.dry_run)
             if not args.dry_run:
                 print(f"[zslkit] sweep summary in {folder} (open {folder / 'index.html'})")
         elif args.command == "train":
-            result = train_from_file(args.params, nproc=args.nproc)
+            result = importlib.import_module("zslkit.model.train").train_from_file(args.params, nproc=args.nproc)
             for name, r in result.items():
                 st = r["trainer"].state
                 print(f"[zslkit] {name}: {len(r['curves'])} epochs, best epoch {st['best_epoch']} "
                       f"(valid loss {st['best']:.4f}), {r['trainer'].out / 'best.pt'}")
         elif args.command == "transfer":
+            transfer = importlib.import_module("zslkit.transfer")
+            runner = importlib.import_module("zslkit.run.runner")
             src = transfer.source_params(args.source)
             overrides = {"transfer": {"source": str(Path(args.source).resolve())},
                          "audio": {k: src["audio"][k] for k in transfer.MEL_KEYS}}
-            folder = run(args.params, force=args.force, overrides=overrides, pipeline="transfer")
+            folder = runner.run(args.params, force=args.force, overrides=overrides, pipeline="transfer")
             print(f"[zslkit] transfer written to {folder} (open {folder / 'index.html'})")
         elif args.command == "tag":
             tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
-            scores, skipped = transfer.tag_files(args.source, args.path, tags, args.query, args.top, args.model)
+            tagging = importlib.import_module("zslkit.tagging")
+            scores, skipped = tagging.tag_files(args.source, args.path, tags, args.query, args.top, args.model)
             print(scores.to_csv(index=False) if args.format == "csv" else scores.to_string(index=False), end="\n")
             for row in skipped.itertuples():
                 print(f"zslkit: skipped {row.file}: {row.reason}", file=sys.stderr)
         else:
             only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
-            folder = run(args.params, start=args.start, only=only, force=args.force)
+            runner = importlib.import_module("zslkit.run.runner")
+            folder = runner.run(args.params, start=args.start, only=only, force=args.force)
             print(f"[zslkit] run written to {folder} (open {folder / 'index.html'})")
     except ZslkitError as exc:
         print(f"zslkit: error: {exc}", file=sys.stderr)

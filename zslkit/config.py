@@ -22,24 +22,32 @@ from typing import Any, Mapping
 
 import yaml
 
-from . import builtins  # noqa: F401  (registers the built-in entries)
+from . import builtins  # noqa: F401  (declares the built-in entries; imports none of their code)
 from .errors import ParamError
+from .plan import TRAIN_SETTINGS
 from .registry import DATASETS, ENCODERS, HEADS, SIDEINFO, Field, load_plugins
 
-SECTIONS = ("run", "data", "audio", "split", "sideinfo", "model", "train", "embed", "evaluate", "heads",
-            "compare", "transfer")
+#: the sections, each with the first stage (notebook) that reads it; a ``Field(stage=...)`` names a later one
+STAGE_OF_SECTION = {"run": "01", "data": "01", "audio": "01", "split": "02", "sideinfo": "02", "model": "03",
+                    "train": "03", "embed": "04", "evaluate": "05", "heads": "05", "compare": "06", "transfer": "07"}
+SECTIONS = tuple(STAGE_OF_SECTION)
+
+#: choices that code outside the schema checks too (one list each, here)
+LAYOUTS = ("shards", "files")       # audio.layout: how a mel store keeps its mels
+BACKENDS = ("numpy", "torch")       # evaluate.backend: where the metric suite runs
+DEVICES = ("auto", "cpu", "cuda")   # train.device, evaluate.device
 
 
 BASE: dict[str, dict[str, Any]] = {
     "run": {
         "name": Field("str", "demo", "run folder name under reports_dir",
                       check=(lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) is not None,
-                             "letters, digits, '_', '.', '-' only")),
+                             "letters, digits, '_', '.', '-' only"), neutral=True),
         "seed": Field("int", 0, "global seed: data build, splits, training", lo=0),
-        "reports_dir": Field("path", "reports", "where run folders go"),
+        "reports_dir": Field("path", "reports", "where run folders go", neutral=True),
         "data_dir": Field("path", "data", "where datasets are built or imported"),
-        "workers": Field("int", 0, "processes for parallel work; 0 = all cores", lo=0, hi=256),
-        "progress": Field("bool", True, "show progress bars"),
+        "workers": Field("int", 0, "processes for parallel work; 0 = all cores", lo=0, hi=256, neutral=True),
+        "progress": Field("bool", True, "show progress bars", neutral=True),
         "plugins": Field("list", [], "your modules that register entries (importers, side-information "
                          "kinds, encoders, heads): module names or .py files, imported first", item="str"),
     },
@@ -51,26 +59,28 @@ BASE: dict[str, dict[str, Any]] = {
                              "letters, digits, '_', '.', '-' only")),
     },
     "audio": {
-        "sample_rate": Field("int", 22050, "decode rate (paper: 22,050)", lo=8000, hi=96000),
-        "n_fft": Field("int", 1024, "STFT size (paper: 1024)", lo=64, hi=16384),
-        "hop_length": Field("int", 512, "STFT hop (paper: 512)", lo=16, hi=16384),
-        "n_mels": Field("int", 128, "Slaney mel bands (paper: 128)", lo=8, hi=512),
-        "log_gain": Field("float", 10.0, "log10(1 + gain * mel) (paper: 10)", lo=1e-6),
+        "sample_rate": Field("int", 22050, "decode rate (paper: 22,050)", lo=8000, hi=96000, recorded_in="mels"),
+        "n_fft": Field("int", 1024, "STFT size (paper: 1024)", lo=64, hi=16384, recorded_in="mels"),
+        "hop_length": Field("int", 512, "STFT hop (paper: 512)", lo=16, hi=16384, recorded_in="mels"),
+        "n_mels": Field("int", 128, "Slaney mel bands (paper: 128)", lo=8, hi=512, recorded_in="mels"),
+        "log_gain": Field("float", 10.0, "log10(1 + gain * mel) (paper: 10)", lo=1e-6, recorded_in="mels"),
         "pad_mode": Field("str", "constant", "STFT centre padding (librosa >= 0.10 default)",
-                          choices=("constant", "reflect")),
+                          choices=("constant", "reflect"), recorded_in="mels"),
         "max_duration": Field("float", None, "seconds decoded per file (paper MSD: 30)",
-                              nullable=True, lo=0.1),
+                              nullable=True, lo=0.1, recorded_in="mels"),
         "min_duration": Field("float", 1.0, "shorter files are skipped and reported", lo=0.0),
         "segment_frames": Field("int", 130, "frames per model segment, in training and embedding; "
-                                "stored with each checkpoint (paper: 130)", lo=8),
+                                "stored with each checkpoint (paper: 130)", lo=8, stage="03",
+                                recorded_in="checkpoint"),
         "n_examples": Field("int", 4, "spectrograms shown in notebook 01", lo=0, hi=64),
         "layout": Field("str", "shards", "how mels are stored: 'shards' (many tracks per memory-mapped file, with an "
-                        "index) or 'files' (one .npy per track); both stay readable", choices=("shards", "files")),
+                        "index) or 'files' (one .npy per track); both stay readable", choices=LAYOUTS,
+                        neutral=True),
         "shard_tracks": Field("int", 512, "most tracks per shard, and per preprocessing task (a task holds its "
-                              "shard in memory: ~170 MB for 512 30-s clips)", lo=1, hi=1_000_000),
+                              "shard in memory: ~170 MB for 512 30-s clips)", lo=1, hi=1_000_000, neutral=True),
         "scheduler": Field("str", "local", "where mels are computed: 'local' (run.workers processes) or the "
                            "address of a Dask scheduler (tcp://host:8786, or a scheduler file) whose workers see "
-                           "the data folder"),
+                           "the data folder", neutral=True),
     },
     "split": {
         "name": Field("str", "s0", "tag split name (several per dataset)",
@@ -100,13 +110,14 @@ BASE: dict[str, dict[str, Any]] = {
         "show": Field("str", "glove", "kind shown in the similarity heatmap and neighbours"),
     },
     "model": {
-        "encoder": Field("str", "paper", "audio encoder (registry ENCODERS)", choices=lambda: ENCODERS.names()),
+        "encoder": Field("str", "paper", "audio encoder (registry ENCODERS)", choices=lambda: ENCODERS.names(),
+                         recorded_in="checkpoint"),
         "sideinfo": Field("str", "glove", "side-information kind the tag branch reads",
-                          choices=lambda: SIDEINFO.names()),
+                          choices=lambda: SIDEINFO.names(), recorded_in="checkpoint"),
     },
     "train": {
-        "setting": Field("str", "A", "training tracks: A-X, B-X or (A+B)-X", choices=("A", "B", "AB")),
-        "device": Field("str", "auto", "auto = CUDA when present, else CPU", choices=("auto", "cpu", "cuda")),
+        "setting": Field("str", "A", "training tracks: A-X, B-X or (A+B)-X", choices=tuple(TRAIN_SETTINGS)),
+        "device": Field("str", "auto", "auto = CUDA when present, else CPU", choices=DEVICES),
         "batch_size": Field("int", 64, "segments per batch (paper: 64)", lo=2),
         "crops_per_track": Field("int", 1, "random crops of each training track per epoch (paper: 1)",
                                  lo=1, hi=64),
@@ -136,12 +147,15 @@ BASE: dict[str, dict[str, Any]] = {
                       "false = read per-track files"),
         "feed": Field("str", "auto", "how batches reach the device: 'device' gathers crops from the pack copied to "
                       "the training device, 'host' builds them on the host (pinned memory on CUDA); 'auto' = device "
-                      "on CUDA when the pack fits train.device_pack_gb", choices=("auto", "device", "host")),
-        "device_pack_gb": Field("float", 8.0, "largest pack copied to the GPU for the device feed (GB)", lo=0.0),
+                      "on CUDA when the pack fits train.device_pack_gb", choices=("auto", "device", "host"),
+                      neutral=True),
+        "device_pack_gb": Field("float", 8.0, "largest pack copied to the GPU for the device feed (GB)", lo=0.0,
+                                neutral=True),
         "precision": Field("str", "fp32", "fp32, or bf16 autocast for the forward pass and loss",
                            choices=("fp32", "bf16")),
         "nproc": Field("int", 1, "training processes on this node (torchrun, DistributedDataParallel): one per GPU; "
-                       "on CPU, gloo processes. The global batch stays train.batch_size", lo=1, hi=1024),
+                       "on CPU, gloo processes. The global batch stays train.batch_size", lo=1, hi=1024,
+                       neutral=True),
         "resume": Field("bool", True, "continue from the run's last checkpoint when it matches"),
         "baseline": Field("bool", False, "also train the supervised classifier on X"),
         "also": Field("list", [], "other side-information kinds to train the same joint model on, side by side "
@@ -181,9 +195,9 @@ BASE: dict[str, dict[str, Any]] = {
         "ks": Field("list", [1, 3, 5, 10], "cut-offs of hit@k, P@k and AP@k", item="int",
                     check=(lambda v: len(v) > 0 and all(k >= 1 for k in v), "positive integers")),
         "backend": Field("str", "numpy", "the metric suite on numpy (threads) or torch (on evaluate.device, e.g. the "
-                         "GPU); the same numbers either way", choices=("numpy", "torch")),
+                         "GPU); the same numbers either way", choices=BACKENDS, neutral=True),
         "device": Field("str", "auto", "device of the torch metric backend: auto = CUDA when present",
-                        choices=("auto", "cpu", "cuda")),
+                        choices=DEVICES, neutral=True),
         "complete_labels": Field("bool", True, "also score m21 against its complete labels"),
         "permutations": Field("int", 10_000, "permutations of the unseen tags' side information in "
                               "the test of tag-specific transfer on (B+C)-Y (0 = none)", lo=0,
@@ -227,6 +241,49 @@ def schema() -> dict[str, dict[str, Any]]:
         for entry in registry:
             out[section][entry.name] = dict(entry.params)
     return out
+
+
+def fields(spec: Mapping[str, Any] | None = None, prefix: str = "") -> dict[str, Field]:
+    """Every parameter of ``spec`` (default: :func:`schema`) by its dotted name, entry sections included:
+    ``{"audio.n_fft": Field(...), "heads.learned.hidden": Field(...), ...}``."""
+    out = {}
+    for key, fld in (schema() if spec is None else spec).items():
+        name = f"{prefix}{key}"
+        out.update(fields(fld, f"{name}.") if isinstance(fld, dict) else {name: fld})
+    return out
+
+
+def _under(name: str, known: Mapping[str, Field]) -> list[tuple[str, Field]]:
+    """The parameter ``name``, or every parameter of the sub-section ``name`` (``heads.learned``)."""
+    if name in known:
+        return [(name, known[name])]
+    return [(k, f) for k, f in known.items() if k.startswith(f"{name}.")]
+
+
+def stage_of(name: str, known: Mapping[str, Field] | None = None) -> str:
+    """The first stage that reads parameter ``name`` (``"audio.segment_frames"`` -> ``"03"``).
+
+    A sub-section (``"heads.learned"``) is read from the first stage that reads any of its keys; a name
+    the schema lacks (kept in an older run's ``params.yaml``) from its section's stage. ``known`` is
+    :func:`fields`, passed by a caller that asks many times.
+    """
+    under = _under(name, fields() if known is None else known)
+    if not under:
+        return STAGE_OF_SECTION.get(name.split(".")[0], "01")
+    return min(f.stage or STAGE_OF_SECTION[k.split(".")[0]] for k, f in under)
+
+
+def is_neutral(name: str, known: Mapping[str, Field] | None = None) -> bool:
+    """True when no number depends on parameter ``name`` (for a sub-section: on any of its keys)."""
+    under = _under(name, fields() if known is None else known)
+    return bool(under) and all(f.neutral for _, f in under)
+
+
+def keys(section: str, **attributes) -> tuple[str, ...]:
+    """The keys of ``section`` whose Field attributes equal ``attributes``, in schema order:
+    ``keys("train", neutral=True)`` -> ``("feed", "device_pack_gb", "nproc")``."""
+    return tuple(k for k, f in schema()[section].items()
+                 if isinstance(f, Field) and all(getattr(f, a) == v for a, v in attributes.items()))
 
 
 def project_root(start: str | os.PathLike | None = None) -> Path:
@@ -375,7 +432,8 @@ def dump(params: Mapping[str, Any]) -> str:
 
 
 def describe() -> str:
-    """Every parameter with its default and meaning, for ``zslkit params --describe``."""
+    """Every parameter with its default and meaning, for ``zslkit params --describe``; in brackets, a stage
+    later than its section's that first reads it, ``neutral`` (no number depends on it) and what records it."""
     lines = []
 
     def walk(spec, prefix):
@@ -384,7 +442,10 @@ def describe() -> str:
             if isinstance(fld, dict):
                 walk(fld, name)
             else:
-                lines.append(f"{name:32s} {fld.kind:5s} default={fld.default!r}  {fld.doc}")
+                facts = ([f"read from stage {fld.stage}"] if fld.stage else []) + (["neutral"] if fld.neutral else []) \
+                    + ([f"recorded in the {fld.recorded_in}"] if fld.recorded_in else [])
+                lines.append(f"{name:32s} {fld.kind:5s} default={fld.default!r}  {fld.doc}"
+                             + (f"  [{'; '.join(facts)}]" if facts else ""))
 
     for section, spec in schema().items():
         walk(spec, section)

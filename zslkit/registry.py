@@ -24,9 +24,12 @@ registry        selector parameter      entry section                 what an en
 ``HEADS``       ``evaluate.heads``      ``heads.<name>``              zero-shot head
 ==============  ======================  ============================  =========================
 
-The contract of each kind of entry is written in the module that defines its built-in entries
+The contract of each kind of entry is written in the module that holds its built-in entries' code
 (:mod:`zslkit.data.datasets`, :mod:`zslkit.data.sideinfo`, :mod:`zslkit.model.encoders`,
-:mod:`zslkit.evaluate.heads`) and in ``docs/extending.md``.
+:mod:`zslkit.evaluate.heads`) and in ``docs/extending.md``. The built-in entries are declared in
+:mod:`zslkit.builtins`, their objects by ``"module:attribute"`` reference: a registry knows every
+name, section, doc and flag without importing the code (torch, pandas), which is imported when an
+entry first works (:attr:`Entry.obj`).
 
 User modules are loaded with :func:`load_plugins` (the ``run.plugins`` parameter): a module name
 on ``sys.path`` or a ``.py`` file, imported once per process.
@@ -35,8 +38,10 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -45,12 +50,22 @@ from .errors import ParamError
 
 @dataclass(frozen=True)
 class Field:
-    """One parameter: its type, default, and limits.
+    """One parameter: its type, default, limits, and what depends on it.
 
     ``kind`` is one of ``int float str bool list dict path``. ``lo``/``hi`` bound numbers.
     ``choices`` restricts strings (a callable is called when the schema is built, so choices can
     follow a registry). ``exists`` makes a path that must exist. ``item`` is the type of list items.
     ``check`` is an extra predicate with the message it explains.
+
+    What depends on the value (:mod:`zslkit.config` derives the runner's, the trainer's and the mel
+    store's key tables from these):
+
+    - ``stage``: the first notebook that reads it, when later than its section's
+      (:data:`zslkit.config.STAGE_OF_SECTION`); ``audio.segment_frames`` is read from stage ``"03"``.
+    - ``neutral``: no number depends on it (where or how work runs): a change reruns no stage and is
+      left out of checkpoint digests.
+    - ``recorded_in``: ``"mels"`` (a dataset's ``dataset.json``) or ``"checkpoint"`` (each checkpoint's
+      architecture): the value is stored there, and what is stored is used only with the same value.
     """
 
     kind: str
@@ -63,17 +78,42 @@ class Field:
     exists: bool = False
     item: str | None = None
     check: tuple[Callable[[Any], bool], str] | None = None
+    stage: str | None = None
+    neutral: bool = False
+    recorded_in: str | None = None
+
+
+#: a lazy reference to the object of an entry: ``"package.module:attribute"``
+REFERENCE = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 
 
 @dataclass(frozen=True)
 class Entry:
-    """A registered name: the object that does the work, its parameter section, its flags."""
+    """A registered name: the object that does the work, its parameter section, its flags.
+
+    ``target`` is the object itself or its ``"module:attribute"`` reference; :attr:`obj` imports a
+    reference on first use, so that a declared entry costs no import until it works.
+    """
 
     name: str
-    obj: Any
+    target: Any
     params: dict[str, Any] = field(default_factory=dict)
     doc: str = ""
     flags: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def obj(self) -> Any:
+        """The object that does the work (a reference is imported now, once)."""
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        obj = importlib.import_module(module)
+        try:
+            for part in attr.split("."):
+                obj = getattr(obj, part)
+        except AttributeError:
+            raise ParamError(f"entry {self.name!r}: {self.target!r} names nothing in {module}") from None
+        return obj
 
     def __getattr__(self, flag: str) -> Any:
         try:
@@ -105,7 +145,12 @@ class Registry:
 
     def register(self, name: str, obj: Any = None, *, params: dict | None = None, doc: str = "",
                  replace: bool = False, **flags):
-        """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted."""
+        """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted.
+
+        ``obj`` may be a ``"module:attribute"`` reference (with ``doc``): the module is imported when
+        the entry first works, not when it is registered, so a registry lists its entries, their
+        sections and flags without importing torch (:mod:`zslkit.builtins`).
+        """
         if obj is None:
             return lambda o: self.register(name, o, params=params, doc=doc, replace=replace, **flags) or o
         if not name.isidentifier():
@@ -118,8 +163,12 @@ class Registry:
                              f"known: {', '.join(self.flag_defaults) or 'none'}")
         if name in self._entries and not replace:
             raise ParamError(f"{self.what} {name!r} is already registered (pass replace=True)")
-        self._entries[name] = Entry(name, obj, dict(params or {}), doc or (obj.__doc__ or "").strip()
-                                    .split("\n")[0], {**self.flag_defaults, **flags})
+        if isinstance(obj, str) and not REFERENCE.fullmatch(obj):
+            raise ParamError(f"{self.what} {name!r}: {obj!r} is not a 'module:attribute' reference")
+        if isinstance(obj, str) and not doc:
+            raise ParamError(f"{self.what} {name!r}: a reference ({obj!r}) needs doc=, as its module is not imported")
+        doc = doc or ("" if isinstance(obj, str) else (obj.__doc__ or "").strip().split("\n")[0])
+        self._entries[name] = Entry(name, obj, dict(params or {}), doc, {**self.flag_defaults, **flags})
         return obj
 
     def unregister(self, name: str) -> None:

@@ -7,6 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from .. import config
 from ..errors import DataError
 from ..io import write_json
 from ..layout import DatasetLayout
@@ -16,8 +17,9 @@ from .datasets import Dataset
 from .melstore import mel_statistics
 from .preprocess import preprocess
 
-#: the audio parameters a dataset's mels depend on (recorded in dataset.json; later runs must agree)
-MEL_SETTINGS = ("sample_rate", "n_fft", "hop_length", "n_mels", "log_gain", "pad_mode", "max_duration")
+#: the audio parameters a dataset's mels depend on (``Field(recorded_in="mels")``: recorded in dataset.json;
+#: later runs must agree)
+MEL_SETTINGS = config.keys("audio", recorded_in="mels")
 
 
 def prepare_dataset(params: Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]]:

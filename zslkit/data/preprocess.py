@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from ..config import LAYOUTS  # the mel folder layouts preprocessing writes (audio.layout)
 from ..errors import DataError, ParamError
 from ..io import save_npy, write_csv
 from .audio import MelSpec, load_audio, logmel
@@ -33,8 +34,6 @@ from .scheduler import n_slots, run_tasks
 
 #: a signal whose largest absolute sample is below this is skipped as silent
 SILENCE_PEAK = 1e-4
-#: the mel folder layouts preprocessing writes (``audio.layout``)
-LAYOUTS = ("shards", "files")
 #: the columns of a task's rows: :func:`preprocess`'s table plus where the mel went
 ROW_COLUMNS = ("track_id", "path", "status", "reason", "n_frames", "duration", "file", "offset")
 

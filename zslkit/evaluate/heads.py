@@ -40,7 +40,7 @@ import numpy as np
 
 from ..errors import DataError
 from ..model.inference import cosine_scores, unit
-from ..registry import HEADS, Field
+from ..registry import HEADS
 
 Scorer = Callable[[np.ndarray], np.ndarray]
 
@@ -80,10 +80,6 @@ class HeadInput:
         return np.flatnonzero(self.seen & ok)
 
 
-
-@HEADS.register("learned", params={"hidden": Field("int", None, "hidden width of an MLP tag branch; "
-                                                   "null = linear (the paper)", nullable=True, lo=1)},
-                trained=True, doc="the paper's tag branch, trained with the audio encoder")
 def learned(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
     """The paper's tag branch: the cosine of each track with each tag's learned embedding.
 
@@ -102,10 +98,6 @@ def learned(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
     return lambda tracks: cosine_scores(tracks, inp.learned)
 
 
-@HEADS.register("conse", params={
-    "top": Field("int", 10, "seen tags combined per track (ConSE's T)", lo=1),
-    "temperature": Field("float", 0.1, "softmax temperature over their cosine scores", lo=1e-4)},
-    doc="ConSE: a convex combination of a track's best seen tags' side information")
 def conse(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
     """ConSE: each track becomes a softmax-weighted mix of its best seen tags' side information.
 
@@ -158,8 +150,6 @@ def ridge_map(side: np.ndarray, target: np.ndarray, alpha: float) -> np.ndarray:
     return np.linalg.solve(a, side.T @ target)
 
 
-@HEADS.register("ridge", params={"alpha": Field("float", 1.0, "ridge penalty", lo=0.0)},
-                doc="a closed-form ridge map from side information to the learned seen-tag embeddings")
 def ridge(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
     """A ridge map from side information to the learned embeddings of the seen tags, applied to every tag.
 
@@ -206,9 +196,6 @@ def eszsl_map(x: np.ndarray, y: np.ndarray, s: np.ndarray, gamma: float, lam: fl
     return np.linalg.solve((s @ s.T + lam * np.eye(s.shape[0])).T, left.T).T
 
 
-@HEADS.register("eszsl", params={"gamma": Field("float", 1.0, "penalty on the feature side", lo=0.0),
-                                 "lam": Field("float", 1.0, "penalty on the side-information side", lo=0.0)},
-                doc="ESZSL: a closed-form bilinear map fitted on the training tracks' seen labels")
 def eszsl(inp: HeadInput, params: Mapping[str, Any]) -> Scorer:
     """ESZSL: a bilinear map fitted on the training tracks' seen labels (:func:`eszsl_map`).
 

@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from ..config import BACKENDS  # the metric backends, one list: evaluate.backend's choices
 from ..errors import DataError
 
 CHUNK_ELEMENTS = 1 << 22  # ~4 M table entries per pass: about 150 MB of work arrays
@@ -95,9 +96,6 @@ def metric_names(ks: Sequence[int] = (1, 5, 10)) -> list[str]:
         ``AUC``, ``AP``, then ``hit@k``, ``P@k``, ``AP@k`` for each ``k`` in ``ks``.
     """
     return ["AUC", "AP"] + [f"{m}@{k}" for k in ks for m in ("hit", "P", "AP")]
-
-
-BACKENDS = ("numpy", "torch")
 
 
 def per_item(scores: np.ndarray, labels: np.ndarray, axis: int = 1, ks: Sequence[int] = (1, 5, 10),

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ParamError
-from ..registry import ENCODERS, Field
+from ..registry import ENCODERS
 
 EMBED_DIM = 100
 
@@ -82,21 +82,14 @@ class ShortChunkEncoder(nn.Module):
         return [m.weight for m in self.body if isinstance(m, nn.Conv2d)]
 
 
-@ENCODERS.register("paper", doc="the paper's 1-D CNN over time (242,788 parameters)")
 class Paper(PaperEncoder):
     def __init__(self, n_mels: int = 128):
         super().__init__(n_mels)
 
 
-@ENCODERS.register("paper_bn", doc="the paper's encoder with batch norm before each ReLU")
 class PaperBN(PaperEncoder):
     def __init__(self, n_mels: int = 128):
         super().__init__(n_mels, batch_norm=True)
-
-
-ENCODERS.register("shortchunk", ShortChunkEncoder,
-                  params={"width": Field("int", 32, "channels of the first block (doubling twice)", lo=4, hi=512)},
-                  doc="a 2-D short-chunk CNN (3x3 convs, batch norm, max-pool)")
 
 
 def make_encoder(name: str, n_mels: int = 128, params=None) -> nn.Module:

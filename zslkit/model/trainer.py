@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .. import config
 from ..data.audio import PAPER_MEAN, PAPER_STD
 from ..errors import DataError, ParamError, RunError
 from ..io import write_csv
@@ -40,9 +41,9 @@ from .inference import resolve_device, standardise
 from .losses import contrastive_loss, hinge_loss
 from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
 
-#: train keys that say how batches travel or where they run, not what they hold (left out of the
-#: checkpoint digest: a run resumes on another feed or another number of processes)
-FEED_KEYS = ("feed", "device_pack_gb", "nproc")
+#: train keys that say how batches travel or where they run, not what they hold (``Field(neutral=True)``; left
+#: out of the checkpoint digest: a run resumes on another feed or another number of processes)
+FEED_KEYS = config.keys("train", neutral=True)
 
 
 class _Step(torch.nn.Module):

@@ -31,20 +31,14 @@ from .report import environment
 PIPELINES = {"run": ("01", "02", "03", "04", "05", "06"), "transfer": ("01", "07")}
 
 
-#: the first stage that reads each parameter section; a few keys are read later than their section
-STAGE_OF_SECTION = {"run": "01", "data": "01", "audio": "01", "split": "02", "sideinfo": "02", "model": "03",
-                    "train": "03", "embed": "04", "evaluate": "05", "heads": "05", "compare": "06", "transfer": "07"}
-STAGE_OF_KEY = {"audio.segment_frames": "03"}
-#: keys no stage's output depends on
-NEUTRAL_KEYS = {"run.name", "run.progress", "run.workers", "run.reports_dir", "audio.scheduler", "audio.layout",
-                "audio.shard_tracks", "train.nproc", "evaluate.backend", "evaluate.device"}
-
-
 def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],
                        new_keys: bool = True) -> dict[str, tuple[Any, Any, str]]:
-    """``{"section.key": (old value, new value, first stage reading it)}`` for every key that differs.
+    """``{"section.key": (old value, new value, first stage reading it)}`` for every key that differs and
+    that a number depends on (the schema says which and where: :func:`zslkit.config.stage_of`,
+    :func:`zslkit.config.is_neutral`).
 
     ``new_keys=False`` skips keys that ``old`` lacks (a run made before the key existed ran with its default)."""
+    known = config.fields()
     out = {}
     for section in sorted(set(old) | set(new)):
         a, b = old.get(section) or {}, new.get(section) or {}
@@ -52,8 +46,8 @@ def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],
             name = f"{section}.{key}"
             if not new_keys and key not in a:
                 continue
-            if name not in NEUTRAL_KEYS and a.get(key) != b.get(key):
-                out[name] = (a.get(key), b.get(key), STAGE_OF_KEY.get(name, STAGE_OF_SECTION.get(section, "01")))
+            if a.get(key) != b.get(key) and not config.is_neutral(name, known):
+                out[name] = (a.get(key), b.get(key), config.stage_of(name, known))
     return out
 
 

@@ -34,13 +34,12 @@ from typing import Any, Container, Mapping
 import numpy as np
 import pandas as pd
 
+from ...builtins import FMA_SUBSETS as SUBSETS
 from ...errors import DataError, ParamError
 from ...io import write_csv
-from ...registry import DATASETS, Field
 from . import Dataset
 from .tabular import IdRegistry, Record, assemble, existing_audio, place, read_rows
 
-SUBSETS = ("small", "medium", "large")
 SPLITS = {"training": "train", "validation": "valid", "test": "test"}
 NEEDED = {("set", "split"), ("set", "subset"), ("track", "genre_top"), ("track", "genres"),
           ("track", "genres_all")}
@@ -210,19 +209,6 @@ def import_fma(out_dir: str | Path, metadata: str | Path, audio_root: str | Path
     return ds, report
 
 
-PARAMS = {
-    "metadata": Field("path", None, "the fma_metadata folder (tracks.csv, genres.csv)", nullable=True, exists=True),
-    "audio_root": Field("path", None, "the fma_<subset> folder of NNN/NNNNNN.mp3 (default: beside metadata)",
-                        nullable=True, exists=True),
-    "subset": Field("str", "small", "small, medium or large (each includes the smaller)", choices=SUBSETS),
-    "labels": Field("str", "genres", "genres, genres_all (with ancestors) or genre_top",
-                    choices=("genres", "genres_all", "genre_top")),
-    "openmic": Field("path", None, "OpenMIC-2018 folder: writes genre instrument vectors to knowledge.csv",
-                     nullable=True, exists=True),
-}
-
-
-@DATASETS.register("fma", params=PARAMS, doc="FMA: tracks.csv, genres.csv, fma_<size>/ (+ OpenMIC-2018)")
 def importer(out_dir: Path, p: Mapping[str, Any], run: Mapping[str, Any], name: str) -> tuple[Dataset, dict]:
     if not p["metadata"]:
         raise ParamError("data.fma.metadata: required when data.source is 'fma'")

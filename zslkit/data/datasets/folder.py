@@ -17,7 +17,6 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ...errors import DataError, ParamError
-from ...registry import DATASETS, Field
 from . import Dataset, annotations_from_lists, write_dataset
 
 DEFAULT_GROUP = "tag"
@@ -91,14 +90,6 @@ def _read_groups(path: str | os.PathLike) -> dict[str, str]:
     return dict(zip(table.tag.str.strip(), table.group.str.strip()))
 
 
-PARAMS = {
-    "csv": Field("path", None, "CSV with columns path,tags", nullable=True, exists=True),
-    "tag_sep": Field("str", ";", "separator of tags inside the tags column"),
-    "tag_groups": Field("path", None, "optional CSV tag,group", nullable=True, exists=True),
-}
-
-
-@DATASETS.register("folder", params=PARAMS, doc="a folder of audio files and a CSV path,tags")
 def importer(out_dir: Path, p: Mapping[str, Any], run: Mapping[str, Any], name: str) -> tuple[Dataset, dict]:
     if not p["csv"]:
         raise ParamError("data.folder.csv: required when data.source is 'folder'")

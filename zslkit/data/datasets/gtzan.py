@@ -25,7 +25,6 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ...errors import DataError, ParamError
-from ...registry import DATASETS, Field
 from . import Dataset
 from .tabular import IdRegistry, Record, apply_split_lists, assemble, place, read_rows
 
@@ -92,15 +91,6 @@ def import_gtzan(out_dir: str | Path, root: str | Path, split_lists: str | Path 
     return ds, {"left_out": left}
 
 
-PARAMS = {
-    "root": Field("path", None, "folder holding genres/<genre>/ (or the genre folders)", nullable=True,
-                  exists=True),
-    "split_lists": Field("path", None, "folder with train/valid/test_filtered.txt; null: no dataset split",
-                         nullable=True, exists=True),
-}
-
-
-@DATASETS.register("gtzan", params=PARAMS, doc="GTZAN: genres/<genre>/<genre>.000NN.au and the filtered split")
 def importer(out_dir: Path, p: Mapping[str, Any], run: Mapping[str, Any], name: str) -> tuple[Dataset, dict]:
     if not p["root"]:
         raise ParamError("data.gtzan.root: required when data.source is 'gtzan'")

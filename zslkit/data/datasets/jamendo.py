@@ -32,7 +32,6 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ...errors import DataError, ParamError
-from ...registry import DATASETS, Field
 from . import Dataset
 from .tabular import IdRegistry, Record, apply_split_lists, assemble, existing_audio, place, read_rows
 
@@ -155,21 +154,6 @@ def import_jamendo(out_dir: str | Path, root: str | Path, audio_root: str | Path
     return ds, {"left_out": left + missing, "no_audio": len(missing), "duplicate_audio": duplicates}
 
 
-PARAMS = {
-    "root": Field("path", None, "the mtg-jamendo-dataset data/ folder (the .tsv files and splits/)",
-                  nullable=True, exists=True),
-    "audio_root": Field("path", None, "folder holding 00/ ... 99/ (default: root)", nullable=True, exists=True),
-    "tsv": Field("str", "autotagging_top50tags.tsv", "metadata file under root"),
-    "split_index": Field("int", 0, "splits/split-N to use; null: no dataset split", nullable=True, lo=0, hi=4),
-    "categories": Field("list", None, "keep these categories only (genre, instrument, mood/theme)",
-                        nullable=True, item="str"),
-    "low_quality": Field("bool", False, "read <id>.low.mp3 instead of <id>.mp3"),
-    "offset": Field("float", 0.0, "seconds skipped at the start of each track", lo=0.0),
-    "window": Field("float", 30.0, "seconds of each track used", lo=1.0),
-}
-
-
-@DATASETS.register("jamendo", params=PARAMS, doc="MTG-Jamendo: autotagging tsv files, splits and mp3 folders")
 def importer(out_dir: Path, p: Mapping[str, Any], run: Mapping[str, Any], name: str) -> tuple[Dataset, dict]:
     if not p["root"]:
         raise ParamError("data.jamendo.root: required when data.source is 'jamendo'")

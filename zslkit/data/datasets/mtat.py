@@ -29,7 +29,6 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError, ParamError
-from ...registry import DATASETS, Field
 from . import Dataset
 from .tabular import IdRegistry, Record, apply_split_lists, assemble, drop_untagged, existing_audio, place, read_rows
 
@@ -187,22 +186,6 @@ def import_mtat(out_dir: str | Path, annotations: str | Path, audio_root: str | 
     return ds, {"left_out": untagged + missing, "no_tag": len(untagged), "no_audio": len(missing)}
 
 
-PARAMS = {
-    "annotations": Field("path", None, "annotations_final.csv", nullable=True, exists=True),
-    "clip_info": Field("path", None, "optional clip_info_final.csv (title, artist, album)", nullable=True,
-                       exists=True),
-    "audio_root": Field("path", None, "folder holding 0/ ... f/ (default: the annotations' folder)",
-                        nullable=True, exists=True),
-    "tags": Field("str", "top50", "top50 (the benchmark's 50 tags) or all", choices=("top50", "all")),
-    "min_count": Field("int", 1, "with tags: all, the fewest positives a tag needs", lo=1),
-    "split_lists": Field("path", None, "folder with train/valid/test.npy ('row\\tpath'); default: the "
-                         "first hex digit of the path", nullable=True, exists=True),
-    "spelling": Field("path", None, "optional CSV tag,correct merging misspelt tag columns", nullable=True,
-                      exists=True),
-}
-
-
-@DATASETS.register("mtat", params=PARAMS, doc="MagnaTagATune: annotations_final.csv and the mp3 folders")
 def importer(out_dir: Path, p: Mapping[str, Any], run: Mapping[str, Any], name: str) -> tuple[Dataset, dict]:
     if not p["annotations"]:
         raise ParamError("data.mtat.annotations: required when data.source is 'mtat'")

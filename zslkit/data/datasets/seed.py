@@ -30,7 +30,6 @@ import scipy.sparse as sp
 
 from ...errors import DataError, ParamError
 from ...io import save_npz, write_csv, write_json
-from ...registry import DATASETS, Field
 from ..audio import PAPER_MEAN, PAPER_STD
 from ..pickles import RestrictedUnpickler, safe_load_pickle, safe_loads_pickle  # noqa: F401  (public here too)
 from . import Dataset, write_dataset
@@ -127,15 +126,6 @@ def _import_tag_vectors(folder: Path, tag_ids: list, out_dir: Path) -> None:
                  missing=np.array([str(t) for t in tag_ids if t not in table]))
 
 
-PARAMS = {
-    "root": Field("path", None, "folder holding data_common/ and data_tag_vector/", nullable=True, exists=True),
-    "dataset": Field("str", "msd", "which original dataset", choices=("msd", "fma")),
-    "dir_mel": Field("path", None, "the original preprocessing's mel folder", nullable=True, exists=True),
-    "dir_audio": Field("path", None, "audio root, when mels are to be computed", nullable=True, exists=True),
-}
-
-
-@DATASETS.register("seed", params=PARAMS, doc="the original project's MSD/FMA pickles (and its mels)")
 def importer(out_dir: Path, p: Mapping[str, Any], run: Mapping[str, Any], name: str) -> tuple[Dataset, dict]:
     if not p["root"]:
         raise ParamError("data.seed.root: required when data.source is 'seed'")

@@ -1,7 +1,7 @@
 """Side information: one tag -> vector table per kind, with a report of tags left without one.
 
-Kinds are registered in :data:`zslkit.registry.SIDEINFO`; the built-in ones are ``glove``, ``table``,
-``sentence``, ``attributes``, ``random`` (the chance control) and ``original`` (the original
+Kinds are registered in :data:`zslkit.registry.SIDEINFO` (the built-in ones declared in :mod:`zslkit.builtins`):
+``glove``, ``table``, ``sentence``, ``attributes``, ``random`` (the chance control) and ``original`` (the original
 project's vectors). A kind is a function ``build(ctx, params) -> SideInfo``:
 
 - ``ctx`` is a :class:`Context`: the texts to give vectors (the dataset's tags in tag order, or
@@ -27,7 +27,6 @@ from ...errors import ParamError
 from ...layout import DatasetLayout
 from ...plan import base_kind, draw_names
 from ...registry import SIDEINFO
-from . import attributes, csvtable, glove, original, random, sentence  # noqa: F401  (registers them)
 from .attributes import attribute_table, openmic_fma_vectors, zscore_rows
 from .glove import NEGATORS, WordVectors, tag_words, word_vector_table, word_vectors
 from .random import random_table

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError, ParamError
-from ...registry import SIDEINFO, Field
 from .table import Context, SideInfo
 
 
@@ -120,23 +119,6 @@ def openmic_fma_vectors(openmic_npz: str | os.PathLike, fma_tracks_csv: str | os
     return pd.DataFrame(out, index=pd.Index(ids, name="genre_id"))
 
 
-
-PARAMS = {
-    "target_group": Field("str", "form", "tag group described by attribute vectors"),
-    "attribute_groups": Field("list", ["origin", "meter", "mode", "tempo"],
-                              "groups whose co-occurrence describes the target", item="str"),
-    "form": Field("str", "count", "count, or confidence (share of the target's tracks)",
-                  choices=("count", "confidence")),
-    "tracks": Field("str", "train", "train = training tracks only (no leakage); "
-                    "all = every track, as the paper's FMA vectors", choices=("train", "all")),
-    "openmic": Field("path", None, "OpenMIC-2018 npz (Y_true, Y_mask, sample_key), with fma_tracks",
-                     nullable=True, exists=True),
-    "fma_tracks": Field("path", None, "FMA metadata tracks.csv", nullable=True, exists=True),
-}
-
-
-@SIDEINFO.register("attributes", params=PARAMS,
-                   doc="co-occurrence of a target group's tags with attribute tags (the paper's FMA vectors)")
 def build(ctx: Context, a: Mapping[str, Any]) -> SideInfo:
     texts = ctx.texts
     if a["openmic"] or a["fma_tracks"]:

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError, ParamError
-from ...registry import SIDEINFO, Field
 from .table import Context, SideInfo
 
 
@@ -44,14 +43,6 @@ def read_attribute_csv(path: str | Path) -> pd.DataFrame:
     return values.fillna(0.0)
 
 
-PARAMS = {
-    "path": Field("path", None, "tag x attribute CSV (a 'tag' column, numeric attribute columns); null = the "
-                  "dataset's knowledge.csv", nullable=True, exists=True),
-    "normalise": Field("bool", True, "scale each tag's vector to unit length"),
-}
-
-
-@SIDEINFO.register("table", params=PARAMS, doc="a tag x attribute CSV (m21: its knowledge table)")
 def build(ctx: Context, p: Mapping[str, Any]) -> SideInfo:
     if ctx.dataset_root is None:
         raise ParamError("sideinfo.table: attribute vectors exist only for the dataset's tags")

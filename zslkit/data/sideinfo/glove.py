@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError
-from ...registry import SIDEINFO, Field
 from .table import Context, SideInfo
 
 NEGATORS = {"no", "not", "non", "without", "never", "lacking"}
@@ -169,19 +168,6 @@ def word_vectors(path: str | None, fmt: str = "auto") -> WordVectors:
     return WordVectors.bundled() if path is None else WordVectors.from_file(path, fmt)
 
 
-PARAMS = {
-    "path": Field("path", None, "GloVe text or word2vec file; null = bundled GloVe 6B 50-d",
-                  nullable=True, exists=True),
-    "format": Field("str", "auto", "file format", choices=("auto", "glove", "word2vec")),
-    "oov": Field("str", "drop", "tags with no known word: drop them or fail", choices=("drop", "fail")),
-    "negation": Field("str", "flip", "'no vocals': flip = minus the content words' mean; "
-                      "average = naive mean with the negator", choices=("flip", "average")),
-}
-
-
-@SIDEINFO.register("glove", params=PARAMS, free_text=True,
-                   doc="word vectors: mean of the tag's words (bundled GloVe 6B 50-d or your file)")
 def build(ctx: Context, p: Mapping[str, Any]) -> SideInfo:
     return word_vector_table(ctx.texts, word_vectors(p["path"], p["format"]), p["negation"],
                              "drop" if ctx.free_text else p["oov"])
-

@@ -15,7 +15,6 @@ import numpy as np
 
 from ...errors import DataError, ParamError
 from ...io import read_npz
-from ...registry import SIDEINFO, Field
 from .table import Context, SideInfo
 
 #: short name -> the original file stems it may stand for (MSD, FMA)
@@ -51,12 +50,6 @@ def original_table(texts: list[str], dataset_root: str | Path, vectors: str) -> 
     return SideInfo("original", list(texts), out, {"source": f"original project: {stems[0]}.p"})
 
 
-PARAMS = {"vectors": Field("str", "glove", "which imported vectors: glove, random, inst_count, "
-                           "inst_conf, or a file stem")}
-
-
-@SIDEINFO.register("original", params=PARAMS,
-                   doc="the original project's vectors imported by data.source: seed (GloVe 300-d, random, instrument)")
 def build(ctx: Context, p: Mapping[str, Any]) -> SideInfo:
     if ctx.dataset_root is None:
         raise ParamError("sideinfo.original: these vectors exist only for the dataset's tags")

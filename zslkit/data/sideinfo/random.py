@@ -11,7 +11,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ...errors import ParamError
-from ...registry import SIDEINFO, Field
 from .table import Context, SideInfo
 
 
@@ -22,19 +21,6 @@ def random_table(tags: Sequence[str], dim: int, seed: int = 0) -> SideInfo:
                     {"seed": seed, "distribution": "N(0, 1)"})
 
 
-
-PARAMS = {
-    "like": Field("str", "glove", "kind whose dimension the random vectors take",
-                  choices=lambda: SIDEINFO.names(control=False)),
-    "dim": Field("int", None, "explicit dimension (overrides like)", nullable=True, lo=1),
-    "seed": Field("int", 0, "seed of the random vectors", lo=0),
-    "draws": Field("int", 1, "independent draws (seeds seed, seed+1, ...): as a control each is trained and "
-                   "evaluated, and stage 05 reports their mean, min and max", lo=1, hi=50),
-}
-
-
-@SIDEINFO.register("random", params=PARAMS, control=True,
-                   doc="seeded Gaussian vectors: the chance control")
 def build(ctx: Context, r: Mapping[str, Any]) -> SideInfo:
     dim = r["dim"] or (ctx.built[r["like"]].dim if r["like"] in ctx.built else None)
     if dim is None:

@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from ...errors import DataError, ParamError
-from ...registry import SIDEINFO, Field
 from .glove import tag_words
 from .table import Context, SideInfo
 
@@ -54,20 +53,6 @@ def read_descriptions(path: str | Path) -> dict[str, str]:
     return dict(zip(table.tag, table.text))
 
 
-
-PARAMS = {
-    "template": Field("str", "{tag}", "prompt; {tag} is replaced by the tag text",
-                      check=(lambda v: "{tag}" in v, "must contain {tag}")),
-    "batch_size": Field("int", 64, "encoder batch size", lo=1),
-    "descriptions": Field("path", None, "a CSV tag,text of one description per tag, encoded instead of the "
-                          "template (free text always uses the template)", nullable=True, exists=True),
-    "dataset_descriptions": Field("bool", False, "encode the dataset's own descriptions.csv (m21 writes one "
-                                  "from its catalogue)"),
-}
-
-
-@SIDEINFO.register("sentence", params=PARAMS, free_text=True,
-                   doc="MiniLM-L6 sentence vectors of a template around the tag (384-d)")
 def build(ctx: Context, p: Mapping[str, Any]) -> SideInfo:
     descriptions = None
     if not ctx.free_text and (p["descriptions"] or p["dataset_descriptions"]):

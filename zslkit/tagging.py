@@ -1,0 +1,118 @@
+"""Tagging audio files with a trained run (``zslkit tag RUN FILE_OR_FOLDER``), and reading a run as a source.
+
+- The *source* is a finished run folder (``reports/<run>``: ``params.yaml``, ``train/<model>/best.pt``,
+  ``embeddings/<model>.npz``); :mod:`zslkit.transfer` reads it with the same two functions.
+- Each file is decoded and turned into log-mels with the source's mel settings, embedded by the source's
+  audio branch, and scored against the source's tags (or free-text tags, or one query).
+- Apart from :mod:`zslkit.transfer`, whose evaluation brings the metric suite and its libraries (SciPy's
+  statistics, scikit-learn), so that ``zslkit tag`` spends its time on the files, not on imports.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .data import audio
+from .data.melstore import MelStore
+from .data.preprocess import preprocess
+from .data.sideinfo import text_vectors
+from .errors import DataError, ParamError
+from .evaluate.embeddings import Embeddings
+from .layout import RunLayout
+from .model.checkpoints import load_checkpoint
+from .model.inference import cosine_scores, embed_tag_vectors, resolve_device, track_embeddings
+from .plan import base_kind
+from .registry import SIDEINFO
+
+
+def source_params(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """The resolved parameters a finished run recorded (``params.yaml``)."""
+    path = RunLayout.at(run_dir).params
+    if not path.is_file():
+        raise ParamError(f"transfer.source: {run_dir} is not a run folder (no params.yaml)")
+    return yaml.safe_load(path.read_text())
+
+
+def load_source_model(run_dir: str | os.PathLike, name: str = "joint", device="cpu"):
+    """``(model, info)`` of ``train/<name>/best.pt`` in the source run."""
+    path = RunLayout.at(run_dir).checkpoint(name)
+    if not path.is_file():
+        raise ParamError(f"transfer.models: {name!r}: {path} not found; the source run has "
+                         f"{sorted(p.name for p in (Path(run_dir) / 'train').glob('*') if p.is_dir())}")
+    return load_checkpoint(path, device)
+
+
+def audio_files(path: str | os.PathLike) -> list[Path]:
+    """``path`` itself, or every audio file under the folder ``path`` (sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DataError(f"{path}: no such file or folder")
+    found = sorted(p for p in path.rglob("*") if p.suffix.lower() in audio.AUDIO_EXTENSIONS and p.is_file())
+    if not found:
+        raise DataError(f"{path}: no audio file ({', '.join(audio.AUDIO_EXTENSIONS)}) in the folder")
+    return found
+
+
+def tag_files(run_dir: str | os.PathLike, path: str | os.PathLike, tags: Sequence[str] | None = None,
+              query: str | None = None, top: int = 10, model_name: str = "joint",
+              device: str = "auto") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Tag audio files with a trained run.
+
+    Returns
+    -------
+    scores : DataFrame ``file, rank, tag, score, seen_by_source`` (top ``top`` per file), or with
+        ``query``: ``file, rank, query, score`` (files ranked by the query)
+    skipped : DataFrame ``file, reason`` for files that could not be used (the reasons of stage 01)
+    """
+    src = source_params(run_dir)
+    device = resolve_device(device)
+    model, info = load_source_model(run_dir, model_name, device)
+    kind = info["arch"]["sideinfo"]
+    files = audio_files(path)
+    a = src["audio"]
+    with tempfile.TemporaryDirectory() as tmp:
+        jobs = [(f"f{i}", str(f)) for i, f in enumerate(files)]
+        table = preprocess(jobs, tmp, audio.MelSpec.from_params(a), max_duration=a["max_duration"],
+                           min_duration=a["min_duration"], workers=1, progress=False)
+        store = MelStore.from_dir(tmp)
+        ids = [t for t, _ in jobs if t in store]
+        emb = track_embeddings(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
+                               src["embed"]["batch_segments"], src["embed"]["normalize_segments"], device, False)
+    name = {t: str(f) for t, f in jobs}
+    skipped = pd.DataFrame({"file": [name[t] for t in table.track_id[table.status == "error"]],
+                            "reason": table.reason[table.status == "error"].tolist()})
+    free = SIDEINFO[base_kind(kind)].free_text
+    if query is not None or tags is not None:
+        texts = [query] if query is not None else list(tags)
+        if not free:
+            raise ParamError(f"--tags/--query: the run's side information {kind!r} has no vectors for free text; "
+                             f"leave them out to use the run's own tags")
+        side = text_vectors(texts, base_kind(kind), src["sideinfo"])
+        unknown = [t for t, v in zip(texts, side) if np.isnan(v).any()]
+        if unknown:
+            raise DataError(f"no {kind} vector for {unknown[0]!r}: none of its words is in the vocabulary")
+        tag_emb, seen = embed_tag_vectors(model, side.astype(np.float32), device), np.isin(texts, info["seen"])
+    else:
+        joint = Path(run_dir) / "embeddings" / f"{model_name}.npz"
+        vocab = Embeddings.load(joint)
+        ok = vocab.scorable
+        texts, tag_emb, seen = [t for t, k in zip(vocab.tags, ok) if k], vocab.tag_emb[ok], vocab.seen[ok]
+    scores = cosine_scores(emb, tag_emb) if len(ids) else np.zeros((0, len(texts)))
+    if query is not None:
+        order = np.argsort(-scores[:, 0], kind="stable")
+        out = pd.DataFrame({"file": [name[ids[i]] for i in order], "rank": np.arange(1, len(order) + 1),
+                            "query": query, "score": scores[order, 0]})
+        return out, skipped
+    rows = []
+    for i, t in enumerate(ids):
+        for r, j in enumerate(np.argsort(-scores[i], kind="stable")[:top]):
+            rows.append((name[t], r + 1, texts[j], float(scores[i, j]), bool(seen[j])))
+    return pd.DataFrame(rows, columns=["file", "rank", "tag", "score", "seen_by_source"]), skipped
