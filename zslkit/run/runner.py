@@ -51,13 +51,10 @@ def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],
     return out
 
 
-#: a run folder's record of the stages a command started and those it finished
-PROGRESS = "progress.json"
-
-
 def unfinished(progress: Path, stages: Sequence[str], changed: Mapping[str, Any]) -> list[str] | None:
-    """The stages still to run when ``progress`` shows that the same command (same ``stages``, no parameter
-    ``changed``) was interrupted; None when there is nothing to resume."""
+    """The stages still to run when ``progress`` (a run folder's record of the stages a command started and
+    those it finished) shows that the same command (same ``stages``, no parameter ``changed``) was
+    interrupted; None when there is nothing to resume."""
     if not progress.is_file() or changed:
         return None
     record = json.loads(progress.read_text(encoding="utf-8"))
@@ -96,86 +93,156 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
         overrides: Mapping[str, Mapping[str, Any]] | None = None, pipeline: str = "run") -> Path:
     """Execute the selected notebooks; return the run folder.
 
+    Parameters
+    ----------
+    params_path : path
+        The YAML parameter file.
+    start : str, optional
+        Rerun from this stage (``"03"``), keeping the earlier stages' outputs; ``"auto"``: from the first
+        stage whose parameters changed since the folder's ``params.yaml``.
+    only : sequence of str, optional
+        Run exactly these stages.
+    force : bool
+        Overwrite an existing run folder (with ``start``/``only``: rerun those stages of it).
+    root : path, optional
+        The project root (default :func:`zslkit.config.project_root`).
+    log : callable
+        Where progress lines go.
+    overrides : mapping, optional
+        ``{section: {key: value}}`` over the file's values (e.g. ``transfer.source`` from the command line).
+    pipeline : str
+        ``"run"`` or ``"transfer"`` (:data:`PIPELINES`).
+
     Raises
     ------
     RunError
         The run folder exists without ``force``; parameters changed for a partial rerun; or a
         notebook failed (the message names the notebook and the cell; the executed notebook is kept).
     """
-    import papermill as pm
-
     root = Path(root or config.project_root())
-    raw = config.load_yaml(params_path)
-    for section, values in (overrides or {}).items():  # e.g. transfer.source from the command line
-        raw[section] = {**(raw.get(section) or {}), **values}
-    params = config.resolve(raw, root=root, source=str(params_path))
-    folder = RunLayout.from_params(params).root
-    saved = folder / "params.yaml"
-    changed = (changed_parameters(yaml.safe_load(saved.read_text()), yaml.safe_load(config.dump(params)))
-               if saved.is_file() else {})
-    if start == "auto":  # from the first stage whose parameters changed
-        if not saved.is_file():
-            raise RunError(f"--from auto: {folder} has no params.yaml to compare with; run all stages")
-        if not changed:
-            log(f"[zslkit] {folder}: no parameter changed; nothing to rerun")
-            return folder
-        start = min(stage for *_, stage in changed.values())
-        log(f"[zslkit] changed: {', '.join(changed)}; rerunning from stage {start}")
+    params = resolve_params(params_path, root, overrides)
+    layout = RunLayout.from_params(params)
+    changed = saved_changes(layout, params)
+    if start == "auto":
+        start = auto_start(layout, changed, log)
+        if start is None:
+            return layout.root
     chosen = select(notebooks(root, pipeline), start, only)
-    partial = bool(start or only)  # an explicit stage selection keeps the rest of the run
-    progress = folder / PROGRESS
     stages = [p.name for p in chosen]
-    done: list[str] = []
-    if folder.exists() and any(folder.iterdir()):
-        left = unfinished(progress, stages, changed) if not force and not partial else None
-        if left is not None:  # the same command after an interruption: go on where it stopped
-            done = [n for n in stages if n not in left]
-            log(f"[zslkit] {folder}: interrupted after {', '.join(done) or 'no stage'}; resuming with "
-                f"{', '.join(left)}")
-            chosen = [p for p in chosen if p.name in left]
-            partial = True
-        elif not force and not partial:
+    chosen, done = prepare_folder(layout, chosen, changed, params_path, bool(start or only), bool(only), force, log)
+    write_run_files(layout, params, params_path, stages, [p.name for p in chosen], done)
+    try:
+        execute(chosen, layout, params, params_path, root, stages, done, log)
+    finally:
+        write_index(layout.root)
+    return layout.root
+
+
+def resolve_params(params_path: str | os.PathLike, root: Path,
+                   overrides: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The parameter file resolved under ``root``, with ``overrides`` (``{section: {key: value}}``) over its values."""
+    raw = config.load_yaml(params_path)
+    for section, values in (overrides or {}).items():
+        raw[section] = {**(raw.get(section) or {}), **values}
+    return config.resolve(raw, root=root, source=str(params_path))
+
+
+def saved_changes(layout: RunLayout, params: Mapping[str, Any]) -> dict[str, tuple[Any, Any, str]]:
+    """:func:`changed_parameters` from the run folder's ``params.yaml`` to ``params`` (empty without one)."""
+    if not layout.params.is_file():
+        return {}
+    return changed_parameters(yaml.safe_load(layout.params.read_text()), yaml.safe_load(config.dump(params)))
+
+
+def auto_start(layout: RunLayout, changed: Mapping[str, tuple[Any, Any, str]], log=print) -> str | None:
+    """``--from auto``: the first stage whose parameters ``changed``; None when none did (nothing to rerun)."""
+    if not layout.params.is_file():
+        raise RunError(f"--from auto: {layout.root} has no params.yaml to compare with; run all stages")
+    if not changed:
+        log(f"[zslkit] {layout.root}: no parameter changed; nothing to rerun")
+        return None
+    start = min(stage for *_, stage in changed.values())
+    log(f"[zslkit] changed: {', '.join(changed)}; rerunning from stage {start}")
+    return start
+
+
+def prepare_folder(layout: RunLayout, chosen: list[Path], changed: Mapping[str, tuple[Any, Any, str]],
+                   params_path: str | os.PathLike, partial: bool, only: bool, force: bool,
+                   log=print) -> tuple[list[Path], list[str]]:
+    """Decide what happens to an existing run folder; return the notebooks still to run and the stages done.
+
+    An empty or missing folder runs ``chosen``. The same command after an interruption resumes where it
+    stopped. Otherwise an explicit selection (``partial``: ``--from``/``--only``) keeps the folder if no
+    stage it keeps reads a changed parameter (:func:`check_stale`); a full run needs ``force`` and starts
+    from an empty folder.
+    """
+    folder = layout.root
+    if not folder.exists() or not any(folder.iterdir()):
+        return chosen, []
+    stages = [p.name for p in chosen]
+    left = unfinished(layout.progress, stages, changed) if not force and not partial else None
+    if left is not None:  # the same command after an interruption: go on where it stopped
+        done = [n for n in stages if n not in left]
+        log(f"[zslkit] {folder}: interrupted after {', '.join(done) or 'no stage'}; resuming with {', '.join(left)}")
+        return [p for p in chosen if p.name in left], done  # unchanged parameters: nothing is stale
+    if not partial:
+        if not force:
             raise RunError(f"{folder} exists; pass --force to overwrite it, or --from NN / --from auto to rerun "
                            "from a stage")
-        if partial:
-            first = chosen[0].name[:2] if chosen else "99"
-            # a stage before the first rerun one, or (with --only) any stage, must not see other parameters
-            stale = {k: v for k, v in changed.items() if only or v[2] < first}
-            if stale:
-                key, (a, b, stage) = next(iter(stale.items()))
-                raise RunError(f"{saved}: {key} was {a!r} and is {b!r} in {params_path}; stage {stage} reads it, "
-                               f"so rerun from stage {stage} (--from {stage}, or --from auto)" if not only else
-                               f"{saved}: {key} was {a!r} and is {b!r} in {params_path}; --only needs the same "
-                               f"parameters (use --from {stage} or --from auto)")
-        else:
-            shutil.rmtree(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "figures").mkdir(exist_ok=True)
-    write_text(folder / "params.yaml", config.dump(params))
-    write_json(folder / "env.json", {**environment(), "params_file": str(params_path),
-                                     "stages": [p.name for p in chosen]})
-    write_json(progress, {"stages": stages, "done": done})
-    try:
-        for nb in chosen:
-            out = folder / nb.name
-            log(f"[zslkit] {nb.name} ...")
-            t0 = time.time()
-            try:
-                pm.execute_notebook(str(nb), str(out), cwd=str(root),
-                                    parameters={**params, "params_file": str(params_path), "lab": False},
-                                    kernel_name="python3", progress_bar=False, log_output=False)
-            except pm.PapermillExecutionError as exc:
-                export_html(out, folder)
-                raise RunError(f"{nb.name} failed in cell {exc.cell_index} (execution count "
-                               f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n"
-                               f"executed notebook kept at {out}") from None
-            export_html(out, folder)
-            done.append(nb.name)
-            write_json(progress, {"stages": stages, "done": done})
-            log(f"[zslkit] {nb.name} done in {time.time() - t0:.1f} s")
-    finally:
-        write_index(folder)
-    return folder
+        shutil.rmtree(folder)
+        return chosen, []
+    check_stale(layout, chosen, changed, params_path, only)
+    return chosen, []
+
+
+def check_stale(layout: RunLayout, chosen: Sequence[Path], changed: Mapping[str, tuple[Any, Any, str]],
+                params_path: str | os.PathLike, only: bool) -> None:
+    """Refuse a partial rerun in which a kept stage (before the first rerun one, or with ``--only`` any
+    stage) would see other parameters than those it ran with."""
+    first = chosen[0].name[:2] if chosen else "99"
+    stale = {k: v for k, v in changed.items() if only or v[2] < first}
+    if not stale:
+        return
+    key, (a, b, stage) = next(iter(stale.items()))
+    was = f"{layout.params}: {key} was {a!r} and is {b!r} in {params_path}"
+    if only:
+        raise RunError(f"{was}; --only needs the same parameters (use --from {stage} or --from auto)")
+    raise RunError(f"{was}; stage {stage} reads it, so rerun from stage {stage} (--from {stage}, or --from auto)")
+
+
+def write_run_files(layout: RunLayout, params: Mapping[str, Any], params_path: str | os.PathLike,
+                    stages: Sequence[str], running: Sequence[str], done: Sequence[str]) -> None:
+    """``params.yaml``, ``env.json`` (naming the notebooks ``running``) and ``progress.json`` of a command
+    about to run ``stages``, of which ``done`` are finished."""
+    layout.figures.mkdir(parents=True, exist_ok=True)
+    write_text(layout.params, config.dump(params))
+    write_json(layout.env, {**environment(), "params_file": str(params_path), "stages": list(running)})
+    write_json(layout.progress, {"stages": list(stages), "done": list(done)})
+
+
+def execute(chosen: Sequence[Path], layout: RunLayout, params: Mapping[str, Any], params_path: str | os.PathLike,
+            root: Path, stages: Sequence[str], done: list[str], log=print) -> None:
+    """Execute each notebook into the run folder with papermill, export its HTML and record it in
+    ``progress.json`` (``done`` grows); a failing notebook is exported too and raises :class:`RunError`."""
+    import papermill as pm
+
+    for nb in chosen:
+        out = layout.root / nb.name
+        log(f"[zslkit] {nb.name} ...")
+        t0 = time.time()
+        try:
+            pm.execute_notebook(str(nb), str(out), cwd=str(root),
+                                parameters={**params, "params_file": str(params_path), "lab": False},
+                                kernel_name="python3", progress_bar=False, log_output=False)
+        except pm.PapermillExecutionError as exc:
+            export_html(out, layout.root)
+            raise RunError(f"{nb.name} failed in cell {exc.cell_index} (execution count "
+                           f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n"
+                           f"executed notebook kept at {out}") from None
+        export_html(out, layout.root)
+        done.append(nb.name)
+        write_json(layout.progress, {"stages": list(stages), "done": done})
+        log(f"[zslkit] {nb.name} done in {time.time() - t0:.1f} s")
 
 
 def export_html(notebook: Path, folder: Path) -> Path:
