@@ -3,7 +3,7 @@
 The package holds all logic; the numbered notebooks in ``notebooks/`` call it and show results.
 Its floors follow the data, and imports only go down (docs/architecture.md)::
 
-    top        cli, transfer                the command; a trained run applied to other audio
+    top        cli, transfer, tagging       the command; a trained run applied to other audio
     run/       runner, session, sweep, ...  papermill orchestration and the run folder's records
     show/      viz, maps, explore, tables   figures, maps, the explorer, report pages
     evaluate/  embed, protocol, metrics,    stage 04 (embeddings) and 05 (the paper's protocol,
@@ -12,8 +12,9 @@ Its floors follow the data, and imports only go down (docs/architecture.md)::
                inference, ...
     data/      audio, preprocess, melstore, stages 01-02: the front end, mels, importers,
                datasets/, splits, sideinfo/ splits, side information
-    ground     errors, io, registry,        no torch, no stage: the params schema, the run plan
-               config, plan, layout         (models, labels, notation), every path on disk
+    ground     errors, io, registry,        no torch, no stage: the params schema and the built-in
+               builtins, config, plan,      entries it declares, the run plan (models, labels,
+               layout                       notation), every path on disk
 """
 from .errors import DataError, ParamError, RunError, UnsafePickleError, ZslkitError
 
