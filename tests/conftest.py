@@ -28,11 +28,13 @@ def wav(tmp_path):
     return write
 
 
-def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=None):
+def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=None, heldout=None):
     """A small learnable dataset: each tag lights up mel bands; random side information.
 
     With ``atoms=n`` each tag lights two of ``n`` bands and its side information is the indicator
     of those two atoms, so an unseen tag is a new combination of seen parts (zero-shot solvable).
+    With ``heldout=share``, ``tracks.csv`` gets a ``heldout`` column marking about that share of the
+    tracks (drawn apart, so the labels and mels are those of the same seed without it).
     """
     from zslkit.data.datasets import Dataset, write_dataset
     from zslkit.data.sideinfo import SideInfo, random_table
@@ -58,6 +60,8 @@ def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=N
         rows.append((f"t{i}", f"t{i}.npy", 260))
     write_csv(root / "mels" / "index.csv", pd.DataFrame(rows, columns=["track_id", "file", "n_frames"]))
     tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(n_tracks)], "path": "none.wav"})
+    if heldout:
+        tracks["heldout"] = (np.random.default_rng([seed, 7]).random(n_tracks) < heldout).astype(int)
     tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(n_tags)],
                          "group": ["g1", "g2"] * (n_tags // 2) + ["g1"] * (n_tags % 2)})
     ds = write_dataset(root, tracks, tags, labels, {"name": "syn", "normalisation": {"mean": 0.4, "std": 0.5}})
@@ -71,16 +75,16 @@ def synthetic_dataset(root, n_tracks=120, n_tags=8, seed=0, side_dim=16, atoms=N
 
 
 def trained_run(root, sideinfo="attributes", epochs=10, baseline=True, n_tracks=240, n_tags=12, seed=0,
-                controls=("random",)):
+                controls=("random",), heldout=None):
     """Train a joint model (the classifier, the controls) on a synthetic atoms dataset into ``root/run``
-    with stage 03's own function.
+    with stage 03's own function (``heldout``: as :func:`synthetic_dataset`).
 
     Returns ``(ds, split, params, run_dir)``, laid out like a real run after notebook 03.
     """
     from zslkit import config
     from zslkit.data.splits import prepare_split
     from zslkit.model.train import train_stage
-    ds = synthetic_dataset(root / "ds", n_tracks=n_tracks, n_tags=n_tags, atoms=6, seed=seed)
+    ds = synthetic_dataset(root / "ds", n_tracks=n_tracks, n_tags=n_tags, atoms=6, seed=seed, heldout=heldout)
     P = config.resolve({"run": {"name": "run", "reports_dir": str(root), "seed": seed},
                         "split": {"stratify": "none", "seed": 2, "ratio": 0.75},
                         "sideinfo": {"kinds": ["attributes", "random"]},

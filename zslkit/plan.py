@@ -66,6 +66,17 @@ def train_setting_name(setting: str) -> str:
         raise ParamError(f"train.setting: {setting!r} is not one of {list(TRAIN_SETTINGS)}") from None
 
 
+#: the sides of the shift (stage 05, ``task = "shift"``): held-out tracks, the others, and the difference
+SHIFT_PARTS = ("held-out", "others", "held-out minus others")
+
+
+def shift_setting_name(setting: str, part: str) -> str:
+    """``("B-X", "held-out") -> "B-X held-out"``: a setting scored on one side of the shift (:data:`SHIFT_PARTS`)."""
+    if part not in SHIFT_PARTS:
+        raise ValueError(f"{part!r} is not one of {SHIFT_PARTS}")
+    return f"{setting} {part}"
+
+
 def head_label(label: str, head: str) -> str:
     """The ``model`` column of a model scored by a zero-shot head: ``"embedding glove conse"``; the
     learned head keeps the model's own label."""

@@ -10,6 +10,13 @@ Conventions
 - Target tags are embedded through the source's side information (built for the target's tag texts,
   with the source's ``sideinfo`` parameters) and its tag branch. A target tag is *seen* when the same
   text was a seen (X) tag of the source's split; most are not.
+- Side information with named columns (the attribute ``table``) is aligned by name to the columns the
+  source model was trained with (:func:`source_side_columns`): a column the target's table lacks is
+  zero, an extra one is dropped, and both are reported. The ``table`` read for the target is the
+  target's ``sideinfo.table.path`` when its parameters set one, else the source's, else the target's
+  own ``knowledge.csv``.
+- Each model of ``transfer.models`` is applied on its own (:func:`transfer_models`): one that cannot be
+  applied is skipped, with its reason, and the others are scored.
 - Evaluation uses the same metric suite, bootstrap intervals and permutation test as stage 05, over
   every target track with a mel: retrieval (per tag, AUC-l) and annotation (per track, AUC-i) over all
   target tags, and separately over the target tags the source never saw (the zero-shot part); for
@@ -19,6 +26,7 @@ Conventions
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -27,11 +35,13 @@ import numpy as np
 import pandas as pd
 
 from .data.prepare import MEL_SETTINGS
-from .data.sideinfo import Context, build_tables
-from .errors import DataError
+from .data.sideinfo import Context, SideInfo, build_tables
+from .data.sideinfo.csvtable import read_attribute_csv
+from .errors import DataError, ParamError
 from .evaluate import metrics
 from .evaluate.embeddings import Embeddings
 from .evaluate.protocol import metric_backend, metric_label
+from .layout import DatasetLayout, RunLayout
 from .model.inference import embed_tag_vectors, resolve_device, track_embeddings
 from .plan import base_kind
 from .registry import SIDEINFO
@@ -47,40 +57,149 @@ def with_source_audio(params: Mapping[str, Any], source: Mapping[str, Any]) -> d
     return out
 
 
-def tag_side_vectors(kind: str, texts: Sequence[str], ds, sideinfo_params: Mapping[str, Any]) -> np.ndarray:
+def source_side_columns(run_dir: str | os.PathLike, src: Mapping[str, Any], name: str, kind: str,
+                        side_dim: int) -> tuple[list[str] | None, str]:
+    """The named columns of the side information the source model ``name`` was trained with.
+
+    Looked for, in order, and taken from the first place that has ``side_dim`` of them: the source run's
+    ``embeddings/<name>.npz`` (stage 04 records them), the side-information table the source's stage 02
+    saved (``<source dataset>/splits/<split>/sideinfo/<kind>.npz``), and, for ``table``, the header of the
+    source's attribute CSV (its ``sideinfo.table.path``, else its dataset's ``knowledge.csv``).
+
+    Returns
+    -------
+    columns : list of str or None
+        None when the kind names no columns (word vectors) or no place has them.
+    where : str
+        Where they were found, or the places looked at.
+    """
+    looked, candidates = [], [(RunLayout.at(run_dir).embeddings(name), "side_columns")]
+    dataset = DatasetLayout.from_params(src) if src.get("run", {}).get("data_dir") and src.get("data") else None
+    if dataset is not None:
+        candidates.append((dataset.sideinfo(src["split"]["name"], kind), "columns"))
+    for path, key in candidates:
+        looked.append(str(path))
+        if not Path(path).is_file():
+            continue
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"])) if "meta" in z.files else {}
+        except (OSError, ValueError, KeyError):
+            continue
+        columns = meta.get(key)
+        if columns is not None and len(columns) == side_dim:
+            return [str(c) for c in columns], str(path)
+    table = (src.get("sideinfo") or {}).get("table") or {}
+    csv = Path(table["path"]) if table.get("path") else dataset.root / "knowledge.csv" if dataset else None
+    if base_kind(kind) == "table" and csv is not None:
+        looked.append(str(csv))
+        if csv.is_file():
+            columns = list(read_attribute_csv(csv).columns)
+            if len(columns) == side_dim:
+                return [str(c) for c in columns], str(csv)
+    return None, "looked in " + ", ".join(looked)
+
+
+def target_side_table(kind: str, texts: Sequence[str], ds, sideinfo_params: Mapping[str, Any],
+                      columns: Sequence[str] | None = None,
+                      target_sideinfo: Mapping[str, Any] | None = None) -> SideInfo:
     """Side information of ``kind`` for the target's tag texts, built with the source's parameters.
 
-    No target annotation is shown to the builder (kinds that count co-occurrence get no track)."""
+    No target annotation is shown to the builder (kinds that count co-occurrence get no track).
+
+    Parameters
+    ----------
+    kind : str
+        The source model's side-information kind (``glove``, ``table``, ``random@1``, ...).
+    texts : sequence of str
+        The target's tag texts.
+    ds : Dataset
+        The target.
+    sideinfo_params : mapping
+        The source's resolved ``sideinfo`` section.
+    columns : sequence of str, optional
+        The named columns the source model expects (:func:`source_side_columns`): a kind with named
+        columns (``table``) aligns its vectors to them by name.
+    target_sideinfo : mapping, optional
+        The target's resolved ``sideinfo`` section: its ``table.path``, when set, is the table read.
+
+    Returns
+    -------
+    SideInfo
+        ``meta`` lists ``missing_columns`` and ``extra_columns`` when the table was aligned.
+
+    Raises
+    ------
+    ParamError
+        ``table`` with no attribute table for the target (no ``sideinfo.table.path`` in the target's
+        parameters or the source's, and no ``knowledge.csv`` in the target dataset).
+    """
     base = base_kind(kind)
     params = dict(sideinfo_params)
     draw = int(kind.split("@", 1)[1]) if "@" in kind else 0
     p = dict(params[base]) if draw == 0 else {**params[base], "seed": params[base]["seed"] + draw}
-    ctx = Context(list(texts), ds.tags, ds.label_matrix(), np.array([], dtype=int), ds.root)
+    if base == "table":
+        p["path"] = ((target_sideinfo or {}).get("table") or {}).get("path") or p.get("path")
+        if p["path"] is None and not (Path(ds.root) / "knowledge.csv").is_file():
+            raise ParamError(f"sideinfo.table: the target dataset {ds.root} has no knowledge.csv, and neither the "
+                             "target's parameters nor the source run set sideinfo.table.path; set it in the target's "
+                             "parameter file to a CSV of the target's tags (column tag, then the source's attribute "
+                             "columns)")
+    ctx = Context(list(texts), ds.tags, ds.label_matrix(), np.array([], dtype=int), ds.root,
+                  columns={base: list(columns)} if columns is not None else {})
     like = p.get("like")  # a kind sized like another (the random control) needs that one built first
     kinds = ([like] if like and like != base else []) + [base]
-    table = build_tables(ctx, {**params, "kinds": kinds, base: {**p, "draws": 1} if "draws" in p else p})[base]
-    return table.vectors
+    return build_tables(ctx, {**params, "kinds": kinds, base: {**p, "draws": 1} if "draws" in p else p})[base]
+
+
+def tag_side_vectors(kind: str, texts: Sequence[str], ds, sideinfo_params: Mapping[str, Any],
+                     columns: Sequence[str] | None = None,
+                     target_sideinfo: Mapping[str, Any] | None = None) -> np.ndarray:
+    """The vectors of :func:`target_side_table` (same arguments): ``(len(texts), dim)``, NaN rows for
+    tags without a vector."""
+    return target_side_table(kind, texts, ds, sideinfo_params, columns, target_sideinfo).vectors
 
 
 def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: str = "joint",
-                 device: str = "cpu", progress: bool = False) -> Embeddings:
-    """Every target track with a mel and every target tag in the source model's joint space."""
+                 device: str = "cpu", progress: bool = False,
+                 target_sideinfo: Mapping[str, Any] | None = None) -> Embeddings:
+    """Every target track with a mel and every target tag in the source model's joint space.
+
+    The target's side information is built as the source's (:func:`target_side_table`; ``target_sideinfo``:
+    the target's ``sideinfo`` section) and, for named columns, aligned to the source model's
+    (:func:`source_side_columns`); ``meta["side_alignment"]`` then lists the columns missing and extra.
+
+    Raises
+    ------
+    DataError
+        When the target's side information is not as wide as the source model's input, saying why.
+    """
     device = resolve_device(device)
     model, info = load_source_model(run_dir, name, device)
     kind = info["arch"]["sideinfo"]
+    texts = ds.tag_texts
+    side_dim = int(info["arch"]["side_dim"])
+    columns, where = source_side_columns(run_dir, src, name, kind, side_dim)
+    table = target_side_table(kind, texts, ds, src["sideinfo"], columns, target_sideinfo)
+    if table.dim != side_dim:
+        why = (f": its {table.dim} named columns cannot be aligned to the source's, whose names were not found "
+               f"({where})" if "columns" in table.meta else "")
+        raise DataError(f"{kind} side information for the target has {table.dim} columns, the source model "
+                        f"{name!r} takes {side_dim}{why}")
     ids = [t for t in ds.tracks.track_id if t in ds.mels]
     if not ids:
         raise DataError(f"{ds.root}: no target track has a mel; run stage 01 of the target first")
     e = src["embed"]
     tracks = track_embeddings(model.audio, ds.mels, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
                               e["batch_segments"], e["normalize_segments"], device, progress)
-    texts = ds.tag_texts
-    side = tag_side_vectors(kind, texts, ds, src["sideinfo"]).astype(np.float32)
+    side = table.vectors.astype(np.float32)
     seen = np.isin(texts, info["seen"])
+    alignment = {k: table.meta[k] for k in ("missing_columns", "extra_columns") if k in table.meta}
     return Embeddings(ids, tracks, texts, embed_tag_vectors(model, side, device), seen, side,
                       {"sideinfo": kind, "model": name, "source_run": str(Path(run_dir).resolve()),
                        "checkpoint_epoch": info["epoch"], "encoder": info["arch"]["encoder"],
-                       "control": SIDEINFO[base_kind(kind)].control})
+                       "control": SIDEINFO[base_kind(kind)].control,
+                       **({"side_alignment": {**alignment, "columns_from": where}} if alignment else {})})
 
 
 def seen_report(emb: Embeddings) -> pd.DataFrame:
@@ -103,7 +222,7 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
     """Stage 07's rows: retrieval and annotation over all target tags and over the unseen ones, the
     permutation test on the unseen ones, accuracy for single-label datasets (module doc)."""
     rows = []
-    model = f"transfer {emb.meta['model']} ({emb.meta['sideinfo']})"
+    model = model_label(emb.meta["model"], emb.meta["sideinfo"])
     ok = emb.scorable
     sets = {"T": ok, "T unseen by source": ok & ~emb.seen}
     for set_name, mask in sets.items():
@@ -135,4 +254,76 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
                  "metric": "target tags seen by the source", "value": int(emb.seen.sum()), "n": len(emb.tags)})
     rows.append({"model": model, "train_setting": source_name, "test_setting": "target", "task": "tags",
                  "metric": "target tags without side information", "value": int((~ok).sum()), "n": len(emb.tags)})
+    aligned = emb.meta.get("side_alignment")
+    if aligned:  # the target's attribute table aligned to the source's columns (embed_target)
+        common = {"model": model, "train_setting": source_name, "test_setting": "target", "task": "tags",
+                  "n": int(emb.side.shape[1])}
+        rows.append({**common, "metric": "source side-information columns missing from the target (zero)",
+                     "value": len(aligned.get("missing_columns", []))})
+        rows.append({**common, "metric": "target side-information columns unknown to the source (dropped)",
+                     "value": len(aligned.get("extra_columns", []))})
     return rows
+
+
+def model_label(name: str, kind: str | None = None) -> str:
+    """The ``model`` column of a transferred model: ``"transfer joint (glove)"`` (``"transfer joint"``
+    when its side information is not known)."""
+    return f"transfer {name}" + (f" ({kind})" if kind else "")
+
+
+def skipped_row(name: str, source_name: str, reason: str) -> dict:
+    """The ``results.csv`` row of a model that could not be applied: ``task = "transfer"``,
+    ``metric = "skipped"``, the reason in ``test_setting``."""
+    return {"model": model_label(name), "train_setting": source_name, "test_setting": reason,
+            "task": "transfer", "metric": "skipped"}
+
+
+def transfer_models(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, params: Mapping[str, Any],
+                    save_to: str | os.PathLike | None = None
+                    ) -> tuple[list[dict], dict[str, Embeddings], dict[str, str]]:
+    """Stage 07: each model of ``transfer.models`` embedded (:func:`embed_target`) and scored
+    (:func:`evaluate_transfer`) on its own.
+
+    A model that cannot be applied (no checkpoint, side information that cannot be built for the target,
+    ...) is skipped: a row (:func:`skipped_row`) says why, and the other models are still scored.
+
+    Parameters
+    ----------
+    run_dir : path
+        The source run.
+    src : mapping
+        The source's parameters (:func:`source_params`).
+    ds : Dataset
+        The target.
+    params : mapping
+        The target run's resolved parameters (``transfer.models``, ``train.device``, ``evaluate``,
+        ``sideinfo``, ``run.seed``, ``run.progress``).
+    save_to : path, optional
+        A run folder: each applied model's embeddings go to its ``embeddings/transfer-<model>.npz``.
+
+    Returns
+    -------
+    rows : list of dict
+        For ``results.csv`` (stage ``07_transfer``), the skipped models' rows included.
+    embedded : dict of str -> Embeddings
+        The models applied, in ``transfer.models`` order.
+    skipped : dict of str -> str
+        The models skipped, and why.
+    """
+    rows, embedded, skipped = [], {}, {}
+    source_name = src["run"]["name"]
+    for name in params["transfer"]["models"]:
+        try:
+            emb = embed_target(run_dir, src, ds, name, params["train"]["device"], params["run"]["progress"],
+                               params.get("sideinfo"))
+            model_rows = evaluate_transfer(emb, ds, params["evaluate"], source_name, params["run"]["seed"])
+        except Exception as exc:  # one model's failure must not lose the others' rows: it is reported
+            message = str(exc).strip().splitlines()
+            skipped[name] = f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
+            rows.append(skipped_row(name, source_name, skipped[name]))
+            continue
+        if save_to is not None:
+            emb.save(RunLayout.at(save_to).embeddings(f"transfer-{name}"))
+        embedded[name] = emb
+        rows += model_rows
+    return rows, embedded, skipped

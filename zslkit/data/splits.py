@@ -9,6 +9,11 @@ Conventions (the paper's protocol; docs/evaluation.md)
   A = at least one X positive and no Y positive; B = at least one X and at least one Y positive;
   C = no X positive. As in the original, a track positive for *every* X tag is dropped from all
   three (it has no negative to train with).
+- Held-out tracks: a dataset may mark tracks recorded under a condition no training track may have
+  (``tracks.csv`` column ``heldout``, 0/1; m21 marks the clips rendered with its held-out General-MIDI
+  bank, named by ``dataset.json`` ``heldout_bank``). They stay in A, B and C (B and C are evaluated
+  whole) but go to no train or valid part: to ``<S>_test``, as a dataset's own test tracks do.
+  Without the column every split is exactly what it was before the column existed.
 """
 from __future__ import annotations
 
@@ -141,14 +146,47 @@ def subset_shares(labels: np.ndarray, tag_texts: Sequence[str], unseen: Sequence
 # ----------------------------------------------------------------------------- track split
 
 SUBSETS = ("A", "B", "AB")
+HELDOUT = "heldout"  # the tracks.csv column of held-out tracks (module doc)
+
+
+def heldout_mask(tracks: pd.DataFrame) -> np.ndarray | None:
+    """The held-out tracks of a dataset, or None when ``tracks.csv`` has no ``heldout`` column.
+
+    Parameters
+    ----------
+    tracks : pd.DataFrame [shape=(n_tracks, ...)]
+        ``tracks.csv``.
+
+    Returns
+    -------
+    np.ndarray [shape=(n_tracks,), dtype=bool] or None
+        True where ``heldout`` is 1.
+
+    Raises
+    ------
+    DataError
+        A value other than 0 or 1 (an empty cell counts as 0), naming the track.
+    """
+    if HELDOUT not in tracks.columns:
+        return None
+    raw = tracks[HELDOUT]
+    values = pd.to_numeric(raw.replace({"": 0, True: 1, False: 0}), errors="coerce")
+    bad = ~values.isin([0, 1])
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(f"tracks.csv: column {HELDOUT!r} must be 0 or 1; track {tracks.track_id.iloc[i]!r} "
+                        f"has {str(raw.iloc[i])!r}")
+    return values.to_numpy() == 1
 
 
 def split_tracks(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray, seed: int = 0,
-                 train_ratio: float = 0.9) -> dict[str, list[str]]:
+                 train_ratio: float = 0.9, heldout: np.ndarray | None = None) -> dict[str, list[str]]:
     """The A/B/C split with train/valid parts, as track ids.
 
     A, B and A+B are each shuffled independently (seeded) and cut at ``floor(train_ratio * n)``,
     as the original code does; so ``AB_valid`` is not ``A_valid + B_valid``. C is never split.
+    Held-out tracks (``heldout``) are left out of the shuffle and go to ``<S>_test``; with none
+    marked, the parts are those of a split without the column.
 
     Parameters
     ----------
@@ -158,33 +196,42 @@ def split_tracks(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
     seed : int
         ``split.track_seed``.
     train_ratio : float
+    heldout : np.ndarray [shape=(n_tracks,), dtype=bool], optional
+        Held-out tracks (:func:`heldout_mask`): in no train or valid part.
 
     Returns
     -------
     dict of str -> list of str
         Keys ``A, B, C, A_train, A_valid, B_train, B_valid, AB_train, AB_valid, untagged, all_seen``
-        (track ids, in dataset order for A, B, C).
+        (track ids, in dataset order for A, B, C); with ``heldout``, also ``A_test, B_test, AB_test``
+        (the held-out tracks of each, in dataset order) and ``heldout`` (every held-out track).
     """
     ids = np.asarray(track_ids, dtype=object)
     sub = track_subsets(labels, seen)
     out = {k: ids[sub[k]].tolist() for k in ("A", "B", "C", "untagged", "all_seen")}
     members = {"A": sub["A"], "B": sub["B"], "AB": np.sort(np.concatenate([sub["A"], sub["B"]]))}
+    held = np.zeros(len(ids), dtype=bool) if heldout is None else np.asarray(heldout, dtype=bool)
     for k, name in enumerate(SUBSETS):
-        order = np.random.default_rng([seed, k]).permutation(members[name])
+        order = np.random.default_rng([seed, k]).permutation(members[name][~held[members[name]]])
         cut = math.floor(train_ratio * len(order))
         out[f"{name}_train"] = ids[order[:cut]].tolist()
         out[f"{name}_valid"] = ids[order[cut:]].tolist()
+        if heldout is not None:
+            out[f"{name}_test"] = ids[members[name][held[members[name]]]].tolist()
+    if heldout is not None:
+        out[HELDOUT] = ids[held].tolist()
     return out
 
 
 def split_tracks_by_dataset(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
-                            own: Sequence[str]) -> dict[str, list[str]]:
+                            own: Sequence[str], heldout: np.ndarray | None = None) -> dict[str, list[str]]:
     """The A/B/C split with the dataset's own split as the train/valid parts.
 
     ``own[i]`` is track i's part in the dataset (``train``, ``valid``, ``test`` or ``""``). Within A, B
     and A+B, the dataset's train tracks train and its valid tracks validate; its test tracks (and
-    tracks in no part) go to ``<S>_test`` and are used by neither. B and C are evaluated whole, as the
-    paper does: the zero-shot test sets are defined by the tag split, not by the dataset's split.
+    tracks in no part) go to ``<S>_test`` and are used by neither, and so do held-out tracks
+    (``heldout``), whatever their part. B and C are evaluated whole, as the paper does: the zero-shot
+    test sets are defined by the tag split, not by the dataset's split.
 
     Parameters
     ----------
@@ -192,27 +239,34 @@ def split_tracks_by_dataset(labels: np.ndarray, track_ids: Sequence[str], seen: 
     track_ids : sequence of str [len=n_tracks]
     seen : np.ndarray [shape=(n_tags,), dtype=bool]
     own : sequence of str [len=n_tracks]
+    heldout : np.ndarray [shape=(n_tracks,), dtype=bool], optional
+        Held-out tracks (:func:`heldout_mask`).
 
     Returns
     -------
     dict of str -> list of str
-        The keys of :func:`split_tracks`, plus ``A_test``, ``B_test``, ``AB_test``.
+        The keys of :func:`split_tracks`, plus ``A_test``, ``B_test``, ``AB_test``; with ``heldout``,
+        also ``heldout`` (every held-out track).
     """
     ids = np.asarray(track_ids, dtype=object)
     own = np.asarray(own, dtype=object)
     sub = track_subsets(labels, seen)
     out = {k: ids[sub[k]].tolist() for k in ("A", "B", "C", "untagged", "all_seen")}
     members = {"A": sub["A"], "B": sub["B"], "AB": np.sort(np.concatenate([sub["A"], sub["B"]]))}
+    held = np.zeros(len(ids), dtype=bool) if heldout is None else np.asarray(heldout, dtype=bool)
     for name in SUBSETS:
-        part = own[members[name]]
-        out[f"{name}_train"] = ids[members[name][part == "train"]].tolist()
-        out[f"{name}_valid"] = ids[members[name][part == "valid"]].tolist()
-        out[f"{name}_test"] = ids[members[name][(part != "train") & (part != "valid")]].tolist()
+        part, h = own[members[name]], held[members[name]]
+        train, valid = (part == "train") & ~h, (part == "valid") & ~h
+        out[f"{name}_train"] = ids[members[name][train]].tolist()
+        out[f"{name}_valid"] = ids[members[name][valid]].tolist()
+        out[f"{name}_test"] = ids[members[name][~train & ~valid]].tolist()
+    if heldout is not None:
+        out[HELDOUT] = ids[held].tolist()
     return out
 
 
 def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.ndarray,
-                      split: Mapping[str, list[str]]) -> list[str]:
+                      split: Mapping[str, list[str]], heldout: np.ndarray | None = None) -> list[str]:
     """Problems with a track split (the original's sanity pass, plus coverage).
 
     Parameters
@@ -222,12 +276,14 @@ def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.nda
     seen : np.ndarray [shape=(n_tags,), dtype=bool]
     split : mapping of str -> list of str
         As :func:`split_tracks` returns.
+    heldout : np.ndarray [shape=(n_tracks,), dtype=bool], optional
+        Held-out tracks (:func:`heldout_mask`); default: the split's own ``heldout`` list, if any.
 
     Returns
     -------
     list of str
         One sentence per problem (a track breaking the definition of A, B or C, parts that do not
-        partition their subset); empty when the split is sound.
+        partition their subset, a held-out track in a train or valid part); empty when the split is sound.
     """
     row = {t: i for i, t in enumerate(track_ids)}
     labels = np.asarray(labels, dtype=bool)
@@ -247,13 +303,23 @@ def check_track_split(labels: np.ndarray, track_ids: Sequence[str], seen: np.nda
         whole = split["A"] + split["B"] if name == "AB" else split[name]
         if sorted(parts) != sorted(whole) or len(set(parts)) != len(parts):
             problems.append(f"{name}_train, {name}_valid (and {name}_test) do not partition {name}")
+    held = (set(np.asarray(track_ids, dtype=object)[np.asarray(heldout, dtype=bool)]) if heldout is not None
+            else set(split.get(HELDOUT, [])))
+    for name in SUBSETS:
+        for part in ("train", "valid"):
+            leak = [t for t in split[f"{name}_{part}"] if t in held]
+            if leak:
+                problems.append(f"{name}_{part}: {len(leak)} held-out track(s) (tracks.csv {HELDOUT} = 1), "
+                                f"e.g. {leak[0]!r}; held-out tracks train and validate nothing")
     return problems
 
 
 def split_warnings(labels: np.ndarray, tag_texts: Sequence[str], seen: np.ndarray,
-                   split: Mapping[str, list[str]]) -> list[str]:
+                   split: Mapping[str, list[str]], condition: str | None = None) -> list[str]:
     """Conditions a researcher must know about: empty subsets, unseen tags with no positive, tracks
-    left out. Arguments as :func:`check_track_split`, with ``tag_texts`` [len=n_tags]; returns sentences."""
+    left out, held-out tracks kept out of training (``condition`` says what holds them out, e.g. "rendered
+    with the held-out bank X"). Arguments as :func:`check_track_split`, with ``tag_texts`` [len=n_tags];
+    returns sentences."""
     out = [f"subset {k} is empty" for k in ("A", "B", "C") if not split[k]]
     counts = np.asarray(labels, dtype=bool).sum(axis=0)
     dead = [t for t, c, s in zip(tag_texts, counts, seen) if not s and c == 0]
@@ -264,6 +330,12 @@ def split_warnings(labels: np.ndarray, tag_texts: Sequence[str], seen: np.ndarra
     if split["all_seen"]:
         out.append(f"{len(split['all_seen'])} track(s) are positive for every seen tag and are left "
                    "out, as in the original")
+    if HELDOUT in split:
+        held = set(split[HELDOUT])
+        n = {k: sum(t in held for t in split[k]) for k in ("A", "B", "C")}
+        out.append(f"{len(held)} held-out track(s) (tracks.csv {HELDOUT} = 1{', ' + condition if condition else ''}): "
+                   f"{n['A'] + n['B']} of A+B are kept out of training and validation (A_test, B_test, AB_test: "
+                   f"A {n['A']}, B {n['B']}); B and C are still evaluated whole ({n['B']} in B, {n['C']} in C)")
     return out
 
 
@@ -371,7 +443,8 @@ def statistics(labels: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str],
 
     Returns
     -------
-    table : X, Y, labels, A, B, C, tracks, and train/valid sizes of A, B, A+B
+    table : X, Y, labels, A, B, C, tracks, and train/valid sizes of A, B, A+B; with held-out tracks,
+        ``heldout`` (in A+B+C) and ``heldout kept from training`` (in A+B)
     groups : per tag group: tags, seen, unseen, positives of seen and of unseen tags
     """
     unseen = set(unseen)
@@ -382,6 +455,10 @@ def statistics(labels: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str],
     for name in SUBSETS:
         row[f"{name} train"] = len(tracks[f"{name}_train"])
         row[f"{name} valid"] = len(tracks[f"{name}_valid"])
+    if HELDOUT in tracks:  # (only then: the numbers of splits without held-out tracks are unchanged)
+        held = set(tracks[HELDOUT])
+        row["heldout"] = sum(t in held for k in ("A", "B", "C") for t in tracks[k])
+        row["heldout kept from training"] = sum(t in held for k in ("A", "B") for t in tracks[k])
     counts = np.asarray(labels, dtype=bool).sum(axis=0)
     frame = tags.assign(unseen=is_unseen, positives=counts)
     groups = frame.groupby("group").apply(
@@ -407,7 +484,8 @@ class Split:
     tracks : dict of str -> list of str
         Track ids of ``A``, ``B``, ``C``, of the train and valid parts of each training setting
         (``A_train``, ``B_valid``, ``AB_train``, ...), and of the tracks left out (``untagged``,
-        ``all_seen``).
+        ``all_seen``); on a dataset with held-out tracks also ``A_test``, ``B_test``, ``AB_test`` and
+        ``heldout`` (every held-out track: in no train or valid part).
     warnings : list of str
         What stage 02 found worth saying (a small subset, a tag with no positive in a part).
     """
@@ -491,10 +569,13 @@ def prepare_split(ds, split: Mapping[str, Any]) -> Split:
     """Make (or import) the split named in the ``split`` params, check it, save it.
 
     Saved to ``<dataset>/splits/<name>/`` as JSON, with the original ``.p`` layout beside it in
-    ``original/``. Raises :class:`DataError` when an imported split breaks the A/B/C definitions.
+    ``original/``. Held-out tracks (``tracks.csv`` ``heldout`` = 1) go to no train or valid part, and the
+    split's settings then record ``heldout: test only``. Raises :class:`DataError` when an imported split
+    breaks the A/B/C definitions or trains on a held-out track.
     """
     labels, track_ids, texts = ds.label_matrix(), ds.tracks.track_id.tolist(), ds.tag_texts
     name, trs = split["name"], split["track_seed"]
+    held = heldout_mask(ds.tracks)
     if split["original"]:
         seen, unseen, tracks = import_original(split["original"], name, split["original_trs"],
                                                texts, track_ids)
@@ -502,6 +583,8 @@ def prepare_split(ds, split: Mapping[str, Any]) -> Split:
         full = track_subsets(labels, mask)
         tracks["untagged"] = [track_ids[i] for i in full["untagged"]]
         tracks["all_seen"] = [track_ids[i] for i in full["all_seen"]]
+        if held is not None:
+            tracks[HELDOUT] = [t for t, h in zip(track_ids, held) if h]
         settings = {"imported_from": str(split["original"]), "original_trs": split["original_trs"]}
     else:
         seen, unseen = tag_split_from_params(ds.tags, split)
@@ -510,19 +593,23 @@ def prepare_split(ds, split: Mapping[str, Any]) -> Split:
             if "split" not in ds.tracks.columns or not ds.tracks.split.isin(["train", "valid"]).any():
                 raise ParamError(f"split.tracks: 'dataset', but {ds.root}/tracks.csv has no split column with "
                                  "train/valid tracks (this dataset has no split of its own; use 'random')")
-            tracks = split_tracks_by_dataset(labels, track_ids, mask, ds.tracks.split.tolist())
+            tracks = split_tracks_by_dataset(labels, track_ids, mask, ds.tracks.split.tolist(), held)
         else:
-            tracks = split_tracks(labels, track_ids, mask, trs, split["train_ratio"])
+            tracks = split_tracks(labels, track_ids, mask, trs, split["train_ratio"], held)
         settings = {k: split[k] for k in ("ratio", "seed", "stratify", "unseen", "train_ratio")}
         if split["tracks"] == "dataset":  # (recorded only then: splits saved before the option stay valid)
             settings["tracks"] = "dataset"
-    problems = check_track_split(labels, track_ids, mask, tracks)
+    if held is not None:  # (recorded only with the column: splits of datasets without it stay valid)
+        settings[HELDOUT] = "test only"
+    problems = check_track_split(labels, track_ids, mask, tracks, held)
     if problems:
         raise DataError(f"split {name!r} is not a valid A/B/C split: " + "; ".join(problems))
     save_split(ds.root, name, settings, seen, unseen, tracks, trs)
     export_original(DatasetLayout.at(ds.root).original_split(name), name, f"trs{trs}", texts, track_ids, seen, unseen,
                     tracks)
-    return Split(name, list(seen), list(unseen), tracks, split_warnings(labels, texts, mask, tracks))
+    bank = ds.meta.get("heldout_bank")
+    return Split(name, list(seen), list(unseen), tracks,
+                 split_warnings(labels, texts, mask, tracks, f"rendered with {bank}" if bank else None))
 
 
 def results_rows(split: Split, table: pd.DataFrame) -> list[dict]:

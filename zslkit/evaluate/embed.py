@@ -74,7 +74,9 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
                      {"sideinfo": kind, "model": name, "split": split.name, "checkpoint_epoch": info["epoch"],
                       "segment_frames": info["arch"]["segment_frames"],
                       "normalize_segments": params["embed"]["normalize_segments"],
-                      "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control})
+                      "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control,
+                      # the named columns of the side information (a table's attributes), for transfer
+                      **({"side_columns": list(table.meta["columns"])} if "columns" in table.meta else {})})
     emb.save(RunLayout.at(run_dir).embeddings(name))
     return emb
 

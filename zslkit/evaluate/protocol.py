@@ -10,6 +10,11 @@ also runs on the training setting's validation part (``A-valid-X``). Label sets:
 ``X+Y``. Annotation ranks tags per track (metrics "-i", CIs over tracks); retrieval ranks tracks
 per tag ("-l", CIs over tags). Tags without side information cannot be scored and are left out
 of the candidate set; :func:`evaluate_embeddings` reports how many.
+
+The shift (:func:`shift_rows`, ``task = "shift"``): on a dataset whose ``tracks.csv`` marks held-out
+tracks (``heldout`` = 1: recorded under a condition no training track has, e.g. m21 clips rendered with
+its held-out General-MIDI bank), B-X and (B+C)-Y are scored again on the held-out tracks and on the
+others, with the difference: per tag (AUC-l, paired by tag) or per track (AUC-i, two samples).
 """
 from __future__ import annotations
 
@@ -17,10 +22,11 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from ..data.splits import heldout_mask
 from ..errors import DataError
 from ..layout import RunLayout
 from ..model.inference import resolve_device
-from ..plan import RunPlan, base_kind, draws_label, setting_name, train_setting_name
+from ..plan import SHIFT_PARTS, RunPlan, base_kind, draws_label, setting_name, shift_setting_name, train_setting_name
 from ..registry import SIDEINFO
 from . import metrics
 from .diagnostics import diagnose
@@ -30,6 +36,8 @@ from .heads import HeadInput, apply_head
 ANNOTATION = [("B", "Y"), ("C", "Y"), ("B+C", "Y"), ("B", "X+Y"), ("C", "X+Y"), ("B+C", "X+Y")]
 RETRIEVAL = [("B+C", "Y"), ("A+B+C", "Y"), ("B+C", "X+Y")]
 SEEN_CHECK = [("B", "X")]
+#: the settings scored again on held-out tracks and on the others (:func:`shift_rows`)
+SHIFT = [("B", "X"), ("B+C", "Y")]
 
 
 def seen_checks(train_setting: str) -> list[tuple[str, str]]:
@@ -140,6 +148,57 @@ def evaluate_classifier(scores, ds, split, train_setting: str, ev: Mapping[str, 
     return rows
 
 
+def shift_rows(emb, ds, split, train_setting: str, ev: Mapping[str, Any], model: str, seed: int = 0) -> list[dict]:
+    """What the held-out condition costs: B-X and (B+C)-Y on held-out tracks and on the others.
+
+    A track is held out when ``tracks.csv`` says ``heldout`` = 1 (:func:`zslkit.data.splits.heldout_mask`).
+    The others are the set's tracks that are neither held out nor in the model's training part (for an
+    A-X model, all of B; for (A+B)-X and B-X models their B training tracks are left out, so that both
+    sides are audio the model never trained on). For each setting, AUC-l (per tag) and AUC-i (per
+    track) on each side, with 95 % bootstrap intervals as in :func:`evaluate_embeddings`, and the
+    difference held-out minus others: for AUC-l paired by tag (each tag scored on both sides; the
+    bootstrap resamples tags, :func:`metrics.paired_difference`), for AUC-i of two samples of tracks
+    (:func:`metrics.difference_of_means`). A negative difference whose interval lies below 0: the
+    model does worse on the held-out condition.
+
+    Returns
+    -------
+    rows : list of dict
+        ``task = "shift"``, ``test_setting`` = ``"<setting> held-out"``, ``"<setting> others"`` or
+        ``"<setting> held-out minus others"`` (e.g. ``"B-X held-out"``), ``metric`` = ``AUC-l`` or ``AUC-i``
+        (on the difference rows, the difference of that metric; ``n`` counts the tags paired, or the
+        tracks of both sides). Empty when the dataset marks no held-out track, or a setting has no
+        track on one side.
+    """
+    held = heldout_mask(ds.tracks)
+    if held is None or not held.any():
+        return []
+    held_ids = set(ds.tracks.track_id[held])
+    trained = set(split.train_tracks(train_setting))
+    rows = []
+    for tracks_name, tags_name in SHIFT:
+        parts = tags_name.split("+")
+        tags = [t for t, s, ok in zip(emb.tags, emb.seen, emb.scorable) if ok and ("X" if s else "Y") in parts]
+        ids = [t for t in split.track_set(tracks_name) if t in emb.track_row and t not in trained]
+        sides = ([t for t in ids if t in held_ids], [t for t in ids if t not in held_ids])
+        if not tags or not all(sides):
+            continue
+        name = setting_name(tracks_name, tags_name)
+        common = {"model": model, "train_setting": train_setting_name(train_setting), "task": "shift",
+                  "labels": "annotation"}
+        for axis in (0, 1):
+            metric = metric_label("AUC", axis)
+            res = [metrics.evaluate(emb.scores(side, tags), ds.labels(side, tags), axis, (), ev["bootstrap"], seed,
+                                    **metric_backend(ev)) for side in sides]
+            per = [r["per_item"]["AUC"] for r in res]
+            diff = (metrics.paired_difference if axis == 0 else metrics.difference_of_means)(
+                per[0], per[1], ev["bootstrap"], seed)
+            for part, r in zip(SHIFT_PARTS, (res[0]["AUC"], res[1]["AUC"], diff)):
+                rows.append({**common, "test_setting": shift_setting_name(name, part), "metric": metric,
+                             **{k: r[k] for k in ("value", "ci_low", "ci_high", "n", "n_excluded")}})
+    return rows
+
+
 def consistency_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict]:
     """(B+C)-L annotation against the track-weighted mean of B-L and C-L, for L = Y and X+Y.
 
@@ -190,8 +249,8 @@ def head_input(emb: Embeddings, ds, split, train_setting: str) -> HeadInput:
 
 def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any]:
     """Stage 05 for a run, from the embeddings stage 04 wrote: every setting for every joint model
-    and zero-shot head, the chance test of control models, the classifier's seen-label checks, and
-    the consistency check.
+    and zero-shot head, the chance test of control models, the classifier's seen-label checks, the
+    consistency check, and on a dataset with held-out tracks the shift (:func:`shift_rows`).
 
     Returns ``{"rows", "per_item", "embeddings", "diagnostics"}``; ``rows`` go to ``results.csv``;
     ``per_item`` maps a model label to its per-track / per-tag tables; ``embeddings`` maps it to
@@ -219,6 +278,7 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
             if SIDEINFO[base_kind(m.sideinfo)].control:
                 rows += chance_rows(items, label, setting)
             per_item[label], spaces[label] = items, view
+            rows += shift_rows(view, ds, split, setting, ev, label, seed)
             if head == ev["heads"][0] and ev["diagnostics"]:  # the audio and side information, once per model
                 diags[label] = diagnose(emb, ds, split, items[("retrieval", "(B+C)-(X+Y)", "annotation")], label,
                                         plan.train_setting, seed)

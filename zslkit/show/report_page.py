@@ -3,8 +3,10 @@
 - :func:`headline` condenses ``results.csv`` into the table a reader looks for first: per model and
   head, unseen-tag annotation (AUC-i) and retrieval (AUC-l) on (B+C)-Y with 95 % intervals, the
   permutation test, seen tags on B (B-X), the random control as its mean over draws, the classifier's
-  seen-tag check, and the diagnostics' upper bound and side-audio correlation; for a transfer run the
-  target's numbers and accuracy.
+  seen-tag check, and the diagnostics' upper bound and side-audio correlation; on a dataset with held-out
+  tracks (m21's held-out bank) the shift, AUC-l on held-out tracks minus the others for B-X and (B+C)-Y
+  (:func:`shift_table` gives it whole, shown below the headline); for a transfer run
+  the target's numbers and accuracy.
 - :func:`offline_notebook` and :func:`offline_html` remove what a page would fetch from the network
   (require.js and MathJax from a CDN, the widget manager) and put a note where an interactive widget
   was.
@@ -24,6 +26,7 @@ import yaml
 
 from ..io import write_text
 from ..layout import RunLayout
+from ..plan import SHIFT_PARTS, shift_setting_name
 from ..registry import HEADS
 
 CDN_SCRIPT = re.compile(r"<script[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", re.I)
@@ -93,6 +96,7 @@ def headline(results: pd.DataFrame, heads: bool = False) -> pd.DataFrame:
         auc_l = pick("(B+C)-Y", "AUC-l mean" if over_draws else "AUC-l")
         bx = pick("B-X", "AUC-l mean" if over_draws else "AUC-l")
         perm = pick("(B+C)-Y", "permutation p-value (H1: own > permuted)")
+        shift = {s: pick(shift_setting_name(s, SHIFT_PARTS[2]), "AUC-l", "shift") for s in ("B-X", "(B+C)-Y")}
         probe = pick("(B+C)-Y half", "upper bound AUC-l, linear probe")
         rho = pick("tag pairs", "side-audio Spearman, seen-unseen pairs")
         if all(r is None for r in (auc_i, auc_l, bx)):
@@ -110,6 +114,8 @@ def headline(results: pd.DataFrame, heads: bool = False) -> pd.DataFrame:
                      "(B+C)-Y AUC-l": _cell(auc_l.value, auc_l.ci_low, auc_l.ci_high) if auc_l is not None else "",
                      "permutation p": _p(perm.value) if perm is not None else "",
                      "B-X AUC-l": _cell(bx.value, bx.ci_low, bx.ci_high) if bx is not None else "",
+                     **{f"{s} AUC-l {SHIFT_PARTS[2]}": _cell(d.value, d.ci_low, d.ci_high) if d is not None
+                        else "" for s, d in shift.items()},
                      "upper bound (probe)": _cell(probe.value) if probe is not None else "",
                      "side-audio ρ": _cell(rho.value) if rho is not None else ""})
     tr = results[results.stage == "07_transfer"]
@@ -127,8 +133,43 @@ def headline(results: pd.DataFrame, heads: bool = False) -> pd.DataFrame:
             if "permutation p-value (H1: own > permuted)" in get:
                 row["permutation p"] = _p(get["permutation p-value (H1: own > permuted)"].value)
             rows.append(row)
+        for r in tr[(tr.model == model) & (tr.metric == "skipped")].itertuples():  # the reason is in test_setting
+            rows.append({"model": model, "skipped": str(r.test_setting)})
     out = pd.DataFrame(rows).fillna("")
     return out.loc[:, (out != "").any()] if len(out) else out
+
+
+def shift_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The shift (stage 05, ``task = "shift"``): B-X and (B+C)-Y on held-out tracks and on the others.
+
+    Parameters
+    ----------
+    results : pd.DataFrame
+        Rows of ``results.csv``.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per (model, test setting, metric): ``held-out``, ``others`` and ``held-out minus others``
+        as ``"value [ci_low, ci_high]"`` (the difference paired by tag for AUC-l, of two samples of
+        tracks for AUC-i), ``n held-out`` and ``n others`` (tags for AUC-l, tracks for AUC-i). Empty
+        when the run has no shift rows (its dataset marks no held-out track).
+    """
+    shift = results[(results.task == "shift") & (results.labels.fillna("annotation") == "annotation")]
+    if "stage" in shift.columns:
+        shift = shift[shift.stage == "05_evaluate"]
+    if shift.empty:
+        return pd.DataFrame()
+    rows = {}
+    for r in shift.itertuples():
+        part = next(p for p in SHIFT_PARTS[::-1] if r.test_setting.endswith(shift_setting_name("", p)))
+        test = r.test_setting[:-len(part) - 1]
+        row = rows.setdefault((r.model, test, r.metric), {"model": r.model, "test": test, "metric": r.metric})
+        row[part] = _cell(r.value, r.ci_low, r.ci_high)
+        if part != SHIFT_PARTS[2]:
+            row[f"n {part}"] = int(r.n) if pd.notna(r.n) else None
+    return pd.DataFrame(list(rows.values()), columns=["model", "test", "metric", *SHIFT_PARTS,
+                                                      *(f"n {p}" for p in SHIFT_PARTS[:2])])
 
 
 def params_brief(params: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -169,6 +210,12 @@ def write_index(folder: str | Path) -> Path:
         if len(others):
             table += ("<h3>The other zero-shot heads</h3>"
                       + others.to_html(index=False, escape=True, classes="headline", border=0))
+        shift = shift_table(results)
+        if len(shift):
+            table += ("<h3>The held-out condition</h3><p>Tracks the dataset holds out of training (m21: rendered "
+                      "with the held-out General-MIDI bank) against the other unheard tracks; the difference is "
+                      "paired by tag for AUC-l (docs/evaluation.md, \"The shift\").</p>"
+                      + shift.to_html(index=False, escape=True, classes="headline", border=0))
     style = ("body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
              "table{border-collapse:collapse}th,td{padding:4px 10px;text-align:left;border-bottom:1px solid #ddd}"
              ".thumbs img{height:160px;margin:4px;border:1px solid #ccc}")

@@ -79,6 +79,10 @@ class Context:
     dataset_root : the dataset folder (None for free text)
     built : tables of the kinds built before this one in the same call
     free_text : True when ``texts`` are queries rather than the dataset's tags
+    columns : for kinds whose vectors have named columns (``table``), the columns a trained model
+        expects, by kind: the kind aligns its vectors to them by name (a missing column is zero, an
+        extra one is dropped; both are listed in the table's ``meta``). Empty: the kind's own columns.
+        Set when a trained run's side information is built for another dataset (:mod:`zslkit.transfer`).
     """
 
     texts: list[str]
@@ -88,3 +92,4 @@ class Context:
     dataset_root: Path | None = None
     built: dict[str, SideInfo] = field(default_factory=dict)
     free_text: bool = False
+    columns: dict[str, list[str]] = field(default_factory=dict)
