@@ -216,3 +216,35 @@ def test_random_control_draws_are_independent_tables():
     assert not np.allclose(tables["random"].vectors, tables["random@1"].vectors)
     assert draw_names("random", P["sideinfo"]) == ["random", "random@1", "random@2"]
     assert base_kind("random@2") == "random"
+
+
+def _table(kind, vectors, tags=("a", "b", "c", "d")):
+    from zslkit.data.sideinfo import SideInfo
+    return SideInfo(kind, list(tags), np.asarray(vectors, dtype=np.float32))
+
+
+def test_a_table_equal_to_its_control_is_named():
+    from zslkit.data.sideinfo import control_warnings, equal_tables
+    rng = np.random.default_rng(0)
+    v = rng.normal(size=(4, 6))
+    q, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    tables = {"glove": _table("glove", v), "random": _table("random", v), "sentence": _table("sentence", v @ q * 3),
+              "attributes": _table("attributes", rng.normal(size=(4, 6)))}
+    pairs = equal_tables(tables)
+    assert {(r.a, r.b): r.identical for r in pairs.itertuples()} == {
+        ("glove", "random"): True, ("glove", "sentence"): False, ("random", "sentence"): False}
+    warnings = control_warnings(tables)
+    assert len(warnings) == 3
+    assert "'glove' and 'random' are identical over 4 tags; 'random' is a control" in warnings[0]
+    assert "same cosine similarity" in warnings[1] and "learn the same thing" in warnings[1]
+
+
+def test_different_tables_raise_no_warning_and_missing_rows_are_skipped():
+    from zslkit.data.sideinfo import control_warnings
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(4, 5))
+    b = a.copy()
+    b[3] = np.nan          # a tag without a vector: compared on the others
+    c = rng.normal(size=(4, 5))
+    assert control_warnings({"glove": _table("glove", a), "random": _table("random", c)}) == []
+    assert len(control_warnings({"glove": _table("glove", a), "random": _table("random", b)})) == 1

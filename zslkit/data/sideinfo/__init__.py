@@ -33,7 +33,7 @@ from .random import random_table
 from .sentence import sentence_table
 from .table import Context, SideInfo, load_table
 
-__all__ = ["Context", "SideInfo", "load_table", "build_tables",
+__all__ = ["Context", "SideInfo", "load_table", "build_tables", "equal_tables", "control_warnings",
            "prepare_sideinfo",
            "text_vectors", "nearest_seen", "coverage_report", "results_rows", "attribute_table",
            "openmic_fma_vectors", "zscore_rows", "NEGATORS", "WordVectors", "tag_words",
@@ -112,6 +112,63 @@ def coverage_report(tables: Mapping[str, SideInfo]) -> pd.DataFrame:
                          for k, t in tables.items()])
 
 
+#: two tables whose tag-by-tag cosine similarities differ by less than this everywhere are "nearly equal"
+SAME_GEOMETRY = 1e-3
+
+
+def equal_tables(tables: Mapping[str, SideInfo], tol: float = SAME_GEOMETRY) -> pd.DataFrame:
+    """Pairs of side-information tables that are equal or nearly so: a control that is not one.
+
+    A model sees side information only through the tags' geometry, so two tables that give every
+    pair of tags the same cosine similarity (a table equal to another, scaled, or rotated) train the
+    same model: a "real" table equal to a random draw makes the control comparison meaningless.
+
+    Parameters
+    ----------
+    tables : mapping of str -> SideInfo
+        The run's tables (stage 02), over the same tags.
+    tol : float
+        Largest absolute difference of cosine similarities still called nearly equal.
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per such pair: ``a``, ``b``, ``identical`` (same shape and the same vectors),
+        ``max_cosine_difference`` (over the tags both tables have a vector for), ``tags``; empty when
+        every table differs from every other.
+    """
+    names = list(tables)
+    rows = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            ta, tb = tables[a], tables[b]
+            if ta.tags != tb.tags:
+                continue
+            both = ta.present & tb.present
+            if both.sum() < 2:
+                continue
+            ca, cb = ta.cosine()[np.ix_(both, both)], tb.cosine()[np.ix_(both, both)]
+            diff = float(np.nanmax(np.abs(ca - cb)))
+            identical = ta.vectors.shape == tb.vectors.shape and np.array_equal(ta.vectors[both], tb.vectors[both])
+            if identical or diff < tol:
+                rows.append({"a": a, "b": b, "identical": bool(identical), "max_cosine_difference": diff,
+                             "tags": int(both.sum())})
+    return pd.DataFrame(rows, columns=["a", "b", "identical", "max_cosine_difference", "tags"])
+
+
+def control_warnings(tables: Mapping[str, SideInfo], tol: float = SAME_GEOMETRY) -> list[str]:
+    """One sentence per pair of :func:`equal_tables`, naming both tables (a control among them first)."""
+    out = []
+    for r in equal_tables(tables, tol).itertuples():
+        how = "are identical" if r.identical else (f"give every pair of tags the same cosine similarity "
+                                                    f"(largest difference {r.max_cosine_difference:.1e})")
+        ctl = [n for n in (r.a, r.b) if SIDEINFO[base_kind(n)].control]
+        why = (f"; {ctl[0]!r} is a control, so the comparison with it says nothing" if ctl
+               else "; the two models will learn the same thing")
+        out.append(f"side information {r.a!r} and {r.b!r} {how} over {r.tags} tags{why}")
+    return out
+
+
 def results_rows(tables: Mapping[str, SideInfo]) -> list[dict]:
     """Per kind: dimension and number of tags without a vector, for ``results.csv``."""
     rows = []
@@ -119,4 +176,6 @@ def results_rows(tables: Mapping[str, SideInfo]) -> list[dict]:
         rows.append({"task": f"sideinfo {kind}", "metric": "dim", "value": t.dim})
         rows.append({"task": f"sideinfo {kind}", "metric": "n_tags_without_vector", "value": len(t.missing()),
                      "n": len(t.tags)})
+    rows += [{"task": f"sideinfo {r.a} = {r.b}", "metric": "max_cosine_difference", "value": r.max_cosine_difference,
+              "n": r.tags} for r in equal_tables(tables).itertuples()]
     return rows
