@@ -179,3 +179,11 @@ def test_explorer_widget_builds_headless(run):
     ds, split, P, run_dir, E, _ = run
     widget = explore.explorer(E, ds, None, dict(zip(ds.tags.tag, ds.tags.group)), k=5)
     assert isinstance(widget, W.Tab) and len(widget.children) == 3
+
+
+def test_maps_are_skipped_with_a_reason_below_four_tags(run):
+    ds, split, P, run_dir, E, _ = run
+    assert embed.map_skip_reason(E, P["embed"]) is None
+    assert embed.map_skip_reason(E, {**P["embed"], "maps": False}) == "embed.maps is false"
+    few = Embeddings(E.track_ids, E.tracks, E.tags[:3], E.tag_emb[:3], E.seen[:3], E.side[:3], E.meta)
+    assert embed.map_skip_reason(few, P["embed"]) == "3 tag(s) with side information; a UMAP map needs at least 4"

@@ -185,6 +185,8 @@ BASE: dict[str, dict[str, Any]] = {
                          "free-text queries shown in notebook 04 (texts need not be tags)", item="str"),
         "example_tracks": Field("int", 3, "tracks annotated in notebook 04", lo=0, hi=50),
         "top_k": Field("int", 10, "rows in the explorer's tables", lo=1, hi=200),
+        "maps": Field("bool", True, "draw the UMAP maps of notebook 04 (skipped, with a note, when fewer than 4 tags "
+                      "have side information)"),
         "widget": Field("bool", True, "show the ipywidgets explorer (false for headless runs)"),
         "interactive": Field("bool", True, "linked interactive (bokeh) maps of every joint model in notebook 04, "
                              "its HTML and figures/04_maps.html; they work offline (BokehJS embedded, ~1.7 MB)"),

@@ -144,6 +144,27 @@ def text_encoder(run_dir: str | os.PathLike, split, params: Mapping[str, Any],
 
 # ----------------------------------------------------------------------------- maps
 
+#: the fewest tags a UMAP map is drawn for
+MIN_MAP_TAGS = 4
+
+
+def map_skip_reason(emb: Embeddings, embed_params: Mapping[str, Any]) -> str | None:
+    """Why notebook 04 draws no map for ``emb``, or None when it draws them.
+
+    Parameters
+    ----------
+    emb : Embeddings
+    embed_params : mapping
+        The resolved ``embed`` section (``maps``).
+    """
+    if not embed_params["maps"]:
+        return "embed.maps is false"
+    n = int(emb.scorable.sum())
+    if n < MIN_MAP_TAGS:
+        return f"{n} tag(s) with side information; a UMAP map needs at least {MIN_MAP_TAGS}"
+    return None
+
+
 def umap_maps(emb: Embeddings, ds, umap_params: Mapping[str, Any], seed: int,
               colour_group: str) -> dict[str, pd.DataFrame]:
     """UMAP coordinates of the side-information space, the learned tag space, and the joint space.
