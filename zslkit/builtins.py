@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from .registry import DATASETS, ENCODERS, HEADS, SIDEINFO, Field
+from .registry import AUGMENTS, DATASETS, ENCODERS, HEADS, SIDEINFO, Field
 
 #: FMA's nested subsets, smallest first (``data.fma.subset``; each includes the smaller)
 FMA_SUBSETS = ("small", "medium", "large")
@@ -204,4 +204,31 @@ HEADS.register("eszsl", "zslkit.evaluate.heads:eszsl",
                doc="ESZSL: a closed-form bilinear map fitted on the training tracks' seen labels", params={
     "gamma": Field("float", 1.0, "penalty on the feature side", lo=0.0),
     "lam": Field("float", 1.0, "penalty on the side-information side", lo=0.0),
+})
+
+# ----------------------------------------------------------------------------- augmentations (train.augment items)
+
+AUGMENTS.register("specaugment", "zslkit.model.augment:specaugment",
+                  doc="SpecAugment masking: bands of frames and of mel bands set to the dataset mean", params={
+    "time_masks": Field("int", 2, "time masks per segment", lo=0, hi=16),
+    "time_width": Field("int", 20, "most frames per time mask (each width uniform in 0..time_width)", lo=0),
+    "freq_masks": Field("int", 2, "frequency masks per segment", lo=0, hi=16),
+    "freq_width": Field("int", 16, "most mel bands per frequency mask (uniform in 0..freq_width)", lo=0),
+})
+AUGMENTS.register("gain", "zslkit.model.augment:gain",
+                  doc="a random gain per segment, applied to the mel magnitudes under the log", params={
+    "db": Field("float", 6.0, "most gain either way, in dB (uniform in -db..db)", lo=0.0, hi=60.0),
+})
+AUGMENTS.register("tilt", "zslkit.model.augment:tilt",
+                  doc="a random spectral tilt per segment (dB per octave about a pivot), under the log", params={
+    "db_per_octave": Field("float", 3.0, "steepest tilt either way (uniform in -db_per_octave..db_per_octave)",
+                           lo=0.0, hi=24.0),
+    "pivot_hz": Field("float", 1000.0, "frequency the tilt leaves unchanged", lo=20.0),
+})
+AUGMENTS.register("mixup", "zslkit.model.augment:mixup",
+                  doc="two tracks mixed (mel magnitudes added), positives the union of their tags", params={
+    "p": Field("float", 0.5, "share of segments mixed with a partner from the batch", lo=0.0, hi=1.0),
+    "alpha": Field("float", 1.0, "Beta(alpha, alpha) draws the mixing weight (1: uniform)", lo=1e-3, hi=100.0),
+    "min_weight": Field("float", 0.2, "weights are scaled into min_weight..1-min_weight, so that both tracks, "
+                        "whose tags are all positive, stay audible", lo=0.0, hi=0.5),
 })

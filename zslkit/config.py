@@ -25,7 +25,7 @@ import yaml
 from . import builtins  # noqa: F401  (declares the built-in entries; imports none of their code)
 from .errors import ParamError
 from .plan import TRAIN_SETTINGS
-from .registry import DATASETS, ENCODERS, HEADS, SIDEINFO, Field, load_plugins
+from .registry import AUGMENTS, DATASETS, ENCODERS, HEADS, SIDEINFO, Field, Registry, load_plugins
 
 #: the sections, each with the first stage (notebook) that reads it; a ``Field(stage=...)`` names a later one
 STAGE_OF_SECTION = {"run": "01", "data": "01", "audio": "01", "split": "02", "sideinfo": "02", "model": "03",
@@ -121,6 +121,10 @@ BASE: dict[str, dict[str, Any]] = {
         "batch_size": Field("int", 64, "segments per batch (paper: 64)", lo=2),
         "crops_per_track": Field("int", 1, "random crops of each training track per epoch (paper: 1)",
                                  lo=1, hi=64),
+        "augment": Field("list", [], "augmentations of each training batch on the training device, in this order "
+                         "(registry AUGMENTS): items {name: <augmentation>, <its parameters>} or bare names, e.g. "
+                         "[specaugment, {name: mixup, p: 0.5}]; [] = none, as the paper (docs/models.md)",
+                         entries=AUGMENTS),
         "loss": Field("str", "hinge", "hinge (paper) or contrastive (softmax over all X)",
                       choices=("hinge", "contrastive")),
         "margin": Field("float", 0.4, "hinge margin (paper: 0.4)", lo=0.0, hi=2.0),
@@ -414,6 +418,8 @@ def _check(fld: Field, value, name, root, where):
             ok = isinstance(v, _TYPES[fld.item]) and not isinstance(v, bool)
             if not ok:
                 raise ParamError(f"{name}: list item {v!r} is not {fld.item}{where}")
+    if fld.kind == "list" and fld.entries is not None:
+        value = [_entry_item(fld.entries, v, f"{name}[{i}]", root, where) for i, v in enumerate(value)]
     if fld.kind == "dict" and isinstance(fld.default, dict) and fld.default:
         value = {**fld.default, **value}
     if fld.check is not None and not fld.check[0](value):
@@ -426,6 +432,22 @@ def _check(fld: Field, value, name, root, where):
             raise ParamError(f"{name}: file or folder not found: {path}{where}")
         value = str(path)
     return value
+
+
+def _entry_item(registry: Registry, item, name: str, root, where) -> dict[str, Any]:
+    """One item of a list of ``registry``'s entries (``Field(entries=...)``): ``{name: <entry>, <its parameters>}``
+    or the bare name, returned as ``{"name": ..., every parameter}`` with the entry's defaults filled in."""
+    if isinstance(item, str):
+        item = {"name": item}
+    if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+        raise ParamError(f"{name}: expected a name or {{name: <{registry.what}>, its parameters...}}, "
+                         f"got {item!r}{where}")
+    if item["name"] not in registry:
+        raise ParamError(f"{name}.name: {item['name']!r} is not a registered {registry.what}; "
+                         f"known: {', '.join(registry.names())}{where}")
+    entry = registry[item["name"]]
+    given = {k: v for k, v in item.items() if k != "name"}
+    return {"name": entry.name, **_resolve_section(entry.params, given, name, root, where)}
 
 
 def dump(params: Mapping[str, Any]) -> str:
@@ -451,9 +473,11 @@ def describe() -> str:
 
     for section, spec in schema().items():
         walk(spec, section)
-    for registry in (DATASETS, SIDEINFO, ENCODERS, HEADS):
+    for registry in (DATASETS, SIDEINFO, ENCODERS, HEADS, AUGMENTS):
         lines += ["", f"{registry.selector}: registered {registry.what}s"]
         for e in registry:
             flags = ", ".join(k for k, v in e.flags.items() if v is True)
             lines.append(f"  {e.name:14s} {e.doc}{f'  [{flags}]' if flags else ''}")
+            if registry is AUGMENTS:  # their parameters live in list items, not in a section of the schema
+                lines += [f"    {k:28s} {f.kind:5s} default={f.default!r}  {f.doc}" for k, f in e.params.items()]
     return "\n".join(lines)

@@ -1,10 +1,10 @@
-"""Registries: the four seams where zslkit is extended.
+"""Registries: the five seams where zslkit is extended.
 
 A registry maps a name to an :class:`Entry`: the object that does the work (a builder function or
 a class), the parameter section it owns, a one-line description, and flags. :mod:`zslkit.config`
 derives allowed values, defaults and ``zslkit params --describe`` from the registries, so adding
-an importer, a side-information kind, an encoder or a zero-shot head is one module plus one
-registration::
+an importer, a side-information kind, an encoder, a zero-shot head or a training augmentation is one
+module plus one registration::
 
     from zslkit.registry import SIDEINFO, Field
 
@@ -22,14 +22,18 @@ registry        selector parameter      entry section                 what an en
 ``SIDEINFO``    ``sideinfo.kinds``      ``sideinfo.<name>``           tag -> vector table builder
 ``ENCODERS``    ``model.encoder``       ``model.<name>``              audio encoder class
 ``HEADS``       ``evaluate.heads``      ``heads.<name>``              zero-shot head
+``AUGMENTS``    ``train.augment``       ``train.augment[i]``          training augmentation
 ==============  ======================  ============================  =========================
+
+An augmentation is chosen with its parameters in one item of a list (``train.augment: [{name: gain, db: 6}]``),
+not in a section: the same one may be listed twice, and the order is the order they are applied in.
 
 The contract of each kind of entry is written in the module that holds its built-in entries' code
 (:mod:`zslkit.data.datasets`, :mod:`zslkit.data.sideinfo`, :mod:`zslkit.model.encoders`,
-:mod:`zslkit.evaluate.heads`) and in ``docs/extending.md``. The built-in entries are declared in
-:mod:`zslkit.builtins`, their objects by ``"module:attribute"`` reference: a registry knows every
-name, section, doc and flag without importing the code (torch, pandas), which is imported when an
-entry first works (:attr:`Entry.obj`).
+:mod:`zslkit.evaluate.heads`, :mod:`zslkit.model.augment`) and in ``docs/extending.md``. The built-in
+entries are declared in :mod:`zslkit.builtins`, their objects by ``"module:attribute"`` reference: a
+registry knows every name, section, doc and flag without importing the code (torch, pandas), which is
+imported when an entry first works (:attr:`Entry.obj`).
 
 User modules are loaded with :func:`load_plugins` (the ``run.plugins`` parameter): a module name
 on ``sys.path`` or a ``.py`` file, imported once per process.
@@ -66,6 +70,10 @@ class Field:
       left out of checkpoint digests.
     - ``recorded_in``: ``"mels"`` (a dataset's ``dataset.json``) or ``"checkpoint"`` (each checkpoint's
       architecture): the value is stored there, and what is stored is used only with the same value.
+
+    ``entries`` (a :class:`Registry`, with ``kind="list"``) makes a list of that registry's entries, each item
+    ``{name: <entry>, <its parameters>}`` or the bare name (its defaults): :mod:`zslkit.config` checks each
+    item's parameters against the entry's Fields (errors name ``train.augment[1].db``) and fills in defaults.
     """
 
     kind: str
@@ -81,6 +89,7 @@ class Field:
     stage: str | None = None
     neutral: bool = False
     recorded_in: str | None = None
+    entries: Registry | None = None
 
 
 #: a lazy reference to the object of an entry: ``"package.module:attribute"``
@@ -116,6 +125,8 @@ class Entry:
         return obj
 
     def __getattr__(self, flag: str) -> Any:
+        if flag.startswith("__"):  # copy and pickle probe for these before the fields exist
+            raise AttributeError(flag)
         try:
             return self.flags[flag]
         except KeyError:
@@ -135,11 +146,15 @@ class Registry:
         Keys of the section where entries' own sections live; an entry may not take these names.
     flags : dict
         Flags every entry carries, with their defaults.
+    reserved_params : sequence of str
+        Names an entry's parameters may not take (``name``, for entries chosen as list items).
     """
 
-    def __init__(self, what: str, selector: str, reserved: Sequence[str] = (), flags: dict | None = None):
+    def __init__(self, what: str, selector: str, reserved: Sequence[str] = (), flags: dict | None = None,
+                 reserved_params: Sequence[str] = ()):
         self.what, self.selector = what, selector
         self.reserved = set(reserved)
+        self.reserved_params = set(reserved_params)
         self.flag_defaults = dict(flags or {})
         self._entries: dict[str, Entry] = {}
 
@@ -161,6 +176,9 @@ class Registry:
         if unknown:
             raise ParamError(f"{self.what} {name!r}: unknown flag {sorted(unknown)[0]!r}; "
                              f"known: {', '.join(self.flag_defaults) or 'none'}")
+        taken = set(params or {}) & self.reserved_params
+        if taken:
+            raise ParamError(f"{self.what} {name!r}: a parameter may not be called {sorted(taken)[0]!r}")
         if name in self._entries and not replace:
             raise ParamError(f"{self.what} {name!r} is already registered (pass replace=True)")
         if isinstance(obj, str) and not REFERENCE.fullmatch(obj):
@@ -170,6 +188,9 @@ class Registry:
         doc = doc or ("" if isinstance(obj, str) else (obj.__doc__ or "").strip().split("\n")[0])
         self._entries[name] = Entry(name, obj, dict(params or {}), doc, {**self.flag_defaults, **flags})
         return obj
+
+    def __deepcopy__(self, memo) -> "Registry":
+        return self  # one per process: a copied schema (a Field(entries=...)) refers to the same registry
 
     def unregister(self, name: str) -> None:
         self._entries.pop(name, None)
@@ -196,6 +217,7 @@ SIDEINFO = Registry("side-information kind", "sideinfo.kinds", reserved=("kinds"
                     flags={"free_text": False, "control": False})
 ENCODERS = Registry("audio encoder", "model.encoder", reserved=("encoder", "sideinfo"))
 HEADS = Registry("zero-shot head", "evaluate.heads", flags={"trained": False})
+AUGMENTS = Registry("training augmentation", "train.augment", reserved_params=("name",))
 
 
 # ----------------------------------------------------------------------------- plugins

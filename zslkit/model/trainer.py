@@ -13,6 +13,9 @@ Conventions
   is refused when the run's parameters changed. Training never evaluates beyond this loss.
 - No unseen (Y) tag reaches training: only X side-information rows exist in the trainer, and a
   split that lists a tag both ways is refused (:class:`~zslkit.errors.DataError`).
+- ``train.augment`` (:mod:`zslkit.model.augment`) changes each training batch on the device, before it is
+  standardised, seeded by the step; validation batches never. ``[]`` builds nothing and leaves the checkpoint
+  digest as it was, so runs made before the key existed resume.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ from ..data.audio import PAPER_MEAN, PAPER_STD
 from ..errors import DataError, ParamError, RunError
 from ..io import write_csv
 from . import distributed
+from .augment import Augmenter, Context
 from .checkpoints import build_model, save_checkpoint
 from .feed import DeviceBatches, DevicePack, choose_feed
 from .inference import resolve_device, standardise
@@ -111,6 +115,7 @@ class Trainer:
         self.state = {"epoch": 0, "step": 0, "plateau_lr": train["lr"], "best": math.inf, "best_epoch": 0,
                       "bad_epochs": 0, "history": []}
         self.train_src, self.valid_src, self.feed = self._batch_sources(ds)
+        self.augment = self._augmenter(ds, params)
         self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=train["precision"] == "bf16")
         self._loaders: dict = {}
         self._step = None  # the loss module, wrapped in DistributedDataParallel under torchrun
@@ -174,8 +179,10 @@ class Trainer:
 
     def _made_with(self) -> tuple[dict[str, Any], str]:
         """What the checkpoints are made with, and its digest: a checkpoint resumes only under the same."""
-        # how batches travel changes no number; bf16 does (recorded only then, so older checkpoints still resume)
-        digested = {k: v for k, v in self.p.items() if k not in FEED_KEYS and not (k == "precision" and v == "fp32")}
+        # how batches travel changes no number; bf16 and augmentations do (each recorded only when on, so older
+        # checkpoints still resume)
+        digested = {k: v for k, v in self.p.items() if k not in FEED_KEYS and not (k == "precision" and v == "fp32")
+                    and not (k == "augment" and not v)}
         made_with = {"train": digested, "arch": self.arch, "kind": self.kind, "seed": self.seed, "seen": self.seen,
                      "n_train": len(self.train_set)}
         return made_with, params_digest(made_with)
@@ -192,6 +199,14 @@ class Trainer:
         valid_src = BatchSource(self.valid_set, p["batch_size"], negatives, self.seed, self.segment,
                                 valid=True, pack=packs[1], part=part)
         return train_src, valid_src, choose_feed(p["feed"], self.device, packs[0], p["device_pack_gb"])
+
+    def _augmenter(self, ds, params: Mapping[str, Any]) -> Augmenter | None:
+        """``train.augment``'s augmentations of the training batches; None when none are listed."""
+        items = self.p.get("augment") or []
+        if not items:
+            return None
+        rate = (ds.meta.get("mel_spec") or {}).get("sample_rate") or params["audio"]["sample_rate"]
+        return Augmenter(items, Context(self.device, self.mean, int(rate)), self.seed, self.dist.rank)
 
     # -- one batch -----------------------------------------------------------------------------
     def loss(self, batch, net: torch.nn.Module | None = None) -> torch.Tensor:
@@ -244,6 +259,8 @@ class Trainer:
         for batch in tqdm(self._loader(self.train_src), total=len(self.train_src), leave=False,
                           desc=f"epoch {epoch + 1}", disable=not progress):
             wait += time.perf_counter() - tick
+            if self.augment is not None:
+                batch = self.augment(batch, self.state["step"])
             lr = self.state["plateau_lr"] / (1 + self.p["decay"] * self.state["step"])
             for group in self.opt.param_groups:
                 group["lr"] = lr
