@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -205,3 +207,33 @@ def test_a_checkpoint_that_does_not_fit_names_the_parameters():
     fitting = {**arch, "encoder": "paper", "encoder_params": dict(P["model"]["paper"]), "segment_frames": 130,
                "hidden": P["heads"]["learned"]["hidden"]}
     check_fits("best.pt", fitting, P, "glove")
+
+
+def test_a_batch_larger_than_the_training_set_is_fitted_to_it(syn, tmp_path):
+    ds, split, P = syn
+    n_train = len(split.train_tracks("A"))
+    tr = make_trainer(ds, split, P, tmp_path / "t", batch_size=n_train + 50)
+    assert tr.batch_size == n_train and len(tr.train_src) == 1
+    assert tr.run_epoch(progress=False)["train_loss"] > 0
+    same = make_trainer(ds, split, P, tmp_path / "s", batch_size=16)
+    assert same.batch_size == 16  # a batch the data fills is left as it is
+    from zslkit.model.train import adaptations
+    notes = adaptations({"joint": {"trainer": tr}, "other": {"trainer": same}})
+    assert notes == [f"joint: train.batch_size {n_train + 50} is more than the setting's {n_train} training tracks: "
+                     f"batches of {n_train}, the largest they fill"]
+
+
+@pytest.mark.parametrize("a_tracks, tracks_mode, expected", [
+    (["a1"], "random", r"no train tracks in split 's0' \(1 track\(s\) in A\); a setting needs at least 2 tracks"),
+    (["a1", "a2", "a3"], "random", r"split.train_ratio 0.2 puts floor\(0.2 x 3\) = 0 of them in training: use "
+                                   r"split.train_ratio between 0.34 and 0.99, or train.setting 'B' or 'AB'"),
+    (["a1", "a2"], "dataset", r"split.tracks is 'dataset' .* use split.tracks: random"),
+])
+def test_an_empty_training_part_names_the_setting_to_change(a_tracks, tracks_mode, expected):
+    from zslkit.data.splits import Split
+    from zslkit.model.train import empty_part_message
+    tracks = {"A": a_tracks, "B": ["b1", "b2"], "C": [], "A_train": [], "A_valid": a_tracks, "B_train": ["b1"],
+              "B_valid": ["b2"], "AB_train": ["b1"], "AB_valid": a_tracks + ["b2"]}
+    msg = empty_part_message(Split("s0", ["x"], ["y"], tracks), "A", "train",
+                             {"train_ratio": 0.2, "tracks": tracks_mode})
+    assert re.search(expected, msg), msg

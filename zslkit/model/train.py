@@ -24,6 +24,7 @@ entry point runs under a ``torchrun`` started by hand, on one node or several::
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from typing import Any, Mapping
@@ -54,6 +55,38 @@ def seen_vectors(ds, split, kind: str) -> np.ndarray:
     return table.vectors[[row[t] for t in split.seen]]
 
 
+def empty_part_message(split, setting: str, part: str, split_params: Mapping[str, Any]) -> str:
+    """Why a training setting has no ``part`` ("train" or "valid") tracks, and which setting to change.
+
+    Parameters
+    ----------
+    split : Split
+    setting : str
+        ``train.setting`` (``"A"``, ``"B"`` or ``"AB"``).
+    part : str
+        ``"train"`` or ``"valid"``.
+    split_params : mapping
+        The resolved ``split`` section.
+    """
+    whole = split.track_set("A+B" if setting == "AB" else setting)
+    n, ratio = len(whole), split_params["train_ratio"]
+    msg = (f"setting {train_setting_name(setting)}: no {part} tracks in split {split.name!r} "
+           f"({n} track(s) in {'A+B' if setting == 'AB' else setting})")
+    if split_params["tracks"] == "dataset":
+        msg += (f"; split.tracks is 'dataset' and the dataset's own split puts none of them in {part}: "
+                "use split.tracks: random")
+    elif n < 2:
+        msg += "; a setting needs at least 2 tracks, one to train and one to validate"
+    else:
+        works = [r / 100 for r in range(5, 100) if 1 <= math.floor(r / 100 * n) <= n - 1]
+        msg += (f"; split.train_ratio {ratio} puts floor({ratio} x {n}) = {math.floor(ratio * n)} of them in training: "
+                f"use split.train_ratio between {works[0]} and {works[-1]}")
+    usable = [s for s in ("A", "B", "AB") if s != setting and split.train_tracks(s) and split.valid_tracks(s)]
+    if usable:
+        msg += f", or train.setting {' or '.join(repr(s) for s in usable)} (it has train and valid tracks)"
+    return msg
+
+
 def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
                 progress: bool = True) -> dict[str, Any]:
     """Stage 03: train (or resume) every model of the run's plan; keep the best checkpoints.
@@ -77,7 +110,7 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
     plan, layout = RunPlan.from_params(params), RunLayout.at(run_dir)
     for part, tracks in (("train", split.train_tracks(plan.setting)), ("valid", split.valid_tracks(plan.setting))):
         if not tracks:
-            raise DataError(f"setting {plan.train_setting}: no {part} tracks in split {split.name!r}")
+            raise DataError(empty_part_message(split, plan.setting, part, params["split"]))
     missing = [k for k in plan.sideinfo_kinds() if k not in params["sideinfo"]["kinds"]]
     if missing:
         raise DataError(f"side information {missing[0]!r} is trained on but not built: add it to sideinfo.kinds "
@@ -106,12 +139,24 @@ def results_rows(result: Mapping[str, Any], setting: str) -> list[dict]:
         tr, c = r["trainer"], r["curves"]
         common = {"model": r["label"], "train_setting": train_setting_name(setting), "task": "training"}
         rows += [{**common, "metric": "parameters", "value": count_parameters(tr.net)},
+                 {**common, "metric": "batch_size", "value": tr.batch_size},
                  {**common, "metric": "epochs", "value": len(c)},
                  {**common, "metric": "best_epoch", "value": tr.state["best_epoch"]},
                  {**common, "metric": "best_valid_loss", "value": tr.state["best"]},
                  {**common, "metric": "seconds_per_epoch", "value": float(c.seconds.mean()) if len(c) else np.nan},
                  {**common, "metric": "data_wait_share", "value": float(c.data_wait.mean()) if len(c) else np.nan}]
     return rows
+
+
+def adaptations(result: Mapping[str, Any]) -> list[str]:
+    """What stage 03 adapted to the data, one sentence per model (e.g. a batch fitted to few tracks)."""
+    out = []
+    for name, r in result.items():
+        tr = r["trainer"]
+        if tr.batch_size < tr.p["batch_size"]:
+            out.append(f"{name}: train.batch_size {tr.p['batch_size']} is more than the setting's "
+                       f"{len(tr.train_set)} training tracks: batches of {tr.batch_size}, the largest they fill")
+    return out
 
 
 def curves_table(result: Mapping[str, Any]) -> pd.DataFrame:

@@ -50,6 +50,27 @@ from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
 FEED_KEYS = config.keys("train", neutral=True)
 
 
+def fitted_batch(n_train: int, batch_size: int) -> int:
+    """The batch stage 03 trains with: ``train.batch_size``, or, when the setting has fewer training tracks,
+    the largest batch they fill (one crop of each), so that small data trains by default.
+
+    Parameters
+    ----------
+    n_train : int
+        Training tracks of the setting.
+    batch_size : int
+        ``train.batch_size``.
+
+    Returns
+    -------
+    int
+        ``min(batch_size, n_train)``; :class:`~zslkit.errors.DataError` when there is no training track.
+    """
+    if n_train < 1:
+        raise DataError("no training track: no batch can be formed (see the split's train/valid parts in notebook 02)")
+    return min(batch_size, n_train)
+
+
 class _Step(torch.nn.Module):
     """The loss of one batch as a module's forward, so DistributedDataParallel can wrap it."""
 
@@ -140,11 +161,10 @@ class Trainer:
 
     def _track_sets(self, ds, split):
         """The training setting's train and valid tracks with their seen labels."""
-        setting, batch = self.p["setting"], self.p["batch_size"]
+        setting = self.p["setting"]
         train_set = track_set(ds, split.train_tracks(setting), self.seen)
         valid_set = track_set(ds, split.valid_tracks(setting), self.seen)
-        if len(train_set) < batch:
-            raise DataError(f"setting {setting}: {len(train_set)} training tracks, fewer than one batch of {batch}")
+        self.batch_size = fitted_batch(len(train_set), self.p["batch_size"])
         return train_set, valid_set
 
     def _network(self, ds, params: Mapping[str, Any], seen_vectors: np.ndarray | None, sideinfo: str | None):
@@ -194,9 +214,9 @@ class Trainer:
         negatives = p["negatives"] if self.kind == "joint" and p["loss"] == "hinge" else 0
         packs = [pack_tracks(ds, s) if p["pack"] else None for s in (self.train_set, self.valid_set)]
         part = (self.dist.rank, self.dist.world)
-        train_src = BatchSource(self.train_set, p["batch_size"], negatives, self.seed, self.segment,
+        train_src = BatchSource(self.train_set, self.batch_size, negatives, self.seed, self.segment,
                                 crops_per_track=p["crops_per_track"], pack=packs[0], part=part)
-        valid_src = BatchSource(self.valid_set, p["batch_size"], negatives, self.seed, self.segment,
+        valid_src = BatchSource(self.valid_set, self.batch_size, negatives, self.seed, self.segment,
                                 valid=True, pack=packs[1], part=part)
         return train_src, valid_src, choose_feed(p["feed"], self.device, packs[0], p["device_pack_gb"])
 
