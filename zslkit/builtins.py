@@ -18,9 +18,34 @@ from .registry import AUGMENTS, DATASETS, ENCODERS, HEADS, SIDEINFO, Field
 FMA_SUBSETS = ("small", "medium", "large")
 #: the m21 catalogue's probability that a clip's annotation covers each tag group (``data.m21.coverage``);
 #: read from the file here, since the m21 package imports its renderers
-M21_COVERAGE = dict(yaml.load((Path(__file__).parent / "data" / "datasets" / "m21" / "catalogue.yaml")
-                              .read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-                    ["coverage"])
+_M21_CATALOGUE = yaml.load((Path(__file__).parent / "data" / "datasets" / "m21" / "catalogue.yaml")
+                           .read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+M21_COVERAGE = dict(_M21_CATALOGUE["coverage"])
+#: the ranges of the m21 clips' performance and production draws (``data.m21.performance_ranges``,
+#: ``production_ranges``; docs/datasets.md)
+M21_PERFORMANCE = dict(_M21_CATALOGUE["performance"])
+M21_PRODUCTION = dict(_M21_CATALOGUE["production"])
+#: the timbre banks m21 knows by name (zslkit.data.datasets.m21.banks)
+M21_BANKS = ("bundled", "fluidr3", "musescore", "fluidr3mono")
+
+
+def _m21_ranges(default: dict):
+    """A ``check`` for m21 range dicts: known keys, each value of its default's form ([lo, hi] numbers with
+    lo <= hi, a non-empty list of numbers, or {known choice: weight >= 0} with a positive weight)."""
+    num = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)  # noqa: E731
+
+    def ok_value(key, v):
+        d = default[key]
+        if isinstance(d, dict):
+            return (isinstance(v, dict) and v and set(v) <= set(d) and all(num(w) and w >= 0 for w in v.values())
+                    and sum(v.values()) > 0)
+        if len(d) == 2:
+            return isinstance(v, list) and len(v) == 2 and all(map(num, v)) and v[0] <= v[1]
+        return isinstance(v, list) and len(v) > 0 and all(map(num, v))
+
+    return (lambda v: set(v) <= set(default) and all(ok_value(k, x) for k, x in v.items()),
+            f"keys from {sorted(default)}; each value as its default: [lo, hi], a list of values, "
+            f"or {{choice: weight}}")
 
 # ----------------------------------------------------------------------------- dataset importers (data.<name>)
 
@@ -88,8 +113,29 @@ DATASETS.register("m21", "zslkit.data.datasets.m21:importer",
     "pieces": Field("dict", {}, "cap on pieces per repertory (overrides the profile)",
                     check=(lambda v: all(isinstance(n, int) and n >= 0 for n in v.values()),
                            "repertory: non-negative integer")),
-    "soundfonts": Field("list", ["bundled"], "timbre banks: 'bundled' (TimGM6mb from pretty-midi), 'debian' "
-                        "(any installed Debian GM bank), or .sf2/.sf3 paths", item="str"),
+    "soundfonts": Field("list", list(M21_BANKS), "timbre banks, each clip rendered with one: 'bundled' (TimGM6mb "
+                        "from pretty-midi), 'fluidr3', 'musescore', 'fluidr3mono' (Debian's fluid-soundfont-gm, "
+                        "musescore-general-soundfont-small, fluidr3mono-gm-soundfont; left out, and said, where "
+                        "not installed), 'debian' (those three), or .sf2/.sf3 paths", item="str"),
+    "heldout_bank": Field("str", "bundled", "bank no training clip is rendered with: a share of clips "
+                          "(heldout_share) is, marked heldout in tracks.csv, for stage 05's timbre-shift report; "
+                          "a name of soundfonts, a file name or a path; another installed bank if it is not "
+                          "installed; null: none", nullable=True),
+    "heldout_share": Field("float", 0.2, "share of clips rendered with the held-out bank", lo=0.0, hi=0.9),
+    "performance": Field("str", "natural", "natural = each clip played with drawn timing and duration jitter, "
+                         "rubato, phrase dynamics and accents, sustain pedal, part levels and stereo places "
+                         "(performance_ranges); none = the notes as written",
+                         choices=("natural", "none")),
+    "performance_ranges": Field("dict", M21_PERFORMANCE, "the range of each performance draw (catalogue.yaml; "
+                                "docs/datasets.md)", check=_m21_ranges(M21_PERFORMANCE)),
+    "production": Field("str", "studio", "studio = each clip recorded and produced with a drawn chain: "
+                        "microphone colouring, room or hall reverb, noise or hum, EQ, bus compression, "
+                        "loudness, an MP3 or Ogg round trip (production_ranges); none = dry, peak-normalised "
+                        "(with performance: none and soundfonts: [bundled]: m21's renders before banks and "
+                        "production, sample for sample)",
+                        choices=("studio", "none")),
+    "production_ranges": Field("dict", M21_PRODUCTION, "the range of each production draw (catalogue.yaml; "
+                               "docs/datasets.md)", check=_m21_ranges(M21_PRODUCTION)),
 })
 
 DATASETS.register("mtat", "zslkit.data.datasets.mtat:importer",

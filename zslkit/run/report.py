@@ -26,7 +26,7 @@ RESULT_COLUMNS = ["stage", "model", "train_setting", "test_setting", "task", "la
                   "ci_low", "ci_high", "n", "n_excluded"]
 PACKAGES = ["zslkit", "numpy", "scipy", "pandas", "torch", "librosa", "soundfile", "scikit-learn",
             "umap-learn", "matplotlib", "papermill", "nbconvert", "music21", "pretty_midi",
-            "tinysoundfont", "sentence-transformers"]
+            "tinysoundfont", "pedalboard", "pyloudnorm", "sentence-transformers"]
 
 
 def prepare_run_dir(params: Mapping[str, Any]) -> Path:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,7 +26,7 @@ import pandas as pd
 import yaml
 
 from ..io import write_text
-from ..layout import RunLayout
+from ..layout import DatasetLayout, RunLayout
 from ..plan import SHIFT_PARTS, shift_setting_name
 from ..registry import HEADS
 
@@ -182,7 +183,18 @@ def params_brief(params: Mapping[str, Any]) -> list[tuple[str, str]]:
             ("controls", ", ".join(t.get("controls") or []) or "none"),
             ("model", f"{m.get('encoder')} encoder; setting {t.get('setting')}, {t.get('loss')} loss, "
                       f"{t.get('optimizer')}, up to {t.get('max_epochs')} epochs"),
-            ("heads", ", ".join((params.get("evaluate") or {}).get("heads") or []))]
+            ("heads", ", ".join((params.get("evaluate") or {}).get("heads") or []))] + [
+            ("rendering", note) for note in [_render_note(params)] if note]
+
+
+def _render_note(params: Mapping[str, Any]) -> str | None:
+    """How a rendered dataset was made, from its ``dataset.json`` (m21: the timbre banks used, missing and
+    held out, the performance and production); None when there is no such note."""
+    try:
+        meta = json.loads(DatasetLayout.from_params(params).meta.read_text())
+    except (KeyError, TypeError, OSError, ValueError):
+        return None
+    return meta.get("render") if isinstance(meta, dict) else None
 
 
 def write_index(folder: str | Path) -> Path:

@@ -16,11 +16,12 @@ from tqdm.auto import tqdm
 from ....errors import DataError
 from ....io import write_csv, write_json
 from .. import Dataset, annotations_from_lists, write_dataset
-from . import catalogue
+from . import catalogue, performance, production
+from .banks import Banks, choose_bank, resolve
 from .corpus import build_symbolic, candidates
 from .knowledge import descriptions, knowledge_table
 from .plans import ClipPlan, observed_tags, plan_clips
-from .render import _render_job, soundfont_paths
+from .render import _render_job
 
 
 def select_pieces(caps: Mapping[str, int], seed: int) -> dict[str, list[tuple[str, dict]]]:
@@ -44,6 +45,8 @@ def render_digest(plan: ClipPlan, params: Mapping[str, Any], sfs: list[str]) -> 
     fields = [plan.piece_id, plan.instruments, round(plan.bpm, 6), plan.transpose, round(plan.start, 6),
               plan.velocity, round(plan.peak, 6), Path(sfs[plan.soundfont]).name, plan.seed,
               params["clip_seconds"], params["sample_rate"]]
+    if plan.performance is not None or plan.production is not None:  # dry clips keep the digest they had
+        fields += [plan.performance, plan.production]
     return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
 
 
@@ -78,10 +81,17 @@ def build(out_dir: str | os.PathLike, sym_dir: str | os.PathLike, params: Mappin
         pieces += ok[: caps[rep]]
     if not pieces:
         raise DataError("m21: no score could be parsed")
-    sfs = [str(p) for p in soundfont_paths(params["soundfonts"])]
+    if params["production"] != "none":
+        production.check(params["production_ranges"])
+    banks = resolve(params["soundfonts"], params["heldout_bank"])
+    sfs = banks.paths
+    if progress and (banks.missing or banks.heldout is None):
+        print(f"m21: {banks.note}")
     plans = plan_clips(pieces, params["n_clips"], params["clip_seconds"],
                        params["instruments_per_clip"], len(sfs), seed, sym_dir, params["instrumentation"],
                        params["free_share"])
+    for plan in plans:
+        draw_render(plan, params, banks)
     by_id = {p["piece_id"]: p for p in pieces}
     stale = stale_clips(out_dir, plans, params, sfs)
     jobs = []
@@ -99,7 +109,7 @@ def build(out_dir: str | os.PathLike, sym_dir: str | os.PathLike, params: Mappin
             for _ in tqdm(pool.imap_unordered(_render_job, jobs, chunksize=8), total=len(jobs),
                           desc="render", unit="clip", disable=not progress):
                 pass
-    ds, report = _write(out_dir, plans, by_id, params, sfs, seed)
+    ds, report = _write(out_dir, plans, by_id, params, banks, seed)
     report.update({"pieces_selected": len(pieces), "pieces_failed": len(failed),
                    "failures": [{"source": f["source"], "error": f["error"]} for f in failed],
                    "clips_rendered_now": len(jobs), "clips_replaced": len(stale)})
@@ -107,7 +117,30 @@ def build(out_dir: str | os.PathLike, sym_dir: str | os.PathLike, params: Mappin
     return ds, report
 
 
-def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], params, sfs, seed):
+def draw_render(plan: ClipPlan, params: Mapping[str, Any], banks: Banks) -> None:
+    """The clip's bank (held out or not), performance and production, drawn from its own seed, in place."""
+    if len(banks.paths) > 1:
+        plan.soundfont, plan.heldout = choose_bank(plan.seed, len(banks.paths), banks.heldout,
+                                                   params["heldout_share"])
+    if params["performance"] != "none":
+        plan.performance = performance.draw(plan.seed, plan.instruments, params["performance_ranges"])
+    if params["production"] != "none":
+        plan.production = production.draw(plan.seed, params["production_ranges"])
+
+
+def render_record(plan: ClipPlan) -> dict[str, Any]:
+    """The clip's drawn performance and production as ``tracks.csv`` columns (``perf_*``, ``prod_*``; a
+    value per part joined by ``;``, an unused value empty)."""
+    row: dict[str, Any] = {}
+    for prefix, values in (("perf_", plan.performance), ("prod_", plan.production)):
+        for key, value in (values or {}).items():
+            row[prefix + key] = (";".join(str(v) for v in value) if isinstance(value, list)
+                                 else "" if value is None else value)
+    return row
+
+
+def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], params, banks: Banks, seed):
+    sfs = banks.paths
     observed = [observed_tags(p, params["coverage"]) for p in plans]
     group_of = {t: g for obs in observed for g, t in obs}
     counts = pd.Series([t for obs in observed for _, t in obs]).value_counts()
@@ -126,11 +159,13 @@ def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], par
                      "instruments": ";".join(plan.instruments), "ensemble": plan.ensemble or "",
                      "bpm": round(plan.bpm, 1),
                      "onset_rate": round(plan.onset_rate, 2), "transpose": plan.transpose,
-                     "soundfont": Path(sfs[plan.soundfont]).name, "render_digest": render_digest(plan, params, sfs),
-                     "tags_full": ";".join(t for g in plan.tags_full.values() for t in g)})
+                     "soundfont": Path(sfs[plan.soundfont]).name, "heldout": int(plan.heldout),
+                     "render_seed": plan.seed, "render_digest": render_digest(plan, params, sfs),
+                     "tags_full": ";".join(t for g in plan.tags_full.values() for t in g), **render_record(plan)})
     tags = pd.DataFrame({"tag": kept_tags, "group": [group_of[t] for t in kept_tags]})
     meta = {"name": out_dir.name, "source": "m21", "seed": seed, "params": dict(params),
-            "soundfonts": [Path(s).name for s in sfs],
+            "soundfonts": banks.files, "heldout_bank": banks.heldout_file, "banks_missing": banks.missing,
+            "render": banks.note + f"; performance: {params['performance']}; production: {params['production']}",
             "licence": "music21 corpus encodings; Essen and Palestrina: non-commercial use only"}
     ds = write_dataset(out_dir, pd.DataFrame(rows), tags,
                        annotations_from_lists([tag_lists[i] for i in keep], kept_tags), meta)
@@ -140,5 +175,10 @@ def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], par
     ensembles = pd.Series([p.ensemble or "(free draw)" for p in plans]).value_counts()
     report = {"clips_planned": len(plans), "clips_without_tags": len(plans) - len(keep),
               "tags_kept": len(kept_tags), "tags_dropped_rare": dropped,
-              "ensembles": {k: int(v) for k, v in ensembles.items()}}
+              "ensembles": {k: int(v) for k, v in ensembles.items()},
+              "banks": banks.note, "banks_missing": banks.missing,
+              "clips_per_bank": {k: int(v) for k, v in
+                                 pd.Series([Path(sfs[p.soundfont]).name for p in plans]).value_counts().items()},
+              "clips_heldout_bank": int(sum(p.heldout for p in plans)),
+              "performance": params["performance"], "production": params["production"]}
     return ds, report

@@ -35,6 +35,28 @@ class ClipPlan:
     onset_rate: float = 0.0
     tags_full: dict[str, list[str]] = field(default_factory=dict)
     ensemble: str | None = None     # the ensemble template, None for a free draw
+    heldout: bool = False           # rendered with the held-out bank (banks.choose_banks)
+    performance: dict | None = None  # the drawn performance (performance.draw); None: as written
+    production: dict | None = None   # the drawn production chain (production.draw); None: dry
+
+
+def value_at(spec, u: float):
+    """The value of a range spec of ``catalogue.yaml``'s ``performance`` or ``production`` at the uniform
+    draw ``u``: ``[lo, hi]`` uniform between them (rounded to 3 decimals: what is recorded is what is
+    used), a longer list one of its values, ``{choice: weight}`` one choice with these weights."""
+    if isinstance(spec, Mapping):
+        names = list(spec)
+        w = np.cumsum([float(spec[n]) for n in names])
+        return names[min(int(np.searchsorted(w / w[-1], u, side="right")), len(names) - 1)]
+    if len(spec) == 2:
+        return round(float(spec[0]) + u * (float(spec[1]) - float(spec[0])), 3)
+    return spec[min(int(u * len(spec)), len(spec) - 1)]
+
+
+def draw_value(rng: np.random.Generator, spec):
+    """:func:`value_at` one uniform draw, whatever the spec (so changing one range leaves the values
+    drawn for the other keys as they were)."""
+    return value_at(spec, float(rng.random()))
 
 
 def _notes(midi_path: Path):
