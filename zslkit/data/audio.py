@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import stat
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Mapping
@@ -95,6 +96,36 @@ class MelSpec:
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".au", ".aiff", ".aif")
 
 
+#: why :func:`file_issue` finds an audio file unusable before decoding it
+EMPTY = "empty (0 bytes)"
+
+
+def file_issue(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot hold audio, said plainly, or None when it is a non-empty regular file.
+
+    libsndfile reports an empty MP3 as "File does not exist or is not a regular file (possibly a
+    pipe?)" and a missing file as "System error"; every importer and the mel computation say this instead.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    issue : str or None
+        ``'not found'``, ``'not a regular file'``, ``'empty (0 bytes)'`` (:data:`EMPTY`) or None.
+    """
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "not found"
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if not stat.S_ISREG(st.st_mode):
+        return "not a regular file"
+    return EMPTY if st.st_size == 0 else None
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int = 22050,
                max_duration: float | None = None, offset: float = 0.0) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``sample_rate``, from ``offset`` seconds on.
@@ -122,8 +153,12 @@ def load_audio(path: str | os.PathLike, sample_rate: int = 22050,
     Raises
     ------
     DataError
-        The file is missing or cannot be decoded; the message names the file.
+        The file is missing, empty or cannot be decoded; the message names the file and
+        says which (``<path>: empty (0 bytes)``, ``<path>: not found``, ``<path>: cannot decode audio: ...``).
     """
+    issue = file_issue(path)
+    if issue:
+        raise DataError(f"{path}: {issue}")
     try:
         with sf.SoundFile(str(path)) as fh:
             native = fh.samplerate

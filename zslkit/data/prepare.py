@@ -25,11 +25,51 @@ MEL_SETTINGS = config.keys("audio", recorded_in="mels")
 def prepare_dataset(params: Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]]:
     """Build or import the dataset with the importer ``data.source`` (cached and resumable).
 
-    Returns the dataset and a report of what was left out and why.
+    Returns the dataset and a report of what was left out or merged and why, also written to the
+    dataset's ``build_report.json`` (:func:`report_table` lists it).
     """
     data = params["data"]
     entry = DATASETS[data["source"]]
-    return entry.obj(DatasetLayout.from_params(params).root, data[entry.name], params["run"], data["name"])
+    ds, report = entry.obj(DatasetLayout.from_params(params).root, data[entry.name], params["run"], data["name"])
+    write_json(ds.root / "build_report.json", report)
+    return ds, report
+
+
+#: lists of a build report that are not files of the dataset (m21's scores that music21 cannot parse)
+NOT_FILES = ("failures",)
+
+
+def report_table(report: Mapping[str, Any]) -> pd.DataFrame:
+    """Every file or track a build report lists with its reason, one row each.
+
+    Parameters
+    ----------
+    report : mapping
+        An importer's report: lists of ``{"issue": ..., "track_id" and/or "path"}`` under keys such as
+        ``left_out`` (missing, empty or unlisted files, untagged tracks) and ``merged`` (a copy not read
+        beside the one that is), and scalars.
+
+    Returns
+    -------
+    table : DataFrame ``list, track_id, path, issue`` (``list``: the report key; further keys as columns)
+    """
+    rows = [{"list": key, **entry} for key, value in report.items() if isinstance(value, list)
+            and key not in NOT_FILES for entry in value if isinstance(entry, Mapping) and "issue" in entry]
+    columns = ["list", "track_id", "path", "issue"]
+    table = pd.DataFrame(rows, columns=columns + sorted({k for r in rows for k in r} - set(columns)))
+    return table.fillna("")
+
+
+def report_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The rest of a build report beside :func:`report_table`: counts and scalars (a list of entries with
+    an ``issue`` becomes its length; :data:`NOT_FILES` lists are left out, their counts stay)."""
+    out = {}
+    for key, value in report.items():
+        if key in NOT_FILES:
+            continue
+        listed = isinstance(value, list) and value and all(isinstance(v, Mapping) and "issue" in v for v in value)
+        out[key] = len(value) if listed else value
+    return out
 
 
 def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:

@@ -3,7 +3,8 @@
 Conventions
 -----------
 - Each track is decoded and turned into the paper's log-mel by :mod:`zslkit.data.audio` (the front
-  end), checked (too short, non-finite, silent: skipped with a reason) and stored as float16.
+  end), checked (missing, empty (0 bytes), unreadable, too short, non-finite, silent: skipped with a
+  reason) and stored as float16.
 - The work is cut into tasks of up to ``shard_tracks`` tracks (:func:`process_chunk`), run in a
   local process pool or on a Dask cluster (:mod:`zslkit.data.scheduler`). With the ``shards``
   layout each task writes one shard and its index; with ``files`` one ``.npy`` per track
@@ -28,7 +29,7 @@ from tqdm.auto import tqdm
 from ..config import LAYOUTS  # the mel folder layouts preprocessing writes (audio.layout)
 from ..errors import DataError, ParamError
 from ..io import save_npy, write_csv
-from .audio import MelSpec, load_audio, logmel
+from .audio import EMPTY, MelSpec, file_issue, load_audio, logmel
 from .melstore import SHARD_DIR, complete_shards, remove_leftovers, shard_index, write_index, write_shard
 from .scheduler import n_slots, run_tasks
 
@@ -68,6 +69,9 @@ def _check_signal(y: np.ndarray, sample_rate: int, min_duration: float) -> str |
 def _mel_of(job) -> tuple[tuple, np.ndarray | None]:
     """One track: ``(row, mel float16 or None)``; ``row`` as in :func:`preprocess`'s table."""
     track_id, audio_path, spec, max_duration, min_duration, offset = job
+    issue = file_issue(audio_path)
+    if issue:  # said plainly ('empty (0 bytes)'), not as libsndfile's guess
+        return (track_id, audio_path, "error", issue if issue == EMPTY else f"unreadable: {issue}", 0, 0.0), None
     try:
         y = load_audio(audio_path, spec.sample_rate, max_duration, offset)
     except DataError as exc:

@@ -5,7 +5,7 @@
 - Further columns are kept as track metadata in ``tracks.csv``.
 - An optional CSV ``tag,group`` assigns tag groups; tags it does not name get the group ``tag``.
 
-Rows whose file does not exist and rows with an empty tag list are reported and left out;
+Rows whose file does not exist or is empty (0 bytes) and rows with an empty tag list are reported and left out;
 they never stop the import.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from ...errors import DataError, ParamError
+from ..audio import file_issue
 from . import Dataset, annotations_from_lists, write_dataset
 
 DEFAULT_GROUP = "tag"
@@ -50,7 +51,7 @@ def import_folder(csv_path: str | os.PathLike, out_dir: str | os.PathLike, tag_s
     -------
     dataset : Dataset
     report : pd.DataFrame
-        ``path, issue`` for every row left out (missing file, empty tag list).
+        ``path, issue`` for every row left out (missing or empty (0 bytes) file, empty tag list).
     """
     csv_path = Path(csv_path)
     table = read_tag_csv(csv_path, tag_sep)
@@ -59,8 +60,11 @@ def import_folder(csv_path: str | os.PathLike, out_dir: str | os.PathLike, tag_s
     for i, row in table.iterrows():
         path = Path(row.path) if os.path.isabs(row.path) else base / row.path
         tags = [t.strip() for t in row.tags.split(tag_sep) if t.strip()]
-        if not path.is_file():
+        issue = file_issue(path)
+        if issue == "not found":
             issues.append((row.path, f"file not found: {path}"))
+        elif issue:
+            issues.append((row.path, f"{issue}: {path}"))
         elif not tags:
             issues.append((row.path, "empty tag list"))
         else:

@@ -6,8 +6,11 @@ Every importer of a published dataset (MTAT, MTG-Jamendo, GTZAN, FMA) reads its 
 
 - A malformed file raises :class:`~zslkit.errors.DataError` naming the file, the line (1-based, as an
   editor shows it) and the bad value, before anything is written: an import is all or nothing.
-- Audio that is missing is not an error: the track is left out and listed in the import report.
-  Audio that cannot be decoded is found and listed by stage 01's preprocessing, as for every source.
+- Audio that is missing or empty (0 bytes) is not an error: the track is left out and listed in the
+  import report (:func:`existing_audio`); a track present in several formats is read once, from the
+  preferred one, and the others are listed (:func:`one_file_per_track`). Audio that cannot be decoded
+  is found and listed by stage 01's preprocessing, as for every source. Stage 01 shows the report and
+  writes it to the dataset's ``build_report.json``.
 - ``tracks.csv`` gets a ``split`` column (``train``, ``valid``, ``test`` or empty) with the dataset's
   own split where it has one; ``split.tracks: dataset`` uses it (docs/datasets.md).
 """
@@ -22,6 +25,7 @@ from typing import Any, Iterator, Mapping, Sequence
 import pandas as pd
 
 from ...errors import DataError
+from ..audio import EMPTY, file_issue
 from . import Dataset, annotations_from_lists, write_dataset
 
 OWN_SPLITS = ("train", "valid", "test")
@@ -148,16 +152,63 @@ def apply_split_lists(records: Mapping[str, Record], lists: Mapping[str, Sequenc
             records[track_id].split = part
 
 
+def audio_problem(path: str | os.PathLike) -> str | None:
+    """Why an audio file is left out at import, naming it (``audio not found: <path>``,
+    ``empty (0 bytes): <path>``), or None for a non-empty regular file (:func:`zslkit.data.audio.file_issue`)."""
+    issue = file_issue(path)
+    if issue is None:
+        return None
+    return f"audio {issue}: {path}" if issue != EMPTY else f"{EMPTY}: {path}"
+
+
 def existing_audio(records: Sequence[Record], base: Path | None = None) -> tuple[list[Record], list[dict]]:
-    """Split ``records`` into those whose audio file exists and a report of the others."""
+    """Split ``records`` into those with a usable audio file and a report of the others (missing or empty
+    files, each ``{"track_id", "path", "issue"}``: :func:`audio_problem`)."""
     keep, missing = [], []
     for r in records:
         path = Path(r.path) if base is None or os.path.isabs(r.path) else base / r.path
-        if path.is_file():
+        problem = audio_problem(path)
+        if problem is None:
             keep.append(r)
         else:
-            missing.append({"track_id": r.track_id, "issue": f"audio not found: {path}"})
+            missing.append({"track_id": r.track_id, "path": str(path), "issue": problem})
     return keep, missing
+
+
+def one_file_per_track(copies: Mapping[str, Sequence[Path]], preference: Sequence[str],
+                       why: str) -> tuple[dict[str, Path], list[dict], list[dict]]:
+    """Choose one audio file per track where a track is present in several formats.
+
+    Parameters
+    ----------
+    copies : ``{track_id: [path, ...]}``, every file found for the track
+    preference : file suffixes, the preferred first (``(".au", ".wav")``); a missing or empty file is
+        passed over for the next
+    why : the documented reason for the preference, quoted in the report (``"GTZAN's original format"``)
+
+    Returns
+    -------
+    chosen : ``{track_id: path}`` for tracks with a usable file
+    left_out : ``{"track_id", "path", "issue"}`` for tracks whose every copy is unusable (one entry per copy)
+    merged : ``{"track_id", "path", "issue"}`` for each copy not read beside the chosen one
+    """
+    rank = {s: i for i, s in enumerate(preference)}
+    chosen, left_out, merged = {}, [], []
+    for track_id, paths in copies.items():
+        ordered = sorted(paths, key=lambda p: (rank.get(p.suffix, len(rank)), p.name))
+        problems = {p: audio_problem(p) for p in ordered}
+        usable = [p for p in ordered if problems[p] is None]
+        if not usable:
+            left_out += [{"track_id": track_id, "path": str(p), "issue": problems[p]} for p in ordered]
+            continue
+        keep = chosen[track_id] = usable[0]
+        for p in ordered:
+            if p == keep:
+                continue
+            issue = (f"also present as {keep.name}, which is read ({why})" if problems[p] is None else
+                     f"{problems[p]}; {keep.name} is read instead")
+            merged.append({"track_id": track_id, "path": str(p), "issue": issue})
+    return chosen, left_out, merged
 
 
 def assemble(out_dir: str | os.PathLike, records: Sequence[Record], tags: pd.DataFrame,
