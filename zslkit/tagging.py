@@ -31,20 +31,32 @@ from .plan import base_kind
 from .registry import SIDEINFO
 
 
-def source_params(run_dir: str | os.PathLike) -> dict[str, Any]:
-    """The resolved parameters a finished run recorded (``params.yaml``)."""
+def source_params(run_dir: str | os.PathLike, what: str = "transfer.source") -> dict[str, Any]:
+    """The resolved parameters a finished run recorded (``params.yaml``).
+
+    ``what`` is how messages name the run folder: the parameter (``transfer.source``) or, from the command
+    line, the argument the user typed (``zslkit tag`` passes ``source``).
+    """
     path = RunLayout.at(run_dir).params
     if not path.is_file():
-        raise ParamError(f"transfer.source: {run_dir} is not a run folder (no params.yaml)")
+        raise ParamError(f"{what}: {run_dir} is not a run folder (no params.yaml)")
     return yaml.safe_load(path.read_text())
 
 
-def load_source_model(run_dir: str | os.PathLike, name: str = "joint", device="cpu"):
-    """``(model, info)`` of ``train/<name>/best.pt`` in the source run."""
+def trained_models(run_dir: str | os.PathLike) -> list[str]:
+    """The models of a run folder with a ``train/<name>/best.pt``, sorted."""
+    return sorted(p.parent.name for p in (Path(run_dir) / "train").glob("*/best.pt"))
+
+
+def load_source_model(run_dir: str | os.PathLike, name: str = "joint", device="cpu", what: str = "transfer.models"):
+    """``(model, info)`` of ``train/<name>/best.pt`` in the source run.
+
+    ``what`` is how messages name the choice of model: the parameter (``transfer.models``) or the option the
+    user typed (``zslkit tag`` passes ``--model``).
+    """
     path = RunLayout.at(run_dir).checkpoint(name)
     if not path.is_file():
-        raise ParamError(f"transfer.models: {name!r}: {path} not found; the source run has "
-                         f"{sorted(p.name for p in (Path(run_dir) / 'train').glob('*') if p.is_dir())}")
+        raise ParamError(f"{what}: {name!r}: {path} not found; the source run has {trained_models(run_dir)}")
     return load_checkpoint(path, device)
 
 
@@ -71,12 +83,24 @@ def tag_files(run_dir: str | os.PathLike, path: str | os.PathLike, tags: Sequenc
     scores : DataFrame ``file, rank, tag, score, seen_by_source`` (top ``top`` per file), or with
         ``query``: ``file, rank, query, score`` (files ranked by the query)
     skipped : DataFrame ``file, reason`` for files that could not be used (the reasons of stage 01)
+
+    Files are named as the user gave them: relative to the folder ``path`` (``sub/a.wav``), or ``path``
+    itself for one file. Messages name the command's arguments (``source``, ``--model``).
     """
-    src = source_params(run_dir)
+    src = source_params(run_dir, what="source")
     device = resolve_device(device)
-    model, info = load_source_model(run_dir, model_name, device)
+    model, info = load_source_model(run_dir, model_name, device, what="--model")
+    joint = Path(run_dir) / "embeddings" / f"{model_name}.npz"
+    if info["kind"] != "joint":
+        joints = [m for m in trained_models(run_dir) if m.startswith("joint")]
+        raise ParamError(f"--model: {model_name!r} is a {info['kind']}, not a joint model; the run's joint models: "
+                         f"{joints}")
+    if tags is None and query is None and not joint.is_file():
+        raise DataError(f"--model: {model_name!r}: {joint} not found (stage 04 embeds the run's tags); run "
+                        f"`zslkit run <params> --from 04`, or give --tags or --query")
     kind = info["arch"]["sideinfo"]
     files = audio_files(path)
+    given = Path(path)
     a = src["audio"]
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(f"f{i}", str(f)) for i, f in enumerate(files)]
@@ -86,22 +110,22 @@ def tag_files(run_dir: str | os.PathLike, path: str | os.PathLike, tags: Sequenc
         ids = [t for t, _ in jobs if t in store]
         emb = track_embeddings(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
                                src["embed"]["batch_segments"], src["embed"]["normalize_segments"], device, False)
-    name = {t: str(f) for t, f in jobs}
+    name = {t: (Path(f).relative_to(given).as_posix() if given.is_dir() else str(path)) for t, f in jobs}
     skipped = pd.DataFrame({"file": [name[t] for t in table.track_id[table.status == "error"]],
                             "reason": table.reason[table.status == "error"].tolist()})
     free = SIDEINFO[base_kind(kind)].free_text
     if query is not None or tags is not None:
         texts = [query] if query is not None else list(tags)
+        option = "--query" if query is not None else "--tags"
         if not free:
-            raise ParamError(f"--tags/--query: the run's side information {kind!r} has no vectors for free text; "
-                             f"leave them out to use the run's own tags")
+            raise ParamError(f"{option}: the run's side information {kind!r} has no vectors for free text; "
+                             f"leave it out to use the run's own tags")
         side = text_vectors(texts, base_kind(kind), src["sideinfo"])
         unknown = [t for t, v in zip(texts, side) if np.isnan(v).any()]
         if unknown:
-            raise DataError(f"no {kind} vector for {unknown[0]!r}: none of its words is in the vocabulary")
+            raise DataError(f"{option}: no {kind} vector for {unknown[0]!r}: none of its words is in the vocabulary")
         tag_emb, seen = embed_tag_vectors(model, side.astype(np.float32), device), np.isin(texts, info["seen"])
     else:
-        joint = Path(run_dir) / "embeddings" / f"{model_name}.npz"
         vocab = Embeddings.load(joint)
         ok = vocab.scorable
         texts, tag_emb, seen = [t for t, k in zip(vocab.tags, ok) if k], vocab.tag_emb[ok], vocab.seen[ok]
