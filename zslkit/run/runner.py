@@ -25,6 +25,7 @@ from ..errors import RunError
 from ..io import write_json, write_text
 from ..layout import RunLayout
 from ..show.report_page import offline_html, offline_notebook, write_index
+from . import kernel
 from .report import environment
 
 #: the stages of each pipeline: a run (01-06) and a transfer (the target's 01, then 07)
@@ -223,26 +224,56 @@ def write_run_files(layout: RunLayout, params: Mapping[str, Any], params_path: s
 def execute(chosen: Sequence[Path], layout: RunLayout, params: Mapping[str, Any], params_path: str | os.PathLike,
             root: Path, stages: Sequence[str], done: list[str], log=print) -> None:
     """Execute each notebook into the run folder with papermill, export its HTML and record it in
-    ``progress.json`` (``done`` grows); a failing notebook is exported too and raises :class:`RunError`."""
+    ``progress.json`` (``done`` grows); a failing notebook is exported too and raises :class:`RunError`.
+
+    A cell fails when it raises, when its kernel dies, when it runs past ``run.cell_timeout`` seconds, or when
+    its kernel goes idle without replying (the liveness guard, :mod:`zslkit.run.kernel`); the message names
+    the notebook and the cell."""
     import papermill as pm
 
+    timeout = (params.get("run") or {}).get("cell_timeout")
     for nb in chosen:
         out = layout.root / nb.name
         log(f"[zslkit] {nb.name} ...")
         t0 = time.time()
+        watch = kernel.CellWatch()
         try:
             pm.execute_notebook(str(nb), str(out), cwd=str(root),
                                 parameters={**params, "params_file": str(params_path), "lab": False},
-                                kernel_name="python3", progress_bar=False, log_output=False)
+                                kernel_name="python3", progress_bar=False, log_output=False,
+                                engine_name=kernel.engine(), execution_timeout=timeout, watch=watch,
+                                idle_grace=kernel.IDLE_GRACE)
         except pm.PapermillExecutionError as exc:
             export_html(out, layout.root)
             raise RunError(f"{nb.name} failed in cell {exc.cell_index} (execution count "
                            f"{exc.exec_count}): {exc.ename}: {exc.evalue}\n"
                            f"executed notebook kept at {out}") from None
+        except Exception as exc:
+            why = kernel_failure(exc, watch, timeout)
+            if why is None:
+                raise
+            if out.is_file():
+                export_html(out, layout.root)
+            where = f"in cell {watch.cell}" if watch.cell is not None else "after its last cell"
+            raise RunError(f"{nb.name} failed {where}: {why}\nexecuted notebook kept at {out}") from None
         export_html(out, layout.root)
         done.append(nb.name)
         write_json(layout.progress, {"stages": list(stages), "done": done})
         log(f"[zslkit] {nb.name} done in {time.time() - t0:.1f} s")
+
+
+def kernel_failure(exc: BaseException, watch: kernel.CellWatch, timeout: int | None) -> str | None:
+    """Why papermill stopped in ``watch.cell`` when it raised ``exc`` rather than a cell's own error (the
+    liveness guard's finding, ``run.cell_timeout``, a dead kernel); None for anything else."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    if watch.hang:
+        return watch.hang
+    if isinstance(exc, CellTimeoutError):
+        return f"no reply within run.cell_timeout = {timeout} s; the kernel was stopped"
+    if isinstance(exc, DeadKernelError):
+        return "the kernel died (killed, or out of memory?) while the cell ran"
+    return None
 
 
 def export_html(notebook: Path, folder: Path) -> Path:
