@@ -8,7 +8,7 @@ PARAMS  ?= params/demo.yaml
 ARGS    ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv demo banks smoke test test-fast test-datasets test-browser test-long lint lab bench clean-venv
+.PHONY: venv demo banks smoke test test-fast test-datasets test-browser test-long lint lab bench gpu-check clean-venv
 
 venv: $(STAMP)
 
@@ -69,7 +69,7 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check zslkit tests benchmarks
+	$(BIN)/ruff check zslkit tests benchmarks .ci
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --config=jupyter_server_config.py --ServerApp.root_dir=. \
@@ -80,6 +80,13 @@ lab: $(STAMP)
 BENCH_ARGS ?=
 bench: $(STAMP)
 	set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f $(BENCH_ARGS); done
+
+# one command checks a GPU (docs/benchmarks.md, under 8 min on one): the CUDA tests, bench_train.py --device cuda
+# (fp32, bf16), bench_metrics.py --backend torch --device cuda, a smoke run on the GPU and, with two GPUs, a
+# two-process NCCL training; every number in reports/gpu-check/report.md. Without CUDA: one line, exit 0
+GPU_CHECK_ARGS ?=
+gpu-check: $(STAMP)
+	$(BIN)/python .ci/gpu_check.py $(GPU_CHECK_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)
