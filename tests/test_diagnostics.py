@@ -30,3 +30,18 @@ def test_summary_reads_the_numbers(probe, rho, words):
          "alignment": {"seen-unseen pairs": rho}}
     line = diagnostics.summary(d)
     assert all(w in line for w in words) and f"{rho:.2f}" in line
+
+
+def test_summary_says_when_the_data_are_too_small_to_judge():
+    """Few positives or no defined bound or rho: the line says so instead of a verdict (small data)."""
+    few = {"upper_bounds": pd.DataFrame({"tag": ["a", "b"], "n_pos_fit": [2, 3], "n_pos_test": [3, 1],
+                                         "prototype": [0.2, 0.3], "probe": [0.1, 0.2]}),
+           "alignment": {"seen-unseen pairs": 0.1}}
+    line = diagnostics.summary(few)
+    assert "too few positive tracks" in line and "at most 2 positive track(s)" in line and "barely" not in line
+    enough = {**few, "upper_bounds": few["upper_bounds"].assign(n_pos_fit=[9, 9], n_pos_test=[9, 9])}
+    assert "the audio barely separates" in diagnostics.summary(enough)
+    none = {"upper_bounds": few["upper_bounds"].assign(prototype=np.nan, probe=np.nan),
+            "alignment": {"seen-unseen pairs": np.nan}}
+    line = diagnostics.summary(none)
+    assert "cannot be estimated" in line and "too few seen-unseen tag pairs" in line and "nan" not in line

@@ -187,3 +187,22 @@ def test_maps_are_skipped_with_a_reason_below_four_tags(run):
     assert embed.map_skip_reason(E, {**P["embed"], "maps": False}) == "embed.maps is false"
     few = Embeddings(E.track_ids, E.tracks, E.tags[:3], E.tag_emb[:3], E.seen[:3], E.side[:3], E.meta)
     assert embed.map_skip_reason(few, P["embed"]) == "3 tag(s) with side information; a UMAP map needs at least 4"
+
+
+def test_a_colour_group_the_dataset_lacks_colours_by_its_largest_group_with_a_note():
+    """Small or odd data: the demo's embed.color_group 'family' on a folder dataset (one group 'tag')."""
+    from types import SimpleNamespace
+
+    from zslkit.evaluate.tagspace import fitted_colour_group
+    from zslkit.plan import RunPlan
+    ds = SimpleNamespace(tags=pd.DataFrame({"tag": ["a", "b", "c"], "group": ["tag", "tag", "mood"]}))
+    assert fitted_colour_group(ds, "mood") == ("mood", None) and fitted_colour_group(ds, None) == ("tag", None)
+    group, note = fitted_colour_group(ds, "family")
+    assert group == "tag" and note.startswith("embed.color_group 'family' is not a tag group of this dataset "
+                                              "(groups: tag, mood): the maps are coloured by 'tag'")
+    plan = RunPlan.from_params(config.resolve({}))
+    rows = embed.results_rows({}, plan, "2 tag(s) with side information; a UMAP map needs at least 4", note)
+    assert [(r["task"], r["metric"], r["test_setting"]) for r in rows] == [
+        ("maps", "skipped", "2 tag(s) with side information; a UMAP map needs at least 4"),
+        ("maps", "color_group", note)]
+    assert embed.results_rows({}, plan) == []

@@ -105,6 +105,8 @@ def test_evaluate_run_reads_embeddings_only_and_adds_classifier_control_and_tabl
     assert len(seen[seen.test == "A-valid-X"]) == 1 + len(labels)
     top = tables.top_annotations(emb, ds, emb.track_ids[:2], k=5)
     assert top.shape == (5, 2)
+    few = tables.top_annotations(emb, ds, emb.track_ids[:2], k=len(emb.tags) + 5)  # k beyond a small tag set
+    assert few.shape == (int(emb.scorable.sum()), 2) and list(few.index) == list(range(1, len(few) + 1))
 
 
 def test_every_head_transfers_on_the_zero_shot_solvable_data(runs):

@@ -180,3 +180,19 @@ def test_permutation_test_needs_tag_specific_scores():
     # above 0.5 for every tag, so the t-test against chance rejects; but no tag-specific signal
     assert common["own"] > 0.6 and chance_test(np.diag(cross_auc(shared, labels)))["p"] < 1e-3
     assert common["p"] > 0.05 and abs(common["own"] - common["permuted"]) < 0.03
+
+
+def test_permutation_test_is_exact_with_few_tags():
+    """Small data: with n! <= n_permutations every permutation is enumerated once; 2 tags give p in {0.5, 1}."""
+    rng = np.random.default_rng(1)
+    labels = rng.random((80, 2)) < 0.4
+    labels[:2] = [[True, False], [False, True]]
+    perfect = labels + rng.normal(0, 0.01, labels.shape)
+    t = permutation_test(perfect, labels, 10_000)
+    assert t["exact"] and t["min_p"] == 0.5 and t["p"] == 0.5 and t["n"] == 2
+    assert permutation_test(perfect, labels, 10_000, seed=5) == t  # exact: no seed dependence
+    labels3 = rng.random((120, 4)) < 0.3
+    t3 = permutation_test(labels3 + rng.normal(0, 0.3, labels3.shape), labels3, 10_000)
+    assert t3["exact"] and t3["min_p"] == pytest.approx(1 / 24) and t3["p"] == pytest.approx(1 / 24)
+    big = permutation_test(labels3 + rng.normal(0, 0.3, labels3.shape), labels3, 10)  # 4! > 10: drawn
+    assert not big["exact"] and big["min_p"] == pytest.approx(1 / 11)

@@ -237,3 +237,18 @@ def test_an_empty_training_part_names_the_setting_to_change(a_tracks, tracks_mod
     msg = empty_part_message(Split("s0", ["x"], ["y"], tracks), "A", "train",
                              {"train_ratio": 0.2, "tracks": tracks_mode})
     assert re.search(expected, msg), msg
+
+
+def test_models_left_out_by_the_plan_are_said_and_recorded():
+    """Stage 03 on a dataset without what a kind needs: the plan's left-out models are notes and
+    results.csv rows (metric 'skipped', the reason in test_setting)."""
+    from zslkit.model.train import adaptations, results_rows
+    from zslkit.plan import RunPlan
+    P = config.resolve({"train": {"also": ["table"]}, "sideinfo": {"kinds": ["glove", "table", "random"]}})
+    plan = RunPlan.from_params(P, {"table": "no knowledge.csv"})
+    assert adaptations({}, plan) == ["joint-table (embedding table) is left out: side information 'table' is left "
+                                     "out: no knowledge.csv"]
+    assert results_rows({}, "A", plan) == [{"model": "embedding table", "train_setting": "A-X", "task": "training",
+                                            "metric": "skipped", "test_setting": "side information 'table' is left "
+                                            "out: no knowledge.csv"}]
+    assert adaptations({}) == [] and results_rows({}, "A") == []

@@ -112,3 +112,32 @@ def test_split_examples_come_from_c_then_b_seeded(tmp_path):
 def test_missing_split_names_the_file(tmp_path):
     with pytest.raises(DataError, match=r"tag_split.json: split not found; run notebook 02"):
         Split.load(tmp_path, "s9")
+
+
+def test_a_kind_the_dataset_cannot_give_leaves_its_models_out_with_why():
+    P = resolved(model={"sideinfo": "glove"}, train={"also": ["table"], "baseline": True, "controls": ["random"]},
+                 sideinfo={"kinds": ["glove", "table", "random"], "random": {"draws": 2}})
+    plan = RunPlan.from_params(P, {"table": "the dataset has no knowledge.csv", "random": "like was not built"})
+    assert plan.names == ["joint", "classifier"]
+    assert [(m.name, why) for m, why in plan.left_out] == [
+        ("joint-table", "side information 'table' is left out: the dataset has no knowledge.csv"),
+        ("joint-random", "side information 'random' is left out: like was not built"),
+        ("joint-random@1", "side information 'random' is left out: like was not built")]
+    assert plan.notes()[0].startswith("joint-table (embedding table) is left out: side information 'table'")
+    assert RunPlan.from_params(P, {}) == RunPlan.from_params(P) and not RunPlan.from_params(P).left_out
+    with pytest.raises(ParamError, match=r"model.sideinfo: 'glove' is left out: no words; or use one of 'table', "
+                                         r"which were built"):
+        RunPlan.from_params(P, {"glove": "no words"})
+
+
+def test_plan_of_a_run_reads_what_stage_02_could_not_build(tmp_path):
+    from zslkit.plan import left_out_kinds
+    P = resolved(run={"data_dir": str(tmp_path)}, data={"name": "ds"}, train={"also": ["table"]},
+                 sideinfo={"kinds": ["glove", "table", "random"]})
+    assert left_out_kinds(P) == {} and RunPlan.of_run(P) == RunPlan.from_params(P)  # before stage 02
+    marker = DatasetLayout.from_params(P).sideinfo_unavailable("s0", "table")
+    assert marker == tmp_path / "ds" / "splits" / "s0" / "sideinfo" / "table.unavailable.json"
+    marker.parent.mkdir(parents=True)
+    marker.write_text('{"kind": "table", "reason": "no knowledge.csv"}')
+    assert left_out_kinds(P) == {"table": "no knowledge.csv"}
+    assert "joint-table" not in RunPlan.of_run(P) and [m.name for m, _ in RunPlan.of_run(P).left_out] == ["joint-table"]

@@ -69,3 +69,37 @@ def test_index_has_headline_thumbnails_and_only_relative_links(tmp_path):
     assert '<a href="figures/04_maps.html">04_maps</a> (interactive' in page
     assert "0.610 [0.560, 0.660]" in page and "glove, table" in page
     assert str(tmp_path) not in page and "http" not in page
+
+
+def test_index_says_what_was_adapted_to_small_data(tmp_path):
+    """Side information not built, the models left out with it, batches fitted, maps recoloured and a permutation
+    test that cannot reject: each said once under 'Adapted to the data'; a run with none has no such section."""
+    from zslkit.show.report_page import adaptations
+    folder = tmp_path / "run"
+    folder.mkdir()
+    extra = pd.DataFrame([
+        {"stage": "02_splits", "task": "sideinfo table", "metric": "skipped", "test_setting": "no knowledge.csv"},
+        {"stage": "03_train", "model": "embedding table", "task": "training", "metric": "skipped",
+         "test_setting": "side information 'table' was not built: no knowledge.csv"},
+        {"stage": "03_train", "model": "embedding glove", "task": "training", "metric": "batch_size", "value": 11},
+        {"stage": "03_train", "model": "classifier", "task": "training", "metric": "batch_size", "value": 11},
+        {"stage": "04_embeddings", "model": "embedding glove", "task": "maps", "metric": "color_group",
+         "test_setting": "embed.color_group 'family' is not a tag group of this dataset"},
+        *({"stage": "05_evaluate", "model": m, "test_setting": "(B+C)-Y", "task": "permutation test",
+           "metric": "smallest attainable p-value", "value": 0.5, "n": 2} for m in ("embedding glove", "x"))])
+    results = pd.concat([_results(), extra], ignore_index=True)
+    notes = adaptations(results, {"train": {"batch_size": 64}})
+    assert notes == ["side information 'table' not built: no knowledge.csv",
+                     "model 'embedding table' not trained: side information 'table' was not built: no knowledge.csv",
+                     "embed.color_group 'family' is not a tag group of this dataset",
+                     "train.batch_size 64 is more than the training tracks: batches of 11 "
+                     "(embedding glove, classifier)",
+                     "permutation test on (B+C)-Y: with 2 unseen tags the smallest p it can give is 0.5, so it cannot "
+                     "reject at 5 %"]
+    results.to_csv(folder / "results.csv", index=False)
+    (folder / "params.yaml").write_text(yaml.safe_dump({"train": {"batch_size": 64}}))
+    page = write_index(folder).read_text()
+    assert "<h2>Adapted to the data</h2>" in page and "batches of 11 (embedding glove, classifier)" in page
+    assert adaptations(_results(), {"train": {"batch_size": 64}}) == []
+    _results().to_csv(folder / "results.csv", index=False)
+    assert "Adapted to the data" not in write_index(folder).read_text()

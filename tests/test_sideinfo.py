@@ -13,13 +13,17 @@ from zslkit.data.sideinfo import (
     draw_names,
     nearest_seen,
     openmic_fma_vectors,
+    prepare_sideinfo,
     random_table,
+    results_rows,
     sentence_table,
     tag_words,
+    unavailable_notes,
     word_vector_table,
     zscore_rows,
 )
 from zslkit.data.sideinfo.sentence import read_descriptions
+from zslkit.errors import SideInfoUnavailable
 
 VOCAB = {"hip": [1, 0, 0], "hop": [0, 1, 0], "vocals": [0, 0, 1], "female": [1, 1, 0],
          "rock": [2, 0, 0], "no": [5, 5, 5], "drums": [0, 2, 2]}
@@ -248,3 +252,79 @@ def test_different_tables_raise_no_warning_and_missing_rows_are_skipped():
     c = rng.normal(size=(4, 5))
     assert control_warnings({"glove": _table("glove", a), "random": _table("random", c)}) == []
     assert len(control_warnings({"glove": _table("glove", a), "random": _table("random", b)})) == 1
+
+
+def test_build_tables_leaves_out_what_the_dataset_cannot_give_only_when_asked(tmp_path):
+    """No knowledge.csv, no tag group 'form': with skip_unavailable the kinds are left out with why, and a
+    control sized like a kind left out follows it; without, the first one raises as before."""
+    tags = pd.DataFrame({"tag": ["a", "b", "c"], "group": ["tag"] * 3})
+    P = config.resolve({"sideinfo": {"kinds": ["attributes", "table", "random"], "random": {"like": "table",
+                                                                                          "draws": 2}}})
+    ctx = Context(tags.tag.tolist(), tags, np.ones((4, 3), bool), np.arange(4), tmp_path)
+    assert build_tables(ctx, P["sideinfo"], skip_unavailable=True) == {}
+    assert set(ctx.unavailable) == {"attributes", "table", "random"}
+    assert "tag group 'form' is not in the dataset (groups: tag)" in ctx.unavailable["attributes"]
+    assert "sideinfo.attributes.target_group" in ctx.unavailable["attributes"]
+    assert ctx.unavailable["table"].startswith("it cannot be built for this dataset: sideinfo.table.path: null")
+    assert "sideinfo.random.like: 'table' is left out (it cannot be built" in ctx.unavailable["random"]
+    with pytest.raises(SideInfoUnavailable, match="tag group 'form'"):
+        build_tables(Context(tags.tag.tolist(), tags, np.ones((4, 3), bool), np.arange(4), tmp_path), P["sideinfo"])
+
+
+def test_stage_02_records_a_kind_it_cannot_build_and_removes_its_old_table(tmp_path):
+    from conftest import synthetic_dataset
+
+    from zslkit.data.splits import prepare_split
+    from zslkit.layout import DatasetLayout
+    from zslkit.plan import RunPlan, left_out_kinds
+    ds = synthetic_dataset(tmp_path / "ds", n_tracks=40, n_tags=6)
+    P = config.resolve({"run": {"data_dir": str(tmp_path)}, "data": {"name": "ds"},
+                        "model": {"sideinfo": "random"}, "train": {"also": ["table"], "controls": []},
+                        "sideinfo": {"kinds": ["attributes", "table", "random"], "random": {"dim": 4},
+                                     "attributes": {"target_group": "g1", "attribute_groups": ["g2"]}}})
+    split = prepare_split(ds, P["split"])
+    layout = DatasetLayout.at(ds.root)
+    random_table(ds.tag_texts, 3).save(layout.sideinfo("s0", "table"))  # a table of an earlier build
+    tables = prepare_sideinfo(ds, P["sideinfo"], split, RunPlan.from_params(P).sideinfo_kinds())
+    assert list(tables) == ["attributes", "random"] and not layout.sideinfo("s0", "table").exists()
+    unbuilt = left_out_kinds(P)
+    assert list(unbuilt) == ["table"] and "no knowledge.csv" in unbuilt["table"]
+    assert {"task": "sideinfo table", "metric": "skipped", "test_setting": unbuilt["table"]} in results_rows(
+        tables, unbuilt)
+    assert unavailable_notes(unbuilt) == [f"side information 'table' is left out: {unbuilt['table']}"]
+    assert unbuilt["table"].startswith("it cannot be built for this dataset: sideinfo.table.path: null")
+    assert str(tmp_path) not in unbuilt["table"] and "(ds/knowledge.csv)" in unbuilt["table"]  # reads the same anywhere
+    assert RunPlan.of_run(P).names == ["joint"]
+    with pytest.raises(ParamError, match="model.sideinfo: 'table' is left out: it cannot be built .* or use one of "
+                                         "'attributes', which were built"):
+        RunPlan.of_run({**P, "model": {**P["model"], "sideinfo": "table"}})
+    pd.DataFrame({"tag": ds.tag_texts, "x": 1.0, "y": range(6)}).to_csv(ds.root / "knowledge.csv", index=False)
+    assert "table" in prepare_sideinfo(ds, P["sideinfo"], split, ["table"])  # the dataset gained it: built, note gone
+    assert left_out_kinds(P) == {} and RunPlan.of_run(P).names == ["joint", "joint-table"]
+
+
+def test_a_kind_without_a_vector_for_a_seen_tag_is_left_out_of_training_and_kept(tmp_path):
+    """An out-of-vocabulary seen tag: no joint model can train on the kind; its table stays (it is built), and
+    the main model's error gives the split.unseen that works."""
+    from conftest import synthetic_dataset
+
+    from zslkit.data.splits import prepare_split
+    from zslkit.layout import DatasetLayout
+    from zslkit.plan import RunPlan, left_out_kinds
+    ds = synthetic_dataset(tmp_path / "ds", n_tracks=40, n_tags=6)
+    base = {"run": {"data_dir": str(tmp_path)}, "data": {"name": "ds"}, "train": {"also": ["glove"]}}
+    split = prepare_split(ds, config.resolve(base)["split"])
+    oov = split.seen[0]
+    words = tmp_path / "words.txt"
+    words.write_text("".join(f"{t} {i} 1 0\n" for i, t in enumerate(ds.tag_texts) if t != oov))
+    P = config.resolve({**base, "model": {"sideinfo": "random"},
+                        "sideinfo": {"kinds": ["glove", "random"], "glove": {"path": str(words)}}})
+    assert prepare_sideinfo(ds, P["sideinfo"], split) and left_out_kinds(P) == {}  # not trained on: not left out
+    tables = prepare_sideinfo(ds, P["sideinfo"], split, RunPlan.from_params(P).sideinfo_kinds())
+    assert list(tables) == ["glove", "random"] and DatasetLayout.at(ds.root).sideinfo("s0", "glove").is_file()
+    why = left_out_kinds(P)["glove"]
+    assert why.startswith(f"it has no vector for seen tag(s) {oov!r}, and a joint model trains on every seen tag")
+    assert f"split.unseen: [{', '.join([*split.unseen, oov])}]" in why
+    assert RunPlan.of_run(P).names == ["joint"] and RunPlan.of_run(P).left_out[0][0].name == "joint-glove"
+    with pytest.raises(ParamError, match=r"model.sideinfo: 'glove' is left out: it has no vector for seen tag"):
+        RunPlan.of_run({**P, "model": {**P["model"], "sideinfo": "glove"}})

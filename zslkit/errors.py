@@ -13,6 +13,13 @@ class DataError(ZslkitError):
     """Input data (audio, CSV, pickle, dataset folder) is missing or malformed."""
 
 
+class SideInfoUnavailable(ParamError):
+    """A side-information kind cannot be built for this dataset: it lacks what the kind's settings read
+    (``knowledge.csv``, a tag group). Stage 02 leaves such a kind out with this message, and the run goes
+    on without the models that would train on it (:meth:`zslkit.plan.RunPlan.of_run`); called alone, a
+    builder raises it like any :class:`ParamError`."""
+
+
 class UnsafePickleError(DataError):
     """A pickle asked to construct an object outside the admitted plain types."""
 

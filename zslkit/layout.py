@@ -9,7 +9,8 @@ Dataset folder (``run.data_dir / data.name``)::
     dataset.json  tracks.csv  tags.csv  annotations.npz
     mels/                      index.csv, errors.csv, shards/ (or <track_id>.npy), packs/
     splits/<split>/            tag_split.json, track_split_trs<seed>.json, original/ (the .p files)
-    splits/<split>/sideinfo/   <kind>.npz (one table per side-information kind and draw)
+    splits/<split>/sideinfo/   <kind>.npz (one table per side-information kind and draw), or
+                               <kind>.unavailable.json (the kind cannot be built for this dataset, and why)
 
 Run folder (``run.reports_dir / run.name``)::
 
@@ -84,6 +85,10 @@ class DatasetLayout:
     def sideinfo(self, split: str, kind: str) -> Path:
         """The table of side-information ``kind`` (``random@1`` for a draw) for tag split ``split``."""
         return self.split(split) / "sideinfo" / f"{kind}.npz"
+
+    def sideinfo_unavailable(self, split: str, kind: str) -> Path:
+        """Stage 02's record that side-information ``kind`` cannot be built for this dataset (``reason``)."""
+        return self.split(split) / "sideinfo" / f"{kind}.unavailable.json"
 
 
 @dataclass(frozen=True)

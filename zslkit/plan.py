@@ -26,13 +26,25 @@ folder name (``name``)    ``label`` (results.csv)     what
 
 A zero-shot head other than the learned one adds its name to the label
 (:meth:`ModelPlan.head_label`): ``embedding glove conse``.
+
+Side information the dataset cannot give
+----------------------------------------
+A kind of ``sideinfo.kinds`` that stage 02 cannot build for the dataset (m21's ``table`` on a folder
+without ``knowledge.csv``), or that lacks a vector for a seen tag, is recorded there with its reason
+(:func:`left_out_kinds`). Stages 02-05 build their plan with :meth:`RunPlan.of_run`, which leaves out the
+models that would train on such a kind and says why (:attr:`RunPlan.left_out`), so the stages agree; when
+the main model's kind (``model.sideinfo``) is the one left out, it raises a :class:`ParamError` that says
+what to change.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .errors import ParamError
+from .layout import DatasetLayout
+from .registry import SIDEINFO
 
 #: ``train.setting`` -> the paper's name of the training setting
 TRAIN_SETTINGS = {"A": "A-X", "B": "B-X", "AB": "(A+B)-X"}
@@ -107,6 +119,25 @@ def draw_names(kind: str, sideinfo: Mapping[str, Any]) -> list[str]:
     return [kind] + [f"{kind}@{d}" for d in range(1, draws)]
 
 
+def left_out_kinds(params: Mapping[str, Any]) -> dict[str, str]:
+    """The kinds of ``sideinfo.kinds`` that stage 02 found no model of the run can train on (not buildable for
+    the dataset, or without a vector for a seen tag), and why (its ``<kind>.unavailable.json`` records beside
+    the split's tables); empty before stage 02 has run.
+
+    Parameters
+    ----------
+    params : mapping
+        Resolved parameters (``run.data_dir``, ``data.name``, ``split.name``, ``sideinfo.kinds``).
+    """
+    layout = DatasetLayout.from_params(params)
+    out = {}
+    for kind in params["sideinfo"]["kinds"]:
+        path = layout.sideinfo_unavailable(params["split"]["name"], kind)
+        if path.is_file():
+            out[kind] = str(json.loads(path.read_text(encoding="utf-8")).get("reason", "no reason recorded"))
+    return out
+
+
 @dataclass(frozen=True)
 class ModelPlan:
     """One model of a run.
@@ -154,13 +185,35 @@ class RunPlan:
     models: tuple[ModelPlan, ...]
     setting: str
     seed: int
+    #: models the parameters ask for that this run cannot train, each with why (:meth:`of_run`)
+    left_out: tuple[tuple[ModelPlan, str], ...] = ()
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any]) -> "RunPlan":
-        """The plan of resolved parameters (:func:`zslkit.config.resolve`)."""
+    def from_params(cls, params: Mapping[str, Any], unavailable: Mapping[str, str] | None = None) -> "RunPlan":
+        """The plan of resolved parameters (:func:`zslkit.config.resolve`).
+
+        Parameters
+        ----------
+        params : mapping
+        unavailable : mapping of str -> str, optional
+            Side-information kinds no model can train on, and why (:func:`left_out_kinds`): the models on
+            them go to :attr:`left_out`.
+
+        Raises
+        ------
+        ParamError
+            ``model.sideinfo`` is one of ``unavailable`` (the message names the kinds that can be used).
+        """
         tr = params["train"]
         seed = params["run"]["seed"] if tr["seed"] is None else tr["seed"]
         main = params["model"]["sideinfo"]
+        unavailable = dict(unavailable or {})
+        if main in unavailable:
+            usable = [k for k in params["sideinfo"]["kinds"] if k not in unavailable
+                      and k not in SIDEINFO.names(control=True)]
+            raise ParamError(f"model.sideinfo: {main!r} is left out: {unavailable[main]}; "
+                             + (f"or use one of {', '.join(repr(k) for k in usable)}, which were built"
+                                if usable else "or add a kind such as 'sentence' to sideinfo.kinds and use it"))
         models = {"joint": ModelPlan("joint", "joint", main, None, seed, f"embedding {main}")}
         for kind in tr["also"]:
             if kind != main:
@@ -172,7 +225,21 @@ class RunPlan:
                 if name != main:
                     models[f"joint-{name}"] = ModelPlan(f"joint-{name}", "joint", name, control, seed,
                                                         f"embedding {name}")
-        return cls(tuple(models.values()), tr["setting"], seed)
+        kept = tuple(m for m in models.values() if not m.sideinfo or base_kind(m.sideinfo) not in unavailable)
+        left_out = tuple((m, f"side information {base_kind(m.sideinfo)!r} is left out: "
+                             f"{unavailable[base_kind(m.sideinfo)]}")
+                         for m in models.values() if m not in kept)
+        return cls(kept, tr["setting"], seed, left_out)
+
+    @classmethod
+    def of_run(cls, params: Mapping[str, Any]) -> "RunPlan":
+        """The plan stages 03-05 follow: :meth:`from_params` less the models whose side information stage 02
+        left out (:func:`left_out_kinds`; the models are listed in :attr:`left_out`)."""
+        return cls.from_params(params, left_out_kinds(params))
+
+    def notes(self) -> list[str]:
+        """One sentence per model left out (:attr:`left_out`), for the notebooks."""
+        return [f"{m.name} ({m.label}) is left out: {why}" for m, why in self.left_out]
 
     @property
     def names(self) -> list[str]:

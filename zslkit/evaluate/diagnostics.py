@@ -205,6 +205,10 @@ def diagnose(emb: Embeddings, ds, split, per_tag: pd.DataFrame, model: str, trai
     return {"rows": rows, "upper_bounds": bounds, "nearest": nearest, "groups": groups, "alignment": corr}
 
 
+#: fewest positive tracks in each half of B+C for which :func:`summary` reads an upper bound as a verdict
+MIN_BOUND_POSITIVES = 5
+
+
 def summary(diag: Mapping[str, Any]) -> str:
     """One line that says where zero-shot is held back.
 
@@ -217,15 +221,31 @@ def summary(diag: Mapping[str, Any]) -> str:
     -------
     line : str
         From the mean probe AUC-l (0.7 separates "separates" from "barely") and the seen-unseen
-        Spearman rho (thresholds 0.3, 0.05, -0.05).
+        Spearman rho (thresholds 0.3, 0.05, -0.05). On small data it says so instead of judging: no
+        upper bound when no unseen tag has positives and negatives in both halves; "too few positive
+        tracks" when no tag scored has :data:`MIN_BOUND_POSITIVES` in each half; "too few tag pairs"
+        when rho is undefined.
     """
     b = diag["upper_bounds"]
     probe, proto = b["probe"].mean(), b["prototype"].mean()
     rho = diag["alignment"]["seen-unseen pairs"]
-    audio = "the audio separates the unseen tags" if probe >= 0.7 else "the audio barely separates the unseen tags"
+    used = b[b["probe"].notna()]
+    most = (int(used[["n_pos_fit", "n_pos_test"]].min(axis=1).max())
+            if len(used) and {"n_pos_fit", "n_pos_test"} <= set(b.columns) else None)
+    bounds = f"upper bounds: prototype {proto:.2f}, probe {probe:.2f} AUC-l"
+    if np.isnan(probe):
+        audio = ("the upper bounds cannot be estimated: no unseen tag has positive and negative tracks in both "
+                 "halves of B+C")
+    elif most is not None and most < MIN_BOUND_POSITIVES:
+        audio = (f"too few positive tracks to tell whether the audio separates the unseen tags ({bounds}, from at "
+                 f"most {most} positive track(s) in a half; a verdict needs {MIN_BOUND_POSITIVES})")
+    else:
+        audio = (f"{'the audio separates' if probe >= 0.7 else 'the audio barely separates'} the unseen tags "
+                 f"({bounds})")
+    if rho is None or np.isnan(rho):
+        return f"{audio}; too few seen-unseen tag pairs to compare the side information with the audio"
     side = ("the side information agrees with the audio" if rho >= 0.3 else
             "the side information agrees weakly with the audio" if rho >= 0.05 else
             "the side information is unrelated to the audio" if rho > -0.05 else
             "the side information runs against the audio")
-    return (f"{audio} (upper bounds: prototype {proto:.2f}, probe {probe:.2f} AUC-l); {side} "
-            f"(Spearman {rho:.2f} over seen-unseen tag pairs)")
+    return f"{audio}; {side} (Spearman {rho:.2f} over seen-unseen tag pairs)"

@@ -100,7 +100,7 @@ def embed_run(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike,
     Returns ``{name: Embeddings}`` for joint models and ``{"classifier": ClassifierScores}``.
     """
     out: dict[str, Embeddings | ClassifierScores] = {}
-    for m in RunPlan.from_params(params):
+    for m in RunPlan.of_run(params):  # less the models whose side information stage 02 could not build
         if m.is_joint:
             out[m.name] = embed_joint(ds, split, params, run_dir, m.name, progress)
         else:
@@ -228,9 +228,14 @@ def model_tag_maps(embedded: Mapping[str, Embeddings | ClassifierScores], maps: 
     return out
 
 
-def results_rows(embedded: Mapping[str, Embeddings | ClassifierScores], plan: RunPlan) -> list[dict]:
-    """Stage 04's counts for ``results.csv``, per model of ``plan`` (the ``model`` column is its label)."""
-    rows = []
+def results_rows(embedded: Mapping[str, Embeddings | ClassifierScores], plan: RunPlan,
+                 no_maps: str | None = None, colour_note: str | None = None) -> list[dict]:
+    """Stage 04's counts for ``results.csv``, per model of ``plan`` (the ``model`` column is its label); what
+    notebook 04 adapted to the data, the reason in ``test_setting``: maps skipped (``no_maps``,
+    :func:`map_skip_reason`; task ``maps``, metric ``skipped``) and a colour group the dataset lacks
+    (``colour_note``, :func:`zslkit.evaluate.tagspace.fitted_colour_group`; metric ``color_group``)."""
+    rows = [{"model": plan.main.label, "task": "maps", "metric": metric, "test_setting": why}
+            for metric, why in (("skipped", no_maps), ("color_group", colour_note)) if why]
     for name, emb in embedded.items():
         model = plan[name].label
         if isinstance(emb, ClassifierScores):

@@ -37,6 +37,8 @@ Functions return plain arrays and dicts, as mir_eval's do; :func:`validate` rais
 """
 from __future__ import annotations
 
+import itertools
+import math
 import os
 from typing import Sequence
 
@@ -521,8 +523,15 @@ def permutation_test(scores: np.ndarray, labels: np.ndarray, n_permutations: int
     -------
     test : dict
         ``own`` (float: the observed mean AUC-l), ``permuted`` (float: the mean of the null), ``p``
-        (float, one-sided: ``(1 + #{null >= own}) / (1 + n_permutations)``) and ``n`` (int: tags
-        used, degenerate ones excluded). ``permuted`` and ``p`` are NaN with fewer than 2 tags.
+        (float, one-sided: ``(1 + #{null >= own}) / (1 + n_permutations)``), ``n`` (int: tags
+        used, degenerate ones excluded), ``exact`` (bool) and ``min_p`` (float: the smallest p the test
+        can give). ``permuted`` and ``p`` are NaN with fewer than 2 tags.
+
+    Notes
+    -----
+    With few tags (``n! <= n_permutations``: up to 7 tags for 10,000) every permutation is enumerated
+    once, the identity included, and ``p = #{null >= own} / n!`` is exact; ``min_p = 1 / n!``, so with 2
+    unseen tags p is 0.5 or 1 and the test cannot reject (say so rather than read p as evidence).
     """
     m = cross_auc(scores, labels)
     ok = ~np.isnan(np.diag(m))
@@ -530,12 +539,17 @@ def permutation_test(scores: np.ndarray, labels: np.ndarray, n_permutations: int
     n = len(m)
     if n < 2:
         return {"own": float(np.diag(m).mean()) if n else float("nan"), "permuted": float("nan"),
-                "p": float("nan"), "n": n}
+                "p": float("nan"), "n": n, "exact": False, "min_p": float("nan")}
     own = float(np.diag(m).mean())
+    if math.factorial(n) <= n_permutations:  # small: the exact null over every permutation
+        null = np.array([m[list(perm), np.arange(n)].mean() for perm in itertools.permutations(range(n))])
+        return {"own": own, "permuted": float(null.mean()), "p": float(np.mean(null >= own - 1e-12)), "n": n,
+                "exact": True, "min_p": 1.0 / len(null)}
     rng = np.random.default_rng(seed)
     null = np.empty(n_permutations)
     for start in range(0, n_permutations, 1000):           # 1000 permutations at a time
         perms = np.argsort(rng.random((min(1000, n_permutations - start), n)), axis=1)
         null[start:start + len(perms)] = m[perms, np.arange(n)].mean(axis=1)
     return {"own": own, "permuted": float(null.mean()),
-            "p": float((1 + np.sum(null >= own - 1e-12)) / (1 + n_permutations)), "n": n}
+            "p": float((1 + np.sum(null >= own - 1e-12)) / (1 + n_permutations)), "n": n,
+            "exact": False, "min_p": 1.0 / (1 + n_permutations)}

@@ -123,7 +123,9 @@ def permutation_rows(scores, labels, common: Mapping[str, Any], n_permutations: 
     common = {**common, "task": "permutation test", "n": test["n"]}
     return [{**common, "metric": "mean AUC-l (own side information)", "value": test["own"]},
             {**common, "metric": "mean AUC-l (permuted side information)", "value": test["permuted"]},
-            {**common, "metric": "permutation p-value (H1: own > permuted)", "value": test["p"]}]
+            {**common, "metric": "permutation p-value (H1: own > permuted)", "value": test["p"]},
+            # few unseen tags: every permutation is enumerated (exact), and 2 tags have 2, so p >= 0.5
+            {**common, "metric": "smallest attainable p-value", "value": test["min_p"]}]
 
 
 def evaluate_classifier(scores, ds, split, train_setting: str, ev: Mapping[str, Any], seed: int = 0) -> list[dict]:
@@ -257,7 +259,7 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
     the :class:`~zslkit.evaluate.embeddings.Embeddings` scored; ``diagnostics`` maps each joint model's
     label to :func:`zslkit.evaluate.diagnostics.diagnose` (``evaluate.diagnostics``).
     """
-    ev, plan, layout = params["evaluate"], RunPlan.from_params(params), RunLayout.at(run_dir)
+    ev, plan, layout = params["evaluate"], RunPlan.of_run(params), RunLayout.at(run_dir)
     setting, seed = plan.setting, plan.seed
     rows, per_item, spaces, diags = [], {}, {}, {}
     for m in plan:

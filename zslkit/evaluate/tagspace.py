@@ -207,6 +207,26 @@ def colour_group(ds, wanted: str | None) -> str:
     return wanted
 
 
+def fitted_colour_group(ds, wanted: str | None) -> tuple[str, str | None]:
+    """:func:`colour_group`, fitted to a dataset that lacks the group asked for: then the group with the most
+    tags colours the maps, and a note says so (a colour is no reason to stop a run).
+
+    Returns
+    -------
+    group : str
+    note : str or None
+        Why ``wanted`` was not used (None when it was).
+    """
+    try:
+        return colour_group(ds, wanted), None
+    except DataError:
+        group = colour_group(ds, None)
+        groups = ", ".join(dict.fromkeys(ds.tags.group))
+        return group, (f"embed.color_group {wanted!r} is not a tag group of this dataset (groups: {groups}): the maps "
+                       f"are coloured by {group!r}, the group with the most tags; set embed.color_group to one of "
+                       "its groups or null")
+
+
 def group_labels(ds, track_ids: Sequence[str], group: str, complete: Mapping[str, set] | None = None) -> list[str]:
     """Each track's one tag in ``group``; '' when it has none or several (for colouring maps).
 

@@ -107,7 +107,7 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
     dict
         ``{model name: {"trainer", "curves", "label"}}`` in the plan's order.
     """
-    plan, layout = RunPlan.from_params(params), RunLayout.at(run_dir)
+    plan, layout = RunPlan.of_run(params), RunLayout.at(run_dir)  # less what stage 02 could not build
     for part, tracks in (("train", split.train_tracks(plan.setting)), ("valid", split.valid_tracks(plan.setting))):
         if not tracks:
             raise DataError(empty_part_message(split, plan.setting, part, params["split"]))
@@ -132,9 +132,11 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
     return out
 
 
-def results_rows(result: Mapping[str, Any], setting: str) -> list[dict]:
-    """Stage 03's numbers for ``results.csv``: how each model trained (``setting``: ``train.setting``)."""
-    rows = []
+def results_rows(result: Mapping[str, Any], setting: str, plan: RunPlan | None = None) -> list[dict]:
+    """Stage 03's numbers for ``results.csv``: how each model trained (``setting``: ``train.setting``); with
+    the run's ``plan``, a row ``metric = "skipped"`` per model it left out, the reason in ``test_setting``."""
+    rows = [{"model": m.label, "train_setting": train_setting_name(setting), "test_setting": why,
+             "task": "training", "metric": "skipped"} for m, why in (plan.left_out if plan else ())]
     for r in result.values():
         tr, c = r["trainer"], r["curves"]
         common = {"model": r["label"], "train_setting": train_setting_name(setting), "task": "training"}
@@ -148,9 +150,10 @@ def results_rows(result: Mapping[str, Any], setting: str) -> list[dict]:
     return rows
 
 
-def adaptations(result: Mapping[str, Any]) -> list[str]:
-    """What stage 03 adapted to the data, one sentence per model (e.g. a batch fitted to few tracks)."""
-    out = []
+def adaptations(result: Mapping[str, Any], plan: RunPlan | None = None) -> list[str]:
+    """What stage 03 adapted to the data, one sentence each: the models of ``plan`` left out (side information
+    stage 02 could not build), a batch fitted to few tracks."""
+    out = plan.notes() if plan else []
     for name, r in result.items():
         tr = r["trainer"]
         if tr.batch_size < tr.p["batch_size"]:

@@ -10,9 +10,13 @@
 - :func:`offline_notebook` and :func:`offline_html` remove what a page would fetch from the network
   (require.js and MathJax from a CDN, the widget manager) and put a note where an interactive widget
   was.
-- :func:`write_index` writes ``index.html``: the parameters in brief, the headline, figure
-  thumbnails, links to the interactive map pages, to each notebook's HTML and to ``results.csv``.
-  Only relative links.
+- :func:`adaptations` lists what the run adapted to its data (small or odd data: docs/small_data.md),
+  from ``results.csv``: side information that could not be built and the models left out
+  with it, batches fitted to few tracks, maps skipped or coloured by another group, and a permutation test
+  that cannot reject with so few unseen tags.
+- :func:`write_index` writes ``index.html``: the parameters in brief, what was adapted to the data, the
+  headline, figure thumbnails, links to the interactive map pages, to each notebook's HTML and to
+  ``results.csv``. Only relative links.
 """
 from __future__ import annotations
 
@@ -197,6 +201,40 @@ def _render_note(params: Mapping[str, Any]) -> str | None:
     return meta.get("render") if isinstance(meta, dict) else None
 
 
+def adaptations(results: pd.DataFrame, params: Mapping[str, Any]) -> list[str]:
+    """What a run adapted to its data, one sentence each, from its ``results.csv`` rows (module doc).
+
+    Parameters
+    ----------
+    results : pd.DataFrame
+        The run's ``results.csv``.
+    params : mapping
+        Its ``params.yaml`` (``train.batch_size``).
+    """
+    out = []
+    stage = results.stage.astype(str)
+    skipped = results[(results.metric == "skipped") & stage.str[:2].isin(["02", "03", "04"])]
+    for st, r in zip(stage[skipped.index], skipped.itertuples()):
+        what = {"02": f"side information '{str(r.task).removeprefix('sideinfo ')}' not built",
+                "03": f"model '{r.model}' not trained", "04": "maps skipped"}[st[:2]]
+        out.append(f"{what}: {r.test_setting}")
+    for r in results[(results.metric == "color_group") & stage.str.startswith("04")].itertuples():
+        out.append(str(r.test_setting))
+    asked = ((params or {}).get("train") or {}).get("batch_size")
+    batch = results[(results.metric == "batch_size") & stage.str.startswith("03")]
+    if asked is not None and len(batch):
+        fitted = batch[pd.to_numeric(batch.value, errors="coerce") < asked]
+        for value, rows in fitted.groupby("value", sort=True):
+            out.append(f"train.batch_size {asked} is more than the training tracks: batches of {int(value)} "
+                       f"({', '.join(rows.model.astype(str))})")
+    perm = results[(results.metric == "smallest attainable p-value") & stage.str.startswith("05")]
+    for (value, n), _ in (perm.groupby(["value", "n"], sort=True) if len(perm) else ()):
+        if value > 0.05:
+            out.append(f"permutation test on (B+C)-Y: with {int(n)} unseen tags the smallest p it can give is "
+                       f"{value:.3g}, so it cannot reject at 5 %")
+    return out
+
+
 def write_index(folder: str | Path) -> Path:
     """``index.html`` of a run folder (module doc)."""
     run = RunLayout.at(folder)
@@ -212,10 +250,14 @@ def write_index(folder: str | Path) -> Path:
     brief = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
                     for k, v in params_brief(params)) if params else ""
     table = "<p>No evaluation in this run yet.</p>"
-    n_rows = 0
+    n_rows, adapted = 0, ""
     if run.results.is_file():
-        results = pd.read_csv(run.results)
+        results = pd.read_csv(run.results, dtype={"stage": str})
         n_rows = len(results)
+        notes = adaptations(results, params)
+        if notes:
+            adapted = ("<h2>Adapted to the data</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+                       + "</ul>")
         head, others = headline(results), headline(results, heads=True)
         if len(head):
             table = head.to_html(index=False, escape=True, classes="headline", border=0)
@@ -233,7 +275,7 @@ def write_index(folder: str | Path) -> Path:
              ".thumbs img{height:160px;margin:4px;border:1px solid #ccc}")
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(folder.name)}</title>"
             f"<style>{style}</style></head><body><h1>zslkit run {html.escape(folder.name)}</h1>"
-            f"<table>{brief}</table>"
+            f"<table>{brief}</table>{adapted}"
             f"<h2>Headline</h2><p>Unseen tags on B+C (Y), seen tags on B (X); 95 % bootstrap intervals in "
             f"brackets; the random control as its mean over draws.</p>{table}"
             f"<p><a href='results.csv'>results.csv</a> ({n_rows} rows, every number of the run) · "

@@ -96,9 +96,9 @@ def top_annotations(emb, ds, track_ids: Sequence[str], k: int = 10) -> pd.DataFr
 
     Returns
     -------
-    pd.DataFrame [shape=(k, len(track_ids))]
-        Index ``rank`` 1..k; each cell a tag text, unseen tags marked "(unseen)" and tags in the truth
-        (the annotation, or m21's complete labels) marked "✓".
+    pd.DataFrame [shape=(min(k, n_tags), len(track_ids))]
+        Index ``rank`` 1..k (fewer when fewer tags can be scored: a small tag set); each cell a tag text,
+        unseen tags marked "(unseen)" and tags in the truth (the annotation, or m21's complete labels) marked "✓".
     """
     groups = dict(zip(ds.tags.tag, ds.tags.group))
     complete = ds.complete_truth()
@@ -108,4 +108,6 @@ def top_annotations(emb, ds, track_ids: Sequence[str], k: int = 10) -> pd.DataFr
         truth = ann["true"] if "true" in ann else ann["annotated"]
         cols[t] = [f"{r.tag}{' (unseen)' if r.split == 'Y' else ''}{' ✓' if ok else ''}"
                    for r, ok in zip(ann.itertuples(), truth)]
-    return pd.DataFrame(cols, index=pd.RangeIndex(1, k + 1, name="rank"))
+    n = max((len(c) for c in cols.values()), default=0)
+    cols = {t: c + [""] * (n - len(c)) for t, c in cols.items()}
+    return pd.DataFrame(cols, index=pd.RangeIndex(1, n + 1, name="rank"))

@@ -15,15 +15,27 @@ Flags: ``free_text`` (the kind can embed any text, so free-text queries work wit
 ``control`` (a control such as random vectors: built after the others, trainable through
 ``train.controls``, and tested against chance in stage 05). Control labels never leak: only the
 training rows are passed for kinds that count co-occurrence.
+
+A kind that cannot be built for the dataset (it raises :class:`zslkit.errors.SideInfoUnavailable`: the
+m21 ``table`` on a dataset without ``knowledge.csv``, ``attributes`` with tag groups the dataset lacks),
+or that has no vector for a seen tag (an out-of-vocabulary word; a joint model trains on every seen
+tag), is left out by stage 02 (:func:`prepare_sideinfo`), never silently: the reason is saved beside the
+tables (``<kind>.unavailable.json``), printed by notebook 02, recorded in ``results.csv`` (metric
+``skipped``), and the run's plan leaves out the models that would train on it
+(:meth:`zslkit.plan.RunPlan.of_run`; the main model's kind is an error that says what to change).
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import os
+from pathlib import Path
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ...errors import ParamError
+from ...config import project_root
+from ...errors import ParamError, SideInfoUnavailable
+from ...io import write_json
 from ...layout import DatasetLayout
 from ...plan import base_kind, draw_names
 from ...registry import SIDEINFO
@@ -34,22 +46,33 @@ from .sentence import sentence_table
 from .table import Context, SideInfo, load_table
 
 __all__ = ["Context", "SideInfo", "load_table", "build_tables", "equal_tables", "control_warnings",
-           "prepare_sideinfo",
+           "prepare_sideinfo", "unavailable_notes",
            "text_vectors", "nearest_seen", "coverage_report", "results_rows", "attribute_table",
            "openmic_fma_vectors", "zscore_rows", "NEGATORS", "WordVectors", "tag_words",
            "word_vector_table", "word_vectors", "random_table", "sentence_table"]
 
 
-def build_tables(ctx: Context, params: Mapping[str, Any]) -> dict[str, SideInfo]:
+def build_tables(ctx: Context, params: Mapping[str, Any], skip_unavailable: bool = False) -> dict[str, SideInfo]:
     """Every kind named in ``params['kinds']`` (the resolved ``sideinfo`` section), controls last;
-    a kind with ``draws > 1`` also gives ``<kind>@<d>``, drawn with seed ``seed + d``."""
+    a kind with ``draws > 1`` also gives ``<kind>@<d>``, drawn with seed ``seed + d``.
+
+    With ``skip_unavailable``, a kind that cannot be built for this dataset
+    (:class:`~zslkit.errors.SideInfoUnavailable`) is left out and its reason kept in ``ctx.unavailable``;
+    otherwise it raises."""
     kinds = list(params["kinds"])
     order = sorted(kinds, key=lambda k: SIDEINFO[k].control)
     names = []
     for kind in order:
         for d, name in enumerate(draw_names(kind, params)):
             p = params[kind] if d == 0 else {**params[kind], "seed": params[kind]["seed"] + d}
-            table = SIDEINFO[kind].obj(ctx, p)
+            try:
+                table = SIDEINFO[kind].obj(ctx, p)
+            except SideInfoUnavailable as exc:
+                if not skip_unavailable:
+                    raise
+                ctx.unavailable[kind] = f"it cannot be built for this dataset: {exc}"
+                names = [n for n in names if base_kind(n) != kind]  # a kind is built whole or not at all
+                break
             if len(table.tags) != len(ctx.texts) or table.vectors.ndim != 2:
                 raise ParamError(f"sideinfo kind {kind!r} returned {table.vectors.shape} vectors for "
                                  f"{len(ctx.texts)} tags")
@@ -71,21 +94,63 @@ def text_vectors(texts: Sequence[str], kind: str, params: Mapping[str, Any]) -> 
     return entry.obj(Context(list(texts), free_text=True), params[kind]).vectors
 
 
-def prepare_sideinfo(ds, params: Mapping[str, Any], split) -> dict[str, SideInfo]:
+def prepare_sideinfo(ds, params: Mapping[str, Any], split, trained: Collection[str] = ()) -> dict[str, SideInfo]:
     """Build every kind in the ``sideinfo`` params and save it with the split
     (:meth:`zslkit.layout.DatasetLayout.sideinfo`).
 
     Kinds that count co-occurrence see A-train and B-train tracks only: no validation track and
     no C track contributes (B-Y evaluation, as in the paper, still covers B-train).
+
+    A kind that cannot be built, or one of ``trained`` (the kinds the run trains joint models on:
+    :meth:`zslkit.plan.RunPlan.sideinfo_kinds`) without a vector for a seen tag, is recorded as left out
+    with its reason (module doc); a kind built but left out keeps its table.
     """
     row = {t: i for i, t in enumerate(ds.tracks.track_id)}
     train_rows = np.array(sorted(row[t] for t in set(split.tracks["A_train"]) | set(split.tracks["B_train"])),
                           dtype=int)
     ctx = Context(ds.tag_texts, ds.tags, ds.label_matrix(), train_rows, ds.root)
-    tables = build_tables(ctx, params)
+    tables = build_tables(ctx, params, skip_unavailable=True)
+    unbuilt = set(ctx.unavailable)
+    for name, table in tables.items():  # built, but no joint model can train on it
+        kind, lacking = base_kind(name), [t for t, ok in zip(table.tags, table.present) if t in split.seen and not ok]
+        if lacking and kind in trained and kind not in ctx.unavailable:
+            ctx.unavailable[kind] = untrainable_reason(name, lacking, split)
+    layout = DatasetLayout.at(ds.root)
+    ctx.unavailable = {k: shown_paths(why, ds.root) for k, why in ctx.unavailable.items()}
     for kind, table in tables.items():
-        table.save(DatasetLayout.at(ds.root).sideinfo(split.name, kind))
+        table.save(layout.sideinfo(split.name, kind))
+    for kind in params["kinds"]:  # what the run cannot train on is recorded, and no earlier table of it stays
+        marker = layout.sideinfo_unavailable(split.name, kind)
+        if kind in ctx.unavailable:
+            if kind in unbuilt:
+                for name in draw_names(kind, params):
+                    layout.sideinfo(split.name, name).unlink(missing_ok=True)
+            write_json(marker, {"kind": kind, "reason": ctx.unavailable[kind], "built": kind not in unbuilt})
+        else:
+            marker.unlink(missing_ok=True)
     return tables
+
+
+def shown_paths(text: str, root: str | os.PathLike) -> str:
+    """``text`` with the dataset folder ``root`` written as reports show it (relative to the project root, else
+    its name): the reasons go to notebooks, ``results.csv`` and ``index.html``, which read the same anywhere."""
+    root = Path(root)
+    try:
+        shown = root.resolve().relative_to(project_root().resolve()).as_posix()
+    except ValueError:
+        shown = root.name
+    for form in dict.fromkeys([str(root.resolve()), str(root)]):
+        text = text.replace(form, shown)
+    return text
+
+
+def untrainable_reason(kind: str, lacking: Sequence[str], split) -> str:
+    """Why a joint model cannot train on side information ``kind``: seen tags without a vector (``lacking``),
+    and the two ways out, the second as the exact ``split.unseen`` that makes them unseen tags."""
+    unseen = [*split.unseen, *lacking]
+    return (f"it has no vector for seen tag(s) {', '.join(repr(t) for t in lacking[:10])}"
+            f"{' ...' if len(lacking) > 10 else ''}, and a joint model trains on every seen tag: give them "
+            f"{kind!r} vectors, or make them unseen tags (split.unseen: [{', '.join(unseen)}])")
 
 
 def nearest_seen(table: SideInfo, seen: Sequence[str], unseen: Sequence[str], k: int = 5) -> pd.DataFrame:
@@ -169,9 +234,17 @@ def control_warnings(tables: Mapping[str, SideInfo], tol: float = SAME_GEOMETRY)
     return out
 
 
-def results_rows(tables: Mapping[str, SideInfo]) -> list[dict]:
-    """Per kind: dimension and number of tags without a vector, for ``results.csv``."""
-    rows = []
+def unavailable_notes(unavailable: Mapping[str, str]) -> list[str]:
+    """One sentence per kind the run leaves out (:func:`zslkit.plan.left_out_kinds`)."""
+    return [f"side information {kind!r} is left out: {why}" for kind, why in unavailable.items()]
+
+
+def results_rows(tables: Mapping[str, SideInfo], unavailable: Mapping[str, str] | None = None) -> list[dict]:
+    """Per kind: dimension and number of tags without a vector, for ``results.csv``; per kind that could
+    not be built or trained on (``unavailable``: kind -> reason), a row ``metric = "skipped"`` with the reason in
+    ``test_setting``."""
+    rows = [{"task": f"sideinfo {kind}", "metric": "skipped", "test_setting": why}
+            for kind, why in (unavailable or {}).items()]
     for kind, t in tables.items():
         rows.append({"task": f"sideinfo {kind}", "metric": "dim", "value": t.dim})
         rows.append({"task": f"sideinfo {kind}", "metric": "n_tags_without_vector", "value": len(t.missing()),

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ...errors import DataError, ParamError
+from ...errors import DataError, ParamError, SideInfoUnavailable
 from .table import Context, SideInfo
 
 
@@ -40,10 +40,11 @@ def attribute_table(labels: np.ndarray, tags: pd.DataFrame, target_group: str,
     track_rows : rows of ``labels`` to count (e.g. training tracks only); default all
     """
     groups = set(tags.group)
-    for g in [target_group, *attribute_groups]:
+    for key, g in [("target_group", target_group), *(("attribute_groups", a) for a in attribute_groups)]:
         if g not in groups:
-            raise ParamError(f"sideinfo.attributes: tag group {g!r} is not in the dataset "
-                             f"(groups: {', '.join(sorted(groups))})")
+            raise SideInfoUnavailable(f"sideinfo.attributes: tag group {g!r} is not in the dataset "
+                                      f"(groups: {', '.join(sorted(groups))}); set sideinfo.attributes.{key} "
+                                      "to groups of this dataset")
     labels = np.asarray(labels, dtype=bool)
     if track_rows is not None:
         labels = labels[track_rows]

@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ...errors import DataError, ParamError
+from ...errors import DataError, ParamError, SideInfoUnavailable
 from .table import Context, SideInfo
 
 
@@ -67,7 +67,8 @@ def build(ctx: Context, p: Mapping[str, Any]) -> SideInfo:
         raise ParamError("sideinfo.table: attribute vectors exist only for the dataset's tags")
     path = Path(p["path"]) if p["path"] else Path(ctx.dataset_root) / "knowledge.csv"
     if p["path"] is None and not path.is_file():
-        raise ParamError(f"sideinfo.table.path: null, and the dataset has no knowledge.csv ({path}); give a CSV")
+        raise SideInfoUnavailable(f"sideinfo.table.path: null, and the dataset has no knowledge.csv ({path}); "
+                                  "give a CSV (a 'tag' column, one numeric column per attribute)")
     table = read_attribute_csv(path)
     aligned = {}
     if ctx.columns.get("table") is not None:

@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ...errors import ParamError
+from ...errors import ParamError, SideInfoUnavailable
 from .table import Context, SideInfo
 
 
@@ -23,6 +23,9 @@ def random_table(tags: Sequence[str], dim: int, seed: int = 0) -> SideInfo:
 
 def build(ctx: Context, r: Mapping[str, Any]) -> SideInfo:
     dim = r["dim"] or (ctx.built[r["like"]].dim if r["like"] in ctx.built else None)
+    if dim is None and r["like"] in ctx.unavailable:
+        raise SideInfoUnavailable(f"sideinfo.random.like: {r['like']!r} is left out ({ctx.unavailable[r['like']]}); "
+                                  "give sideinfo.random.dim or another like")
     if dim is None:
         raise ParamError(f"sideinfo.random.like: {r['like']!r} is not among the kinds built; "
                          "add it to sideinfo.kinds or give sideinfo.random.dim")

@@ -83,6 +83,8 @@ class Context:
         expects, by kind: the kind aligns its vectors to them by name (a missing column is zero, an
         extra one is dropped; both are listed in the table's ``meta``). Empty: the kind's own columns.
         Set when a trained run's side information is built for another dataset (:mod:`zslkit.transfer`).
+    unavailable : kinds of the same call that cannot be built for this dataset, and why
+        (:class:`zslkit.errors.SideInfoUnavailable`; a kind that reads another one checks it here)
     """
 
     texts: list[str]
@@ -93,3 +95,4 @@ class Context:
     built: dict[str, SideInfo] = field(default_factory=dict)
     free_text: bool = False
     columns: dict[str, list[str]] = field(default_factory=dict)
+    unavailable: dict[str, str] = field(default_factory=dict)
