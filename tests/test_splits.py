@@ -140,3 +140,29 @@ def test_prepare_split_round_trip_through_original_files(tmp_path):
     assert (second.seen, second.unseen) == (first.seen, first.unseen)
     for k in ("C", "A_train", "A_valid", "B_train", "B_valid", "AB_train", "AB_valid"):
         assert second.tracks[k] == first.tracks[k]
+
+
+def test_changing_split_tracks_needs_no_new_split_name(tmp_path):
+    from zslkit import config
+    from zslkit.data.datasets import Dataset, write_dataset
+    from zslkit.data.splits import Split, prepare_split
+    from zslkit.layout import DatasetLayout
+    rng = np.random.default_rng(1)
+    labels = rng.random((60, 8)) < 0.35
+    tracks = pd.DataFrame({"track_id": [f"t{i}" for i in range(60)], "path": "x.wav",
+                           "split": ["train"] * 40 + ["valid"] * 10 + ["test"] * 10})
+    tags = pd.DataFrame({"tag": [f"tag{j}" for j in range(8)], "group": "g"})
+    ds = write_dataset(tmp_path / "ds", tracks, tags, labels, {"name": "ds"})
+    P = {"split": {"name": "s0", "seed": 3}}
+    random = prepare_split(ds, config.resolve(P, root=tmp_path)["split"])
+    P["split"]["tracks"] = "dataset"
+    own = prepare_split(Dataset.load(ds.root), config.resolve(P, root=tmp_path)["split"])  # same name: accepted
+    assert (own.seen, own.unseen) == (random.seen, random.unseen) and own.tracks != random.tracks
+    layout = DatasetLayout.at(ds.root)
+    assert layout.track_split("s0", 0).is_file() and layout.track_split("s0", 0, "dataset").is_file()
+    for mode, made in (("random", random), ("dataset", own)):  # each run reads its own parts
+        resolved = config.resolve({"split": {"name": "s0", "seed": 3, "tracks": mode}}, root=tmp_path)
+        assert Split.of_run(ds.root, resolved).tracks == made.tracks
+    P["split"]["seed"] = 4  # another tag split under the same name is still refused
+    with pytest.raises(ParamError, match="exists with other settings"):
+        prepare_split(Dataset.load(ds.root), config.resolve(P, root=tmp_path)["split"])

@@ -109,7 +109,7 @@ def test_datasets_without_the_column_save_the_same_split_bit_for_bit(tmp_path, o
     P = config.resolve({"split": {"tracks": "dataset" if own else "random"}}, root=tmp_path)
     S = prepare_split(ds, P["split"])
     layout = DatasetLayout.at(ds.root)
-    files = (layout.tag_split("s0"), layout.track_split("s0", 0))
+    files = (layout.tag_split("s0"), layout.track_split("s0", 0, P["split"]["tracks"]))  # the same bytes, own file
     assert tuple(hashlib.sha256(f.read_bytes()).hexdigest() for f in files) == GOLDEN[own]
     assert not any("held-out" in w for w in S.warnings)
 
@@ -123,7 +123,7 @@ def test_prepare_split_keeps_held_out_tracks_out_of_training_and_says_so(tmp_pat
     assert set(S.tracks["heldout"]) == held and held
     for part in PARTS:
         assert not held & set(S.tracks[part])
-    loaded = Split.load(ds.root, "s0", 0)
+    loaded = Split.of_run(ds.root, P)
     assert loaded.tracks == S.tracks
     assert set(loaded.track_set("B+C")) & held  # evaluated whole
     tag_split = DatasetLayout.at(ds.root).tag_split("s0").read_text()

@@ -8,7 +8,7 @@ Dataset folder (``run.data_dir / data.name``)::
 
     dataset.json  tracks.csv  tags.csv  annotations.npz
     mels/                      index.csv, errors.csv, shards/ (or <track_id>.npy), packs/
-    splits/<split>/            tag_split.json, track_split_trs<seed>.json, original/ (the .p files)
+    splits/<split>/            tag_split.json, track_split_trs<seed>.json (or _dataset), original/ (the .p files)
     splits/<split>/sideinfo/   <kind>.npz (one table per side-information kind and draw), or
                                <kind>.unavailable.json (the kind cannot be built for this dataset, and why)
 
@@ -75,8 +75,11 @@ class DatasetLayout:
     def tag_split(self, name: str) -> Path:
         return self.split(name) / "tag_split.json"
 
-    def track_split(self, name: str, track_seed: int) -> Path:
-        return self.split(name) / f"track_split_trs{track_seed}.json"
+    def track_split(self, name: str, track_seed: int, tracks: str = "random") -> Path:
+        """The train/valid parts of tag split ``name``: one file per ``split.track_seed`` for a seeded cut,
+        one file for the dataset's own parts (``split.tracks: dataset``), so either can be made beside the other."""
+        part = "dataset" if tracks == "dataset" else f"trs{track_seed}"
+        return self.split(name) / f"track_split_{part}.json"
 
     def original_split(self, name: str) -> Path:
         """The split in the original project's ``.p`` layout."""

@@ -343,8 +343,9 @@ def split_warnings(labels: np.ndarray, tag_texts: Sequence[str], seen: np.ndarra
 
 def save_split(dataset_root: str | os.PathLike, name: str, settings: Mapping[str, Any],
                seen: Sequence[str], unseen: Sequence[str], tracks: Mapping[str, list[str]],
-               track_seed: int) -> Path:
-    """Write ``splits/<name>/tag_split.json`` and ``track_split_trs<seed>.json``.
+               track_seed: int, tracks_mode: str = "random") -> Path:
+    """Write ``splits/<name>/tag_split.json`` and ``track_split_trs<seed>.json`` (``track_split_dataset.json``
+    for the dataset's own parts).
 
     An existing tag split of the same name made with other settings is never overwritten.
 
@@ -362,6 +363,9 @@ def save_split(dataset_root: str | os.PathLike, name: str, settings: Mapping[str
         Track ids per subset (``A``, ``B``, ``C``, ``A_train``, ... as :func:`split_tracks` returns).
     track_seed : int
         Seed of the train/valid cut (``split.track_seed``); one file per seed.
+    tracks_mode : str
+        ``split.tracks``: ``"random"`` or ``"dataset"``. It names the track file and is left out when an
+        existing tag split is compared, so changing it needs no new split name.
 
     Returns
     -------
@@ -373,12 +377,14 @@ def save_split(dataset_root: str | os.PathLike, name: str, settings: Mapping[str
     record = {"name": name, "settings": dict(settings), "seen": list(seen), "unseen": list(unseen)}
     if tag_file.is_file():
         old = read_json(tag_file)
-        if (old["settings"], old["seen"], old["unseen"]) != (record["settings"], record["seen"],
-                                                              record["unseen"]):
+        def tag_settings(s):  # how the train/valid parts are cut is the track file's, not the tag split's
+            return {k: v for k, v in s.items() if k != "tracks"}
+        if (tag_settings(old["settings"]), old["seen"], old["unseen"]) != (tag_settings(record["settings"]),
+                                                                           record["seen"], record["unseen"]):
             raise ParamError(f"split.name: {tag_file} exists with other settings or tags; choose "
                              "another split name or delete that folder")
     write_json(tag_file, record)
-    write_json(layout.track_split(name, track_seed), {"track_seed": track_seed, **tracks})
+    write_json(layout.track_split(name, track_seed, tracks_mode), {"track_seed": track_seed, **tracks})
     return layout.split(name)
 
 
@@ -497,13 +503,13 @@ class Split:
     warnings: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, dataset_root: str | os.PathLike, name: str, track_seed: int = 0) -> "Split":
+    def load(cls, dataset_root: str | os.PathLike, name: str, track_seed: int = 0, tracks: str = "random") -> "Split":
         """The split that stage 02 saved in a dataset folder.
 
         Raises :class:`~zslkit.errors.DataError` naming the missing file when stage 02 has not run.
         """
         layout = DatasetLayout.at(dataset_root)
-        files = (layout.tag_split(name), layout.track_split(name, track_seed))
+        files = (layout.tag_split(name), layout.track_split(name, track_seed, tracks))
         for f in files:
             if not f.is_file():
                 raise DataError(f"{f}: split not found; run notebook 02 first")
@@ -513,8 +519,9 @@ class Split:
 
     @classmethod
     def of_run(cls, dataset_root: str | os.PathLike, params: Mapping[str, Any]) -> "Split":
-        """The split that resolved parameters name (``split.name``, ``split.track_seed``)."""
-        return cls.load(dataset_root, params["split"]["name"], params["split"]["track_seed"])
+        """The split that resolved parameters name (``split.name``, ``split.track_seed``, ``split.tracks``)."""
+        s = params["split"]
+        return cls.load(dataset_root, s["name"], s["track_seed"], "random" if s["original"] else s["tracks"])
 
     def seen_mask(self, tag_texts: Sequence[str]) -> np.ndarray:
         """``np.ndarray [shape=(len(tag_texts),), dtype=bool]``: True where a tag is seen (X)."""
@@ -604,8 +611,10 @@ def prepare_split(ds, split: Mapping[str, Any]) -> Split:
     problems = check_track_split(labels, track_ids, mask, tracks, held)
     if problems:
         raise DataError(f"split {name!r} is not a valid A/B/C split: " + "; ".join(problems))
-    save_split(ds.root, name, settings, seen, unseen, tracks, trs)
-    export_original(DatasetLayout.at(ds.root).original_split(name), name, f"trs{trs}", texts, track_ids, seen, unseen,
+    mode = "random" if split["original"] else split["tracks"]
+    save_split(ds.root, name, settings, seen, unseen, tracks, trs, mode)
+    trs_name = "dataset" if mode == "dataset" else f"trs{trs}"
+    export_original(DatasetLayout.at(ds.root).original_split(name), name, trs_name, texts, track_ids, seen, unseen,
                     tracks)
     bank = ds.meta.get("heldout_bank")
     return Split(name, list(seen), list(unseen), tracks,
