@@ -172,7 +172,7 @@ def test_the_guard_never_fails_a_kernel_that_does_not_answer(monkeypatch):
 
 def test_the_guard_does_not_probe_a_busy_kernel(monkeypatch):
     fake = FakeKernel(answers=True, iopub=[{"msg_type": "status", "content": {"execution_state": "busy"},
-                                            "parent_header": {"msg_id": "cell"}}])
+                                            "parent_header": {"msg_id": "cell", "msg_type": "execute_request"}}])
     with pytest.raises(asyncio.TimeoutError):
         asyncio.run(asyncio.wait_for(guard(fake, monkeypatch).watch(), 1.0))
     assert fake.sent == []

@@ -37,7 +37,7 @@ from typing import Any
 #: the name the engine is registered under with papermill (``engine_name=``)
 ENGINE = "zslkit"
 #: seconds a kernel may stay idle and silent while a cell waits for its reply, before it is probed
-IDLE_GRACE = 60.0
+IDLE_GRACE = 600.0
 #: seconds after an answered probe during which the cell may still start, before it is failed
 SETTLE = 2.0
 #: seconds papermill's closing ``kernel_info`` request (after the last cell) may wait for its reply
@@ -111,7 +111,10 @@ class Liveness:
                 if msg.get("parent_header", {}).get("msg_id") in self.probes:
                     continue
                 last = now
-                if msg.get("msg_type") == "status":
+                parent = msg.get("parent_header", {}).get("msg_type")
+                if msg.get("msg_type") == "status" and parent == "execute_request":
+                    # only a cell's own busy/idle counts: the idle that ends a comm or info request (ipywidgets,
+                    # nbclient) comes while a silent cell may still be executing
                     self.state = msg["content"].get("execution_state")
                 if probe is not None:  # work after the probe: the kernel was not hung; probe again later
                     probe, answered = None, None
