@@ -85,6 +85,8 @@ def test_papermill_runs_write_to_the_run_folder(project):
     ns.update(run={"name": "other"}, lab=False, params_file="params/demo.yaml")
     params, folder = session.start(ns, "04")
     assert folder == root / "reports" / "other" and params["train"]["lr"] == 1e-3  # the file is not read
+    # headless: no widget is seen, so no progress bar (a widget in a kernel) and widget cells print a line
+    assert session.headless() and params["run"]["progress"] is False
     # papermill run by hand injects its cell (first line "# Parameters") but not lab = False
     ns.update(lab=True, In=["", "# Parameters\nrun = {'name': 'other'}\n"])
     assert session.injected_by_papermill(ns)
@@ -94,6 +96,9 @@ def test_papermill_runs_write_to_the_run_folder(project):
 
 def test_lab_run_without_a_papermill_run_starts_empty(project, capsys):
     root, _ = project
-    params, folder = session.lab_run("params/demo.yaml", {"run": {"name": "fresh"}}, "01")
+    ns = {s: {} for s in config.SECTIONS}
+    ns.update(run={"name": "fresh"}, lab=True, params_file="params/demo.yaml")
+    params, folder = session.start(ns, "01")
     assert folder == root / "reports" / "fresh-lab" and (folder / "params.yaml").is_file()
+    assert not session.headless() and params["run"]["progress"] is True  # the lab shows its widgets
     assert "no papermill run reports/fresh yet" in capsys.readouterr().out

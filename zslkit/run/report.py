@@ -151,10 +151,3 @@ def markdown_table(results: pd.DataFrame, index: str, columns: str, digits: int 
     head = f"| {index} | " + " | ".join(map(str, wide.columns)) + " |"
     rule = "|---" * (len(wide.columns) + 1) + "|"
     return "\n".join([head, rule] + [f"| {i} | " + " | ".join(row) + " |" for i, row in zip(wide.index, wide.values)])
-
-
-def notebook_display() -> None:
-    """pandas display options for the stage notebooks: whole cells (tag and neighbour lists are never
-    cut with an ellipsis) and four significant digits."""
-    pd.set_option("display.max_colwidth", None)
-    pd.set_option("display.precision", 4)

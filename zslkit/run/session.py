@@ -10,7 +10,9 @@ and then calls ``P, RUN = session.start(globals(), "04")``.
 
 - **Papermill** (``lab`` false, or any papermill call that injects parameters, e.g. ``papermill NB OUT
   -f params.yaml``): the sections are taken as given; the notebook writes into the run folder
-  ``reports/<run.name>/``.
+  ``reports/<run.name>/``. Such a notebook runs **headless** (:func:`headless`): nobody sees a widget, and
+  its HTML page cannot show one, so progress bars are off (``run.progress``, a neutral key, is set false:
+  tqdm's bars in a kernel are ipywidgets) and a widget cell prints one line instead of its widget.
 - **The lab** (``lab`` true, the stored default): ``params_file`` is read, the section dicts of the
   cell are merged over it (a key given there wins), and the notebook writes into its own folder
   ``reports/<run.name>-lab/``. The first lab notebook of a run seeds that folder with the papermill
@@ -39,6 +41,7 @@ LAB_SUFFIX = "-lab"
 PAPERMILL_MARK = "# Parameters\n"  # the first line of the cell papermill injects
 #: what a lab folder does not take from the papermill run: its executed notebooks and their pages
 NOT_SEEDED = ("html", "index.html", "params.yaml", "env.json")
+_state = {"headless": False}
 
 
 def start(namespace: Mapping[str, Any], stage: str) -> tuple[dict[str, Any], Path]:
@@ -54,10 +57,18 @@ def start(namespace: Mapping[str, Any], stage: str) -> tuple[dict[str, Any], Pat
     (params, folder)
     """
     sections = {s: namespace.get(s) or {} for s in config.SECTIONS}
-    if not namespace.get("lab", False) or injected_by_papermill(namespace):
+    _state["headless"] = not namespace.get("lab", False) or injected_by_papermill(namespace)
+    if _state["headless"]:
         params = config.resolve(sections)
+        params["run"]["progress"] = False  # a progress bar in a kernel is a widget: none in a headless page
         return params, prepare_run_dir(params)
     return lab_run(namespace.get("params_file"), sections, stage)
+
+
+def headless() -> bool:
+    """True when this kernel's notebook was started by papermill (:func:`start`; ``zslkit run``): nobody will
+    see a widget, so a widget cell prints a line instead. False in the lab, and before :func:`start`."""
+    return _state["headless"]
 
 
 def injected_by_papermill(namespace: Mapping[str, Any]) -> bool:

@@ -33,6 +33,7 @@ import yaml
 from .. import config
 from ..errors import ParamError, RunError
 from ..io import write_csv, write_text
+from ..show.style import model_colour, model_hatch
 from . import runner
 from .report import read_results
 
@@ -234,7 +235,13 @@ def bars(summary: pd.DataFrame, metric: str, test: str):
     extra = [k for k in ("dataset", "encoder", "loss") if k in summary and summary[k].nunique() > 1]
     named = summary.assign(series=[" · ".join([r["model"]] + [str(r[k]) for k in extra])
                                    for _, r in summary.iterrows()])
-    colour = {m: f"C{i % 10}" for i, m in enumerate(dict.fromkeys(named.series))}
+    # one colour per model, the same as on every other page (zslkit.show.style); a head's bars hatched, and a
+    # model met again under another dataset, encoder or loss hatched once more
+    colour, hatch, met = {}, {}, {}
+    for series, model in dict.fromkeys(zip(named.series, named.model)):
+        colour[series] = model_colour(model)
+        k = met[model] = met.get(model, -1) + 1
+        hatch[series] = model_hatch(model) + ("", "oo", "**", "++", "||")[k % 5]
     s = named[(named.metric == metric) & (named.test_setting == test)]
     settings = list(dict.fromkeys(s.train_setting))
     models = list(dict.fromkeys(s.series))
@@ -243,7 +250,8 @@ def bars(summary: pd.DataFrame, metric: str, test: str):
     for j, m in enumerate(models):
         sub = s[s.series == m].set_index("train_setting").reindex(settings)
         x = np.arange(len(settings)) + (j - (len(models) - 1) / 2) * width
-        ax.bar(x, sub["mean"], width, label=m, color=colour[m])
+        ax.bar(x, sub["mean"], width, label=m, color=colour[m], hatch=hatch[m] or None, edgecolor="white",
+               linewidth=0.4)
         ax.errorbar(x - width / 6, sub["mean"], yerr=sub.sd_seeds.fillna(0), fmt="none", ecolor="k", capsize=2)
         ax.errorbar(x + width / 6, sub["mean"], yerr=sub.sd_splits.fillna(0), fmt="none", ecolor="0.55", capsize=2)
     ax.axhline(0.5 if metric.startswith("AUC") else 0, color="0.5", ls="--", lw=0.8)

@@ -6,6 +6,9 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib import patheffects
+
+from .style import model_colour
 
 
 def tag_counts_by_group(counts: pd.DataFrame, min_count: int | None = None):
@@ -91,15 +94,17 @@ def similarity_heatmap(sim: np.ndarray, tags: pd.DataFrame, unseen: Sequence[str
 
 
 def training_curves(curves: dict[str, pd.DataFrame], best_epochs: dict[str, int] | None = None):
-    """Train/valid loss, learning rate and seconds per epoch for one or more models."""
+    """Train/valid loss, learning rate and seconds per epoch for one or more models, keyed by their
+    ``results.csv`` labels (each in its colour, :func:`zslkit.show.style.model_colour`)."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.2))
-    for k, (name, c) in enumerate(curves.items()):
-        axes[0].plot(c.epoch, c.train_loss, color=f"C{k}", ls="--", label=f"{name} train")
-        axes[0].plot(c.epoch, c.valid_loss, color=f"C{k}", label=f"{name} valid")
+    for name, c in curves.items():
+        colour = model_colour(name)
+        axes[0].plot(c.epoch, c.train_loss, color=colour, ls="--", label=f"{name} train")
+        axes[0].plot(c.epoch, c.valid_loss, color=colour, label=f"{name} valid")
         if best_epochs and name in best_epochs:
-            axes[0].axvline(best_epochs[name], color=f"C{k}", lw=0.7, ls=":")
-        axes[1].plot(c.epoch, c.lr, color=f"C{k}", label=name)
-        axes[2].plot(c.epoch, c.seconds, color=f"C{k}", label=name)
+            axes[0].axvline(best_epochs[name], color=colour, lw=0.7, ls=":")
+        axes[1].plot(c.epoch, c.lr, color=colour, label=name)
+        axes[2].plot(c.epoch, c.seconds, color=colour, label=name)
     axes[0].set_ylabel("loss per segment")
     axes[1].set_ylabel("learning rate")
     axes[1].set_yscale("log")
@@ -120,6 +125,50 @@ def group_colours(groups: Sequence[str]) -> dict[str, tuple]:
     return {g: cmap(i % cmap.N) for i, g in enumerate(dict.fromkeys(groups))}
 
 
+#: where a label may sit around its point, in points, tried in this order
+LABEL_OFFSETS = ((3, 2), (3, -8), (-3, 2), (-3, -8), (0, 6), (0, -11))
+
+
+def place_labels(ax, xy: np.ndarray, texts: Sequence[str], colours: Sequence, priority: Sequence[float] | None = None,
+                 fontsize: float = 6) -> int:
+    """Label points without piling labels up: in order of ``priority`` (highest first), each label takes the
+    first place around its point (:data:`LABEL_OFFSETS`) whose box overlaps no label placed before; a label
+    with no free place is left out. Returns how many were left out.
+
+    The boxes are estimated from the axes' size and data limits: call it once the figure is laid out
+    (after ``tight_layout``)."""
+    xy = np.asarray(xy, dtype=float)
+    n = len(texts)
+    if not n:
+        return 0
+    order = np.argsort(-np.asarray(priority if priority is not None else np.zeros(n), dtype=float), kind="stable")
+    ax.get_xlim(), ax.get_ylim()  # apply any pending autoscaling before reading positions
+    to_px = ax.transData.transform
+    pt = ax.figure.dpi / 72.0
+    char_w, height, pad = 0.62 * fontsize * pt, 1.2 * fontsize * pt, 1.5 * pt
+    halo = [patheffects.withStroke(linewidth=2, foreground="white")]  # readable over the tracks' dots
+    placed: list[tuple[float, float, float, float]] = []
+    left_out = 0
+    for i in order:
+        if not np.isfinite(xy[i]).all():
+            continue
+        px, py = to_px(xy[i])
+        width = char_w * len(str(texts[i]))
+        for dx, dy in LABEL_OFFSETS:
+            x0 = px + dx * pt - (width if dx < 0 else width / 2 if dx == 0 else 0)
+            y0 = py + dy * pt
+            box = (x0 - pad, y0 - pad, x0 + width + pad, y0 + height + pad)
+            if all(box[2] <= b[0] or box[0] >= b[2] or box[3] <= b[1] or box[1] >= b[3] for b in placed):
+                placed.append(box)
+                ax.annotate(texts[i], tuple(xy[i]), fontsize=fontsize, xytext=(dx, dy), textcoords="offset points",
+                            ha="right" if dx < 0 else "center" if dx == 0 else "left", color=colours[i], zorder=4,
+                            path_effects=halo)
+                break
+        else:
+            left_out += 1
+    return left_out
+
+
 def _tag_scatter(ax, xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], seen: np.ndarray,
                  colours: dict, labels: bool = True, size: float = 40):
     for g, c in colours.items():
@@ -128,12 +177,15 @@ def _tag_scatter(ax, xy: np.ndarray, tags: Sequence[str], groups: Sequence[str],
             if m.any():
                 ax.scatter(xy[m, 0], xy[m, 1], s=size, c=[c], marker=marker, edgecolors="k",
                            linewidths=0.4 if is_seen else 1.0, zorder=3)
-    if labels:
-        for (x, y), t, s in zip(xy, tags, seen):
-            ax.annotate(t if s else f"{t}*", (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points",
-                        color="k" if s else "C3", zorder=4)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+def _tag_labels(ax, xy: np.ndarray, tags: Sequence[str], seen: np.ndarray) -> int:
+    """Every tag's label where it has room, unseen tags (red, ``*``) first (:func:`place_labels`)."""
+    seen = np.asarray(seen, dtype=bool)
+    return place_labels(ax, xy, [t if s else f"{t}*" for t, s in zip(tags, seen)],
+                        ["k" if s else "C3" for s in seen], priority=~seen)
 
 
 def _tag_legend(ax, colours: dict, extra: Sequence = ()):
@@ -153,6 +205,7 @@ def tag_space(xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], seen: 
     _tag_legend(ax, colours)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
+    _tag_labels(ax, xy, tags, seen)
     return fig
 
 
@@ -167,6 +220,8 @@ def side_vs_learned(side_xy: np.ndarray, learned_xy: np.ndarray, tags: Sequence[
     axes[1].set_title("after training: tag branch output (UMAP)", fontsize=10)
     _tag_legend(axes[1], colours)
     fig.tight_layout()
+    _tag_labels(axes[0], side_xy, tags, seen)
+    _tag_labels(axes[1], learned_xy, tags, seen)
     return fig
 
 
@@ -191,16 +246,20 @@ def joint_space(tag_xy: np.ndarray, tags: Sequence[str], groups: Sequence[str], 
     ax.scatter(tag_xy[~in_group, 0], tag_xy[~in_group, 1], s=30, c="w", edgecolors="k",
                marker="s", zorder=3)
     ax.scatter(tag_xy[in_group, 0], tag_xy[in_group, 1], s=60, c="k", marker="s", zorder=3)
-    for (x, y), t, s in zip(tag_xy, tags, seen):
-        ax.annotate(t if s else f"{t}*", (x, y), fontsize=6, xytext=(3, 2), textcoords="offset points",
-                    color="k" if s else "C3", zorder=4)
-    handles += [Line2D([], [], ls="", marker="s", color="k", label=f"tags in {colour_group}"),
-                Line2D([], [], ls="", marker="s", mfc="w", mec="k", label="other tags (* unseen)")]
-    ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
+    handles += [Line2D([], [], ls="", marker="s", color="k", label=f"tags in {colour_group}"),
+                Line2D([], [], ls="", marker="s", mfc="w", mec="k", label="other tags (* unseen)"),
+                Line2D([], [], ls="", label="labels: unseen tags and tags in\n"
+                                           f"{colour_group} first, others where\nthey do not overlap")]
+    ax.legend(handles=handles, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     ax.set_title(f"joint space of tracks and tags (UMAP), tracks coloured by {colour_group}", fontsize=10)
     fig.tight_layout()
+    # labels never piled up: unseen tags and the colouring group's tags first, the others where there is room
+    # (tracks crowd the map; every tag is named in the interactive map)
+    seen = np.asarray(seen, dtype=bool)
+    place_labels(ax, tag_xy, [t if s else f"{t}*" for t, s in zip(tags, seen)],
+                 ["k" if s else "C3" for s in seen], priority=2 * ~seen + in_group)
     return fig
 
 
