@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 
 venv: $(STAMP)
 
-# torch first (the local CPU wheel), tinysoundfont without its playback dependency, then the pins.
+# torch first (the local CPU wheel), tinysoundfont and musicnn (pretrained checkpoints only) without their
+# dependencies (requirements-nodeps.txt), then the pins.
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(PIP) install torch==2.13.0
