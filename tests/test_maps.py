@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -93,6 +95,59 @@ def test_linked_maps_share_one_source_and_embed_offline(embedded):
     assert len(page) > 1_000_000  # BokehJS itself is in the page
 
 
+def test_a_rerun_output_removes_the_documents_it_left_behind(embedded):
+    tables = model_tag_maps(embedded, _main_maps(embedded["joint"]), {"n_neighbors": 4, "min_dist": 0.1,
+                                                                      "metric": "cosine"}, seed=0)
+    layout = maps.linked_tag_maps(tables, "joint", {"joint": "glove", "joint-random": "random"})
+    page = maps.html_fragment(layout, key="maps-of-04")
+    script = page[page.rindex("<script"):]
+    assert 'key = "maps-of-04"' in script and "isConnected" in script and "view.remove()" in script
+    assert 'key = "zslkit-tag-maps"' in maps.html_fragment(layout)  # by default the layout's name
+
+
+def _run_js(code: str, args: dict) -> dict:
+    """Run a CustomJS callback's code in node with plain-object stand-ins for its bokeh arguments; return them."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node to run the callback's JavaScript")
+    program = ("const args = " + json.dumps(args) + ";\nargs.source.change = {emit() {}};\n"
+               "new Function(...Object.keys(args), " + json.dumps(code) + ")(...Object.values(args));\n"
+               "delete args.source.change; console.log(JSON.stringify(args));")
+    out = subprocess.run([node, "-e", program], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def test_the_info_line_follows_the_model_picked(embedded):
+    """Issue 25: after switching the model, the info line must describe the model shown, not the first one."""
+    tables = model_tag_maps(embedded, _main_maps(embedded["joint"]), {"n_neighbors": 4, "min_dist": 0.1,
+                                                                      "metric": "cosine"}, seed=0)
+    layout = maps.linked_tag_maps(tables, "joint", {"joint": "glove", "joint-random": "random"})
+    info = next(m for m in layout.references() if getattr(m, "name", None) == "zslkit-map-info")
+    assert "model <b>joint</b>" in info.text
+    source = next(m for m in layout.references() if isinstance(m, ColumnDataSource))
+    refresh = next(m for m in layout.references() if isinstance(m, CustomJS) and "d[c + '_' + m]" in m.code)
+    on_select = next(m for m in layout.references() if isinstance(m, CustomJS) and "left" not in m.args
+                     and "info" in m.args)
+    assert maps.INFO_JS in refresh.code and on_select.code == maps.INFO_JS
+    data = {k: list(v) for k, v in source.data.items()}
+    row = data["tag"].index("tag10")  # unseen, with a vector in both models
+    assert data["nl_joint"][row] != data["nl_joint-random"][row]
+    state = {"source": {"data": data, "selected": {"indices": [row]}}, "model": {"value": "joint"},
+             "info": {"text": ""}, "colour": {"value": "group"}, "groups": {"value": sorted(set(data["group"]))},
+             "splits": {"active": [0, 1], "labels": ["seen (X)", "unseen (Y)"]}, "left": {"text": ""},
+             "right": {"text": ""}, "sides": {"joint": "glove", "joint-random": "random"}}
+    picked = _run_js(on_select.code, {k: state[k] for k in ("source", "model", "info")})
+    assert data["nl_joint"][row] in picked["info"]["text"] and "model <b>joint</b>" in picked["info"]["text"]
+    state["model"]["value"] = "joint-random"  # the user switches to the random control
+    switched = _run_js(refresh.code, state)
+    text = switched["info"]["text"]
+    assert "model <b>joint-random</b>" in text and data["nl_joint-random"][row] in text
+    assert data["nl_joint"][row] not in text and data["ns_joint-random"][row] in text
+    assert switched["source"]["data"]["nl"][row] == data["nl_joint-random"][row]  # the tooltips' column too
+    assert switched["right"]["text"] == "learned tag space of joint-random, after training"
+
+
 def test_joint_map_plays_tracks_from_the_lab_or_the_page(tmp_path):
     class Ds:
         def audio_path(self, t):
@@ -133,5 +188,8 @@ def test_stage_maps_writes_the_page_and_the_coordinates(embedded, tmp_path):
     assert set(coords.model) == {"joint", "joint-random"} and len(coords) == 24
     page = (tmp_path / "run" / "figures" / "04_maps.html").read_text()
     assert page.startswith("<!DOCTYPE html>") and "zslkit-map-" in page
-    item = re.search(r"const item = (\{.*?\});\n", page, re.S).group(1)
+    item = re.search(r"const item = (\{.*?\}), key = ", page, re.S).group(1)
     assert json.loads(item.replace("<\\/", "</").replace("NaN", "null"))["root_id"]
+    # titled like every page of the run, with a heading and a word on how to read it
+    assert "<title>zslkit · run · 04 maps</title>" in page and "<h1>run: tag and joint maps</h1>" in page
+    assert 'key = "zslkit-04-maps"' in page

@@ -1,14 +1,32 @@
-"""The run's index page and offline HTML: a headline from results.csv, thumbnails, no network, no absolute path."""
+"""The run's index page and offline HTML: a verdict in words and a headline from results.csv, best first, terms
+linked to the glossary, captioned thumbnails by stage, titled pages, no network, no absolute path."""
 from __future__ import annotations
 
+import copy
 import re
+from pathlib import Path
 
 import nbformat
 import pandas as pd
+import pytest
 import yaml
 
 import zslkit.builtins  # noqa: F401  (registers the heads the headline separates)
-from zslkit.show.report_page import WIDGET_NOTE, headline, offline_html, offline_notebook, write_index
+from zslkit.show import report_page
+from zslkit.show.report_page import (
+    GLOSSARY,
+    WIDGET_NOTE,
+    figure_caption,
+    headline,
+    offline_html,
+    offline_notebook,
+    page_title,
+    verdict,
+    write_index,
+)
+from zslkit.show.style import model_colour
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _results() -> pd.DataFrame:
@@ -31,7 +49,7 @@ def test_headline_keeps_the_main_models_and_formats_intervals():
     head = headline(_results())
     assert head.model.tolist() == ["embedding glove", "embedding random, 2 draws", "classifier"]
     glove = head.iloc[0]
-    assert glove["(B+C)-Y AUC-l"] == "0.610 [0.560, 0.660]" and glove["permutation p"] == "< 0.001"
+    assert glove["(B+C)-Y AUC-l"] == "0.610 [0.560, 0.660]" and glove["permutation p"] == "4.0e-4"
     assert head.iloc[1]["(B+C)-Y AUC-l"] == "0.500 (draws 0.480–0.520)"
     assert head.iloc[2]["B-X AUC-l"] == "0.800 [0.750, 0.850]"
     assert headline(_results(), heads=True).model.tolist() == ["embedding glove ridge"]
@@ -46,12 +64,18 @@ def test_offline_html_drops_network_scripts_and_notes_widgets():
                 nbformat.v4.new_code_cell("w", outputs=[nbformat.v4.new_output("display_data", data=view)])]
     nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}, "version_major": 2,
                                                                            "version_minor": 0}}
+    nb.cells[1].outputs = [copy.deepcopy(o) for o in nb.cells[1].outputs * 3]  # three widgets (tqdm bars): one note
     page, _ = HTMLExporter(exclude_input=True).from_notebook_node(nb)
     assert 'src="https://' in page and "widget-view" in page  # the stock export fetches scripts from CDNs
-    clean, _ = HTMLExporter(exclude_input=True).from_notebook_node(offline_notebook(nb))
+    assert "<title>Notebook</title>" in page
+    clean, _ = HTMLExporter(exclude_input=True).from_notebook_node(offline_notebook(nb, page_title("demo", "03_train")))
     clean = offline_html(clean)
     assert not re.search(r"<(script|link|img)[^>]*(src|href)=[\"']https?://", clean)
-    assert "widgetRendererSrc" not in clean and "widget-view" not in clean and WIDGET_NOTE in clean
+    assert "widgetRendererSrc" not in clean and "widget-view" not in clean and clean.count(WIDGET_NOTE) == 1
+    assert "above" not in WIDGET_NOTE  # the note no longer claims figures above it
+    assert "<title>zslkit · demo · 03 train</title>" in clean
+    # wide tables scroll inside their output; a cell (an interval) never wraps
+    assert 'id="zslkit-report-css"' in clean and "white-space: nowrap" in clean and "overflow-x: auto" in clean
 
 
 def test_index_has_headline_thumbnails_and_only_relative_links(tmp_path):
@@ -66,9 +90,20 @@ def test_index_has_headline_thumbnails_and_only_relative_links(tmp_path):
                                                         "model": {"sideinfo": "glove"}, "train": {"also": ["table"]}}))
     page = write_index(folder).read_text()
     assert '<img src="figures/05_auc.png"' in page and 'href="html/05_evaluate.html"' in page
-    assert '<a href="figures/04_maps.html">04_maps</a> (interactive' in page
+    assert '<a href="figures/04_maps.html">04_maps.html</a>' in page and "(interactive, works offline)" in page
     assert "0.610 [0.560, 0.660]" in page and "glove, table" in page
     assert str(tmp_path) not in page and "http" not in page
+    assert "<title>zslkit · run</title>" in page
+    # the verdict first, then the rest; figures grouped by stage with captions
+    assert page.index("<h2>Verdict</h2>") < page.index("<h2>Headline</h2>") < page.index("<h2>Figures</h2>")
+    assert "<h3>04 · Embeddings and maps</h3>" in page and "<h3>05 · Evaluate</h3>" in page
+    assert "<figcaption>05 auc</figcaption>" in page
+    # every term links to its entry in the page's glossary; every model has its colour
+    for anchor, _, _ in GLOSSARY:
+        assert f"id='{anchor}'" in page
+    for anchor in ("auc-l", "b-x", "bc-y", "random-control", "permutation-p"):  # the terms of this small table
+        assert f'href="#{anchor}"' in page, anchor
+    assert f"background:{model_colour('embedding glove')}" in page
 
 
 def test_index_says_what_was_adapted_to_small_data(tmp_path):
@@ -103,3 +138,80 @@ def test_index_says_what_was_adapted_to_small_data(tmp_path):
     assert adaptations(_results(), {"train": {"batch_size": 64}}) == []
     _results().to_csv(folder / "results.csv", index=False)
     assert "Adapted to the data" not in write_index(folder).read_text()
+
+
+def _two_kinds(glove_p: float = 0.02, glove_low: float = 0.50) -> pd.DataFrame:
+    """A table model that transfers, a GloVe model that transfers weakly, a random control over two draws."""
+    rows = []
+
+    def add(model, setting, task, metric, value, lo=None, hi=None, n=17):
+        rows.append({"stage": "05_evaluate", "model": model, "test_setting": setting, "task": task,
+                     "labels": "annotation", "metric": metric, "value": value, "ci_low": lo, "ci_high": hi, "n": n})
+
+    for model, l_value, lo, hi, i_value, p in (("embedding glove", 0.57, glove_low, 0.64, 0.51, glove_p),
+                                               ("embedding table", 0.74, 0.68, 0.79, 0.68, 9.999e-05),
+                                               ("embedding table ridge", 0.77, 0.72, 0.82, 0.73, 9.999e-05),
+                                               ("embedding random", 0.519, 0.46, 0.58, 0.547, 0.25),
+                                               ("embedding random@1", 0.533, 0.47, 0.59, 0.551, 0.18)):
+        add(model, "(B+C)-Y", "retrieval", "AUC-l", l_value, lo, hi)
+        add(model, "(B+C)-Y", "annotation", "AUC-i", i_value, i_value - 0.01, i_value + 0.01, n=2000)
+        add(model, "(B+C)-Y", "permutation test", "permutation p-value (H1: own > permuted)", p)
+    for stat, v in (("mean", 0.526), ("min", 0.519), ("max", 0.533)):
+        add("embedding random, 2 draws", "(B+C)-Y", "retrieval over draws", f"AUC-l {stat}", v, n=2)
+    return pd.DataFrame(rows)
+
+
+def test_the_verdict_says_what_transfers_against_the_random_controls_draws():
+    said = verdict(_two_kinds(), {"train": {"controls": ["random"]}})
+    assert len(said) == 3
+    table, glove, best = said
+    assert table.startswith("Side information table (the knowledge table, model 'embedding table') transfers to")
+    assert "0.740 [0.680, 0.790], its interval above the random control (0.519–0.533 over 2 draws)" in table
+    assert "permutation p = 1.0e-4" in table and "AUC-i 0.680, above the control's 0.547–0.551" in table
+    assert glove.startswith("Side information glove (GloVe word vectors, model 'embedding glove') transfers weakly")
+    assert "but its interval reaches down to it" in glove and "permutation p = 0.020" in glove
+    assert "AUC-i 0.510, below the control's 0.547–0.551" in glove
+    assert best == ("Best model on the unseen tags: embedding table ridge, (B+C)-Y AUC-l 0.770 [0.720, 0.820] "
+                    "(head ridge).")
+    # no permutation evidence and an interval among the draws: no transfer, though the mean is above them
+    none = verdict(_two_kinds(glove_p=0.3), {})[1]
+    assert " does not transfer to the unseen tags" in none and "ranks its tracks no better than" in none
+    # an interval clear of every draw without the permutation test's support: weakly
+    assert " transfers weakly" in verdict(_two_kinds(glove_p=0.3, glove_low=0.54), {})[1]
+    assert verdict(_two_kinds().assign(stage="03_train"), {}) == []
+
+
+def test_the_verdict_without_a_control_compares_with_chance():
+    results = _two_kinds()
+    results = results[~results.model.str.startswith("embedding random")]
+    said = verdict(results, {"train": {"controls": []}})
+    assert "chance (0.5; this run has no control)" in said[0] and "Annotation: AUC-i 0.680." in said[0]
+
+
+def test_the_headline_puts_the_best_model_first():
+    head = headline(_two_kinds())
+    assert head.model.tolist() == ["embedding table", "embedding glove", "embedding random, 2 draws"]
+
+
+def test_every_glossary_anchor_is_in_docs_evaluation():
+    docs = (ROOT / "docs" / "evaluation.md").read_text(encoding="utf-8")
+    assert "## Glossary" in docs
+    for anchor, term, _ in GLOSSARY:
+        assert f'<a id="{anchor}"></a>' in docs, anchor
+
+
+@pytest.mark.parametrize("stem, caption", [
+    ("02_similarity_glove", "Tag-to-tag cosine similarity of the glove side information (unseen tags red, *)"),
+    ("05_per_tag_auc_embedding_random@1_conse", "Per-tag AUC-l on B+C by group, embedding random@1 conse"),
+    ("06_AUC-l_BpC-XpY", "AUC-l on (B+C)-(X+Y) across the compared runs (mean, sd over seeds and over splits)"),
+    ("06_AUC-i_ApBpC-Y", "AUC-i on (A+B+C)-Y across the compared runs (mean, sd over seeds and over splits)"),
+    ("07_something_new", "07 something new")])
+def test_figure_captions_come_from_the_file_names(stem, caption):
+    assert figure_caption(stem) == caption
+
+
+def test_page_titles():
+    assert page_title("demo", "05_evaluate") == "zslkit · demo · 05 evaluate"
+    assert page_title("demo", "") == "zslkit · demo"
+    assert report_page.linked("(B+C)-Y AUC-l") == ('<a class="term" href="#bc-y">(B+C)-Y</a> '
+                                                   '<a class="term" href="#auc-l">AUC-l</a>')

@@ -24,7 +24,7 @@ from .. import config
 from ..errors import RunError
 from ..io import write_json, write_text
 from ..layout import RunLayout
-from ..show.report_page import offline_html, offline_notebook, write_index
+from ..show.report_page import offline_html, offline_notebook, page_title, write_index
 from . import kernel
 from .report import environment
 
@@ -277,13 +277,15 @@ def kernel_failure(exc: BaseException, watch: kernel.CellWatch, timeout: int | N
 
 
 def export_html(notebook: Path, folder: Path) -> Path:
-    """HTML export of an executed notebook with inputs hidden, in ``folder/html/``, making no network
-    request (:func:`zslkit.show.report_page.offline_html`)."""
+    """HTML export of an executed notebook with inputs hidden, in ``folder/html/``, titled like every page of
+    the run ("zslkit · demo · 05 evaluate"), making no network request
+    (:func:`zslkit.show.report_page.offline_html`)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(offline_notebook(nbformat.read(notebook, as_version=4)))
+    nb = offline_notebook(nbformat.read(notebook, as_version=4), title=page_title(folder.name, notebook.stem))
+    body, _ = exporter.from_notebook_node(nb)
     target = folder / "html" / (notebook.stem + ".html")
     write_text(target, offline_html(body))
     return target

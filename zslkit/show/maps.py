@@ -53,6 +53,7 @@ from ..evaluate.embeddings import Embeddings
 from ..evaluate.tagspace import annotation_texts
 from ..io import write_csv, write_text
 from ..layout import RunLayout
+from .report_page import page_title
 from .viz import group_colours
 
 SPLIT_COLOURS = {"X": "#1f77b4", "Y": "#d62728"}
@@ -91,7 +92,8 @@ def tag_map_source(models: Mapping[str, pd.DataFrame], main: str) -> ColumnDataS
 
 
 def _tag_figure(source, x: str, y: str, title: str, tools) -> figure:
-    fig = figure(title=title, width=470, height=430, tools=tools, toolbar_location="above",
+    # the toolbar at the side, so that a long title (a control's model name) never runs under it
+    fig = figure(title=title, frame_width=420, frame_height=400, tools=tools, toolbar_location="right",
                  match_aspect=True)
     fig.scatter(x, y, source=source, size=9, color="colour", alpha="alpha", line_color="black",
                 line_width=0.4, marker="marker", selection_line_width=2.5, selection_line_color="black",
@@ -119,10 +121,12 @@ def linked_tag_maps(models: Mapping[str, pd.DataFrame], main: str, side_names: M
     model_pick = Select(title="model", value=main, options=list(models), width=220)
     colour_pick = Select(title="colour by", value="group", options=["group", "seen / unseen"], width=160)
     group_pick = MultiChoice(title="groups shown", value=groups, options=groups, width=420)
-    split_pick = CheckboxGroup(labels=[SPLIT_NAMES["X"], SPLIT_NAMES["Y"]], active=[0, 1], inline=True)
-    info = Div(text="<i>tap a tag (or drag a box) in either map: it is selected in both</i>", width=900)
-    refresh = CustomJS(args=dict(source=source, model=model_pick, colour=colour_pick, groups=group_pick,
-                                 splits=split_pick, left=left.title, right=right.title, sides=dict(side_names)),
+    split_pick = CheckboxGroup(labels=[SPLIT_NAMES["X"], SPLIT_NAMES["Y"]], active=[0, 1], inline=True,
+                               width=230)
+    info = Div(text=info_text(main, []), width=900, name="zslkit-map-info")
+    describe = dict(source=source, model=model_pick, info=info)
+    refresh = CustomJS(args=dict(colour=colour_pick, groups=group_pick, splits=split_pick, left=left.title,
+                                 right=right.title, sides=dict(side_names), **describe),
                        code="""
 const d = source.data, m = model.value, n = d.tag.length;
 for (const c of ['sx', 'sy', 'lx', 'ly', 'ns', 'nl']) d[c] = d[c + '_' + m].slice();
@@ -132,18 +136,37 @@ d.colour = (colour.value == 'group' ? d.colour_group : d.colour_split).slice();
 left.text = 'side information (' + sides[m] + '), before training';
 right.text = 'learned tag space of ' + m + ', after training';
 source.change.emit();
-""" % HIDDEN_ALPHA)
+""" % HIDDEN_ALPHA + INFO_JS)
     for widget, attr in ((model_pick, "value"), (colour_pick, "value"), (group_pick, "value")):
         widget.js_on_change(attr, refresh)
     split_pick.js_on_change("active", refresh)
-    source.selected.js_on_change("indices", CustomJS(args=dict(source=source, info=info), code="""
-const d = source.data, rows = source.selected.indices;
-info.text = rows.length == 0 ? '<i>nothing selected</i>' : rows.slice(0, 8).map(i =>
-  '<b>' + d.tag[i] + '</b> (' + d.group[i] + ', ' + d.split[i] + '): nearest seen tags ' +
-  'before training <b>' + d.ns[i] + '</b>; after training <b>' + d.nl[i] + '</b>').join('<br>');
-"""))
-    controls = row(model_pick, colour_pick, group_pick, column(Div(text="tags shown"), split_pick))
+    source.selected.js_on_change("indices", CustomJS(args=describe, code=INFO_JS))
+    controls = row(model_pick, colour_pick, group_pick, column(Div(text="tags shown", width=230), split_pick))
     return column(controls, row(left, right), info, name="zslkit-tag-maps")
+
+
+#: the info line under the tag maps: the selected tags, described by the model shown (the model picker's
+#: value; the data source's ``ns``/``nl`` columns are that model's after a switch), so it never describes a
+#: model that is no longer selected
+INFO_JS = """
+{
+const d = source.data, rows = source.selected.indices, name = model.value;
+info.text = '<span class="zslkit-info-model">model <b>' + name + '</b></span>: ' + (rows.length == 0 ?
+  '<i>tap a tag (or drag a box) in either map: it is selected in both</i>' : rows.slice(0, 8).map(i =>
+  '<b>' + d.tag[i] + '</b> (' + d.group[i] + ', ' + d.split[i] + '): nearest seen tags ' +
+  'before training <b>' + d.ns[i] + '</b>; after training <b>' + d.nl[i] + '</b>').join('<br>'));
+}
+"""
+
+
+def info_text(model: str, rows: Sequence[dict]) -> str:
+    """The info line :data:`INFO_JS` writes, from Python (the line a page shows before any tap): ``rows``
+    are the selected tags as ``{"tag", "group", "split", "ns", "nl"}``."""
+    head = f'<span class="zslkit-info-model">model <b>{html.escape(model)}</b></span>: '
+    if not rows:
+        return head + "<i>tap a tag (or drag a box) in either map: it is selected in both</i>"
+    return head + "<br>".join(f"<b>{r['tag']}</b> ({r['group']}, {r['split']}): nearest seen tags before training "
+                              f"<b>{r['ns']}</b>; after training <b>{r['nl']}</b>" for r in rows[:8])
 
 
 def audio_links(ds, track_ids: Sequence[str], root: str | os.PathLike,
@@ -217,18 +240,37 @@ player.text = '<b>' + d.id[i] + '</b>: ' + d.annotation[i] + '<br>' + (url ?
     return column(fig, player, name="zslkit-joint-map")
 
 
-def html_fragment(layout) -> str:
+def html_fragment(layout, key: str | None = None) -> str:
     """HTML for a notebook output or a page: BokehJS inlined, then the document embedded once its
-    element is in the page (JupyterLab runs an output's scripts before attaching it)."""
+    element is in the page (JupyterLab runs an output's scripts before attaching it).
+
+    ``key`` (default: the layout's name) names what the output shows: embedding it again (the cell run
+    again) first removes the earlier documents of the same key that are no longer in the page, so
+    ``Bokeh.index`` holds the maps on screen, not every map a cell ever drew."""
     target = f"zslkit-map-{uuid.uuid4().hex[:10]}"
+    key = json.dumps(str(key or layout.name or "zslkit-map"))
     item = json.dumps(json_item(layout, target)).replace("</", "<\\/")
     return (f'<div id="{target}" class="zslkit-map"></div>\n' + RESOURCES.render_js() + f"""
 <script type="text/javascript">
 (function () {{
-  const item = {item};
+  const item = {item}, key = {key};
+  function forget() {{  // the documents an earlier run of this output left, now detached from the page
+    const mine = (window.zslkitMaps = window.zslkitMaps || {{}})[key] || [];
+    window.zslkitMaps[key] = mine.filter(function (view) {{
+      if (view.el && view.el.isConnected) return true;
+      try {{ view.remove(); }} catch (e) {{}}
+      return false;
+    }});
+  }}
   function embed(tries) {{
     const el = document.getElementById("{target}");
-    if (el && window.Bokeh && window.Bokeh.embed) {{ window.Bokeh.embed.embed_item(item, "{target}"); }}
+    if (el && el.isConnected && window.Bokeh && window.Bokeh.embed) {{
+      forget();
+      Promise.resolve(window.Bokeh.embed.embed_item(item, "{target}")).then(function (views) {{
+        const roots = views && views.roots ? views.roots : [];
+        window.zslkitMaps[key] = window.zslkitMaps[key].concat(roots);
+      }});
+    }}
     else if (tries < 400) {{ setTimeout(function () {{ embed(tries + 1); }}, 50); }}
   }}
   embed(0);
@@ -241,10 +283,16 @@ def show(layout):
     display(HTML(html_fragment(layout)))
 
 
-def save_page(layout, path: str | os.PathLike, title: str) -> None:
-    """A standalone HTML page of ``layout`` with BokehJS inlined (atomic write)."""
+PAGE_STYLE = "body{font-family:sans-serif;margin:1.5em 2em;color:#222}h1{font-size:1.5em}p.lead{max-width:60em}"
+
+
+def save_page(layout, path: str | os.PathLike, title: str, heading: str | None = None, lead: str = "") -> None:
+    """A standalone HTML page of ``layout`` with BokehJS inlined (atomic write), titled ``title``, with
+    ``heading`` (default: the title) and a ``lead`` paragraph (HTML) above it."""
+    intro = f"<h1>{html.escape(heading or title)}</h1>\n" + (f'<p class="lead">{lead}</p>\n' if lead else "")
     write_text(path, f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-                     f"</title></head>\n<body>\n{html_fragment(layout)}\n</body></html>\n")
+                     f"</title><style>{PAGE_STYLE}</style></head>\n<body>\n{intro}{html_fragment(layout)}\n"
+                     "</body></html>\n")
 
 
 def stage_maps(embedded: Mapping[str, object], tables: Mapping[str, pd.DataFrame], ds, run_dir: str | os.PathLike,
@@ -264,6 +312,15 @@ def stage_maps(embedded: Mapping[str, object], tables: Mapping[str, pd.DataFrame
     track_ids = list(joint[joint.kind == "track"].id)
     lab, page = audio_links(ds, track_ids, root or project_root(), run.html)
     layout = column(linked_tag_maps(models, main, sides),
-                    joint_map(joint, annotation_texts(ds, track_ids), lab, page, colour_group))
-    save_page(layout, run.figure("04_maps", ".html"), f"{run.name}: tag and joint maps")
+                    joint_map(joint, annotation_texts(ds, track_ids), lab, page, colour_group), name="zslkit-04-maps")
+    save_page(layout, run.figure("04_maps", ".html"), page_title(run.name, "04_maps"),
+              f"{run.name}: tag and joint maps", MAPS_LEAD)
     return layout
+
+
+MAPS_LEAD = ("Top: the side-information map (before training) and the learned tag map (after training) of one "
+             "joint model, linked: tap a tag (or drag a box) in either and it is selected in both, with its "
+             "nearest seen tags in each space below; hover for a tag's group and neighbours. Pick the model "
+             "(the random control shows what chance looks like), colour by group or by seen/unseen, filter "
+             "by group. Circles are seen tags (X), triangles unseen ones (Y, labelled in red). Bottom: tracks and "
+             "tags in the main model's joint space; tap a track to hear it.")
