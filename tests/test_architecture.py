@@ -163,7 +163,7 @@ def test_reach_follows_imports_through_other_modules():
 FLOORS = {"ground": 0, "data": 1, "model": 2, "evaluate": 3, "show": 4, "run": 5, "top": 6}
 GROUND = {"zslkit", "zslkit.errors", "zslkit.io", "zslkit.registry", "zslkit.config", "zslkit.plan",
           "zslkit.layout", "zslkit.builtins"}
-TOP = {"zslkit.cli", "zslkit.transfer", "zslkit.tagging"}
+TOP = {"zslkit.cli", "zslkit.transfer", "zslkit.tagging", "zslkit.hear"}
 
 
 def floor(mod: str) -> str:

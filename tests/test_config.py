@@ -81,7 +81,9 @@ OLD_MEL_SETTINGS = ("sample_rate", "n_fft", "hop_length", "n_mels", "log_gain", 
 #: where the derived answers differ from the runner's old tables, on purpose: training reads the tag branch's
 #: width (the old table said stage 05, whose checkpoint check then failed); the trainer already left the feed
 #: keys out of its digest (no number depends on them), the runner did not
-CORRECTED_STAGES = {"heads.learned": "03"}
+CORRECTED_STAGES = {"heads.learned": "03",
+                    # sections added since: a frozen backbone's section chooses the features stage 01 caches
+                    "model.musicnn": "01", "model.hear": "01"}
 CORRECTED_NEUTRAL = {"train.feed", "train.device_pack_gb"}
 #: neutral keys added since those tables (how a run is watched, not what it computes)
 NEW_NEUTRAL = {"run.cell_timeout"}

@@ -27,6 +27,8 @@ M21_PERFORMANCE = dict(_M21_CATALOGUE["performance"])
 M21_PRODUCTION = dict(_M21_CATALOGUE["production"])
 #: the timbre banks m21 knows by name (zslkit.data.datasets.m21.banks)
 M21_BANKS = ("bundled", "fluidr3", "musescore", "fluidr3mono")
+#: the pretrained networks of musicnn's wheel (zslkit.model.backbones.musicnn.VARIANTS; model.musicnn.variant)
+MUSICNN_VARIANTS = ("MTT_musicnn", "MSD_musicnn", "MTT_vgg", "MSD_vgg")
 
 
 def _m21_ranges(default: dict):
@@ -228,6 +230,31 @@ ENCODERS.register("paper_bn", "zslkit.model.encoders:PaperBN",
 ENCODERS.register("shortchunk", "zslkit.model.encoders:ShortChunkEncoder",
                   doc="a 2-D short-chunk CNN (3x3 convs, batch norm, max-pool)", params={
     "width": Field("int", 32, "channels of the first block (doubling twice)", lo=4, hi=512),
+})
+
+# frozen pretrained backbones (zslkit.data.features): audio -> one vector per clip, computed once per dataset by stage
+# 01 and cached; stage 03 trains only the projection to the joint space (model.projection) and the tag branch.
+# Their sections choose the features, so stage 01 reads them (a change recomputes, or reuses, another cache).
+ENCODERS.register("musicnn", "zslkit.model.backbones.musicnn_backbone:Musicnn", frozen=True,
+                  doc="musicnn (Pons & Serra 2019), pretrained on MTT or MSD, frozen (the .[backbones] extra)", params={
+    "variant": Field("str", "MTT_musicnn", "the pretrained network: MTT_musicnn, MSD_musicnn (musicnn, trained on "
+                     "MagnaTagATune or the Million Song Dataset), MTT_vgg, MSD_vgg", choices=MUSICNN_VARIANTS,
+                     stage="01"),
+    "layer": Field("str", None, "the layer whose mean over the clip's 3-s patches is the feature; null = the "
+                   "penultimate: bn_dense (200-d) for musicnn, pool5 (256-d) for vgg", nullable=True, stage="01"),
+})
+ENCODERS.register("hear", "zslkit.data.features:HearBackbone", frozen=True,
+                  doc="any installed module following the HEAR 2021 API, frozen (its scene embeddings)", params={
+    "module": Field("str", None, "the module's import name (load_model, get_scene_embeddings; sample_rate and "
+                    "scene_embedding_size on the model or the module)", nullable=True, stage="01"),
+    "weights": Field("str", "", "passed to the module's load_model (a path, relative to the project root when it "
+                     "exists there); '' = load_model()", stage="01"),
+    "supervised_on": Field("dict", {}, "what the module was trained on, for leakage: {tags: [...], datasets: [...]} "
+                           "(dataset names as data.source: mtat, msd, ...); {} = the module's or model's own "
+                           "`supervised_on` attribute when it has one, else nothing declared", stage="01",
+                           check=(lambda v: set(v) <= {"tags", "datasets"} and all(
+                               isinstance(x, list) and all(isinstance(t, str) for t in x) for x in v.values()),
+                               "keys tags and datasets, each a list of strings")),
 })
 
 # ----------------------------------------------------------------------------- zero-shot heads (heads.<name>)

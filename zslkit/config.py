@@ -118,6 +118,9 @@ BASE: dict[str, dict[str, Any]] = {
                          recorded_in="checkpoint"),
         "sideinfo": Field("str", "glove", "side-information kind the tag branch reads",
                           choices=lambda: SIDEINFO.names(), recorded_in="checkpoint"),
+        "projection": Field("int", None, "frozen backbones only (model.encoder: musicnn, hear): hidden width of the "
+                            "MLP from the backbone's cached features to the 100-d joint space, trained in stage 03; "
+                            "null = one linear layer", nullable=True, lo=1),
     },
     "train": {
         "setting": Field("str", "A", "training tracks: A-X, B-X or (A+B)-X", choices=tuple(TRAIN_SETTINGS)),

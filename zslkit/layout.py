@@ -8,9 +8,11 @@ Dataset folder (``run.data_dir / data.name``)::
 
     dataset.json  tracks.csv  tags.csv  annotations.npz
     mels/                      index.csv, errors.csv, shards/ (or <track_id>.npy), packs/
+    features/<backbone>/       a frozen backbone's vectors: features.npz, meta.json, errors.csv (parts/ while computing)
     splits/<split>/            tag_split.json, track_split_trs<seed>.json (or _dataset), original/ (the .p files)
     splits/<split>/sideinfo/   <kind>.npz (one table per side-information kind and draw), or
                                <kind>.unavailable.json (the kind cannot be built for this dataset, and why)
+    splits/<split>/leakage/    <backbone>.json: the unseen tags a frozen backbone was supervised on
 
 Run folder (``run.reports_dir / run.name``)::
 
@@ -68,6 +70,11 @@ class DatasetLayout:
         """Training packs of the mels (:mod:`zslkit.data.melpack`)."""
         return self.mels / "packs"
 
+    def features(self, backbone: str) -> Path:
+        """The folder of a frozen backbone's cached vectors (:mod:`zslkit.data.features`); ``backbone`` is its key
+        (``musicnn-MTT_musicnn-bn_dense``): one folder per encoder, variant and layer."""
+        return self.root / "features" / backbone
+
     def split(self, name: str) -> Path:
         """The folder of tag split ``name``."""
         return self.root / "splits" / name
@@ -88,6 +95,11 @@ class DatasetLayout:
     def sideinfo(self, split: str, kind: str) -> Path:
         """The table of side-information ``kind`` (``random@1`` for a draw) for tag split ``split``."""
         return self.split(split) / "sideinfo" / f"{kind}.npz"
+
+    def leakage(self, split: str, backbone: str) -> Path:
+        """Stage 02's record of the unseen tags of tag split ``split`` that backbone ``backbone`` (its key) was
+        supervised on (:mod:`zslkit.data.leakage`)."""
+        return self.split(split) / "leakage" / f"{backbone}.json"
 
     def sideinfo_unavailable(self, split: str, kind: str) -> Path:
         """Stage 02's record that side-information ``kind`` cannot be built for this dataset (``reason``)."""

@@ -89,6 +89,16 @@ def shift_setting_name(setting: str, part: str) -> str:
     return f"{setting} {part}"
 
 
+#: the suffix of a setting scored without the unseen tags a frozen backbone was supervised on (stage 05)
+NON_LEAKY = "non-leaky"
+
+
+def non_leaky_setting_name(setting: str) -> str:
+    """``"(B+C)-Y" -> "(B+C)-Y non-leaky"``: a setting scored again without the leaky unseen tags
+    (:mod:`zslkit.data.leakage`)."""
+    return f"{setting} {NON_LEAKY}"
+
+
 def head_label(label: str, head: str) -> str:
     """The ``model`` column of a model scored by a zero-shot head: ``"embedding glove conse"``; the
     learned head keeps the model's own label."""

@@ -215,7 +215,8 @@ class Registry:
 DATASETS = Registry("dataset importer", "data.source", reserved=("source", "name"))
 SIDEINFO = Registry("side-information kind", "sideinfo.kinds", reserved=("kinds", "show"),
                     flags={"free_text": False, "control": False})
-ENCODERS = Registry("audio encoder", "model.encoder", reserved=("encoder", "sideinfo"))
+ENCODERS = Registry("audio encoder", "model.encoder", reserved=("encoder", "sideinfo", "projection"),
+                    flags={"frozen": False})
 HEADS = Registry("zero-shot head", "evaluate.heads", flags={"trained": False})
 AUGMENTS = Registry("training augmentation", "train.augment", reserved_params=("name",))
 

@@ -2,8 +2,9 @@
 
 - The *source* is a finished run folder (``reports/<run>``: ``params.yaml``, ``train/<model>/best.pt``,
   ``embeddings/<model>.npz``); :mod:`zslkit.transfer` reads it with the same two functions.
-- Each file is decoded and turned into log-mels with the source's mel settings, embedded by the source's
-  audio branch, and scored against the source's tags (or free-text tags, or one query).
+- Each file is decoded and turned into log-mels with the source's mel settings (or, for a run on a frozen
+  backbone, into the backbone's features), embedded by the source's audio branch, and scored against the
+  source's tags (or free-text tags, or one query).
 - Apart from :mod:`zslkit.transfer`, whose evaluation brings the metric suite and its libraries (SciPy's
   statistics, scikit-learn), so that ``zslkit tag`` spends its time on the files, not on imports.
 """
@@ -19,6 +20,7 @@ import pandas as pd
 import yaml
 
 from .data import audio
+from .data.features import FeatureStore, compute_features
 from .data.melstore import MelStore
 from .data.preprocess import preprocess
 from .data.sideinfo import text_vectors
@@ -26,6 +28,7 @@ from .errors import DataError, ParamError
 from .evaluate.embeddings import Embeddings
 from .layout import RunLayout
 from .model.checkpoints import load_checkpoint
+from .model.frozen import backbone_spec, frozen_arch
 from .model.inference import cosine_scores, embed_tag_vectors, resolve_device, track_embeddings
 from .plan import base_kind
 from .registry import SIDEINFO
@@ -104,9 +107,14 @@ def tag_files(run_dir: str | os.PathLike, path: str | os.PathLike, tags: Sequenc
     a = src["audio"]
     with tempfile.TemporaryDirectory() as tmp:
         jobs = [(f"f{i}", str(f)) for i, f in enumerate(files)]
-        table = preprocess(jobs, tmp, audio.MelSpec.from_params(a), max_duration=a["max_duration"],
-                           min_duration=a["min_duration"], workers=1, progress=False)
-        store = MelStore.from_dir(tmp)
+        if frozen_arch(info["arch"]):  # a frozen backbone's features of each file, then the run's projection
+            table = compute_features(jobs, tmp, backbone_spec(info["arch"]), max_duration=a["max_duration"],
+                                     min_duration=a["min_duration"], workers=1, progress=False)
+            store = FeatureStore.from_dir(tmp)
+        else:
+            table = preprocess(jobs, tmp, audio.MelSpec.from_params(a), max_duration=a["max_duration"],
+                               min_duration=a["min_duration"], workers=1, progress=False)
+            store = MelStore.from_dir(tmp)
         ids = [t for t, _ in jobs if t in store]
         emb = track_embeddings(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
                                src["embed"]["batch_segments"], src["embed"]["normalize_segments"], device, False)

@@ -17,6 +17,12 @@ Conventions
   own ``knowledge.csv``.
 - Each model of ``transfer.models`` is applied on its own (:func:`transfer_models`): one that cannot be
   applied is skipped, with its reason, and the others are scored.
+- A source model on a frozen backbone (``model.encoder: musicnn``, ``hear``) embeds the target's tracks from the
+  backbone's features of the target's audio, computed once and cached in the target dataset
+  (:func:`zslkit.model.frozen.dataset_features`). Target tags the backbone was supervised on are *leaky*
+  (:func:`leaky_target_tags`, :mod:`zslkit.data.leakage`): the unseen part is scored again without them
+  (``target-T unseen by source non-leaky``), and a target that is (or overlaps) the backbone's corpus gets a
+  warning row.
 - Evaluation uses the same metric suite, bootstrap intervals and permutation test as stage 05, over
   every target track with a mel: retrieval (per tag, AUC-l) and annotation (per track, AUC-i) over all
   target tags, and separately over the target tags the source never saw (the zero-shot part); for
@@ -34,6 +40,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .data import leakage
+from .data.features import SupervisedOn
 from .data.prepare import MEL_SETTINGS
 from .data.sideinfo import Context, SideInfo, build_tables
 from .data.sideinfo.csvtable import read_attribute_csv
@@ -42,6 +50,7 @@ from .evaluate import metrics
 from .evaluate.embeddings import Embeddings
 from .evaluate.protocol import metric_backend, metric_label
 from .layout import DatasetLayout, RunLayout
+from .model.frozen import backbone_spec, dataset_features, frozen_arch
 from .model.inference import embed_tag_vectors, resolve_device, track_embeddings
 from .plan import base_kind
 from .registry import SIDEINFO
@@ -162,12 +171,17 @@ def tag_side_vectors(kind: str, texts: Sequence[str], ds, sideinfo_params: Mappi
 
 def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: str = "joint",
                  device: str = "cpu", progress: bool = False,
-                 target_sideinfo: Mapping[str, Any] | None = None) -> Embeddings:
+                 target_sideinfo: Mapping[str, Any] | None = None,
+                 params: Mapping[str, Any] | None = None) -> Embeddings:
     """Every target track with a mel and every target tag in the source model's joint space.
 
     The target's side information is built as the source's (:func:`target_side_table`; ``target_sideinfo``:
     the target's ``sideinfo`` section) and, for named columns, aligned to the source model's
     (:func:`source_side_columns`); ``meta["side_alignment"]`` then lists the columns missing and extra.
+
+    A source model on a frozen backbone reads the backbone's features of the target's tracks: computed here from
+    the target's audio the first time (cached in the target dataset, resumable; ``params``, the target's resolved
+    parameters, say how many workers and how much of each file), and ``meta["backbone"]`` records the backbone.
 
     Raises
     ------
@@ -186,11 +200,15 @@ def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: s
                f"({where})" if "columns" in table.meta else "")
         raise DataError(f"{kind} side information for the target has {table.dim} columns, the source model "
                         f"{name!r} takes {side_dim}{why}")
-    ids = [t for t in ds.tracks.track_id if t in ds.mels]
+    frozen = frozen_arch(info["arch"])
+    store = dataset_features(ds, backbone_spec(info["arch"]), params, compute=True, progress=progress) \
+        if frozen else ds.mels
+    ids = [t for t in ds.tracks.track_id if t in store]
     if not ids:
-        raise DataError(f"{ds.root}: no target track has a mel; run stage 01 of the target first")
+        raise DataError(f"{ds.root}: no target track has " + ("backbone features (no audio could be read)" if frozen
+                        else "a mel; run stage 01 of the target first"))
     e = src["embed"]
-    tracks = track_embeddings(model.audio, ds.mels, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
+    tracks = track_embeddings(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
                               e["batch_segments"], e["normalize_segments"], device, progress)
     side = table.vectors.astype(np.float32)
     seen = np.isin(texts, info["seen"])
@@ -199,12 +217,23 @@ def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: s
                       {"sideinfo": kind, "model": name, "source_run": str(Path(run_dir).resolve()),
                        "checkpoint_epoch": info["epoch"], "encoder": info["arch"]["encoder"],
                        "control": SIDEINFO[base_kind(kind)].control,
+                       **({"backbone": info["arch"]["backbone"]} if frozen else {}),
                        **({"side_alignment": {**alignment, "columns_from": where}} if alignment else {})})
 
 
+def leaky_target_tags(emb: Embeddings) -> dict[str, str]:
+    """The target tags the source's frozen backbone was supervised on, with the term each matched
+    (:func:`zslkit.data.leakage.leaky_tags`); empty for an encoder trained by the source run."""
+    record = emb.meta.get("backbone")
+    return leakage.leaky_tags(emb.tags, SupervisedOn.of(record["supervised_on"]).tags) if record else {}
+
+
 def seen_report(emb: Embeddings) -> pd.DataFrame:
-    """Per target tag: seen by the source (X), has a side-information vector, positives."""
-    return pd.DataFrame({"tag": emb.tags, "seen_by_source": emb.seen, "has_vector": emb.scorable})
+    """Per target tag: seen by the source (X), has a side-information vector, and (``leaky``) the source's frozen
+    backbone was supervised on it."""
+    leaky = leaky_target_tags(emb)
+    return pd.DataFrame({"tag": emb.tags, "seen_by_source": emb.seen, "has_vector": emb.scorable,
+                         "leaky": [t in leaky for t in emb.tags]})
 
 
 def accuracy(scores: np.ndarray, labels: np.ndarray, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
@@ -225,6 +254,9 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
     model = model_label(emb.meta["model"], emb.meta["sideinfo"])
     ok = emb.scorable
     sets = {"T": ok, "T unseen by source": ok & ~emb.seen}
+    leaky = leaky_target_tags(emb)
+    if leaky:  # the zero-shot part again, without the tags the source's frozen backbone was taught
+        sets["T unseen by source non-leaky"] = ok & ~emb.seen & ~np.isin(emb.tags, list(leaky))
     for set_name, mask in sets.items():
         tags = [t for t, m in zip(emb.tags, mask) if m]
         if not tags:
@@ -254,6 +286,12 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
                  "metric": "target tags seen by the source", "value": int(emb.seen.sum()), "n": len(emb.tags)})
     rows.append({"model": model, "train_setting": source_name, "test_setting": "target", "task": "tags",
                  "metric": "target tags without side information", "value": int((~ok).sum()), "n": len(emb.tags)})
+    if emb.meta.get("backbone"):
+        rows.append({"model": model, "train_setting": source_name, "test_setting": "target", "task": "leakage",
+                     "labels": emb.meta["backbone"]["key"], "metric": "target tags the backbone was supervised on",
+                     "value": len(leaky), "n": len(emb.tags)})
+        rows += [{"model": model, "train_setting": source_name, "test_setting": t, "task": "leakage",
+                  "labels": v, "metric": "leaky target tag", "value": 1} for t, v in leaky.items()]
     aligned = emb.meta.get("side_alignment")
     if aligned:  # the target's attribute table aligned to the source's columns (embed_target)
         common = {"model": model, "train_setting": source_name, "test_setting": "target", "task": "tags",
@@ -315,8 +353,14 @@ def transfer_models(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, para
     for name in params["transfer"]["models"]:
         try:
             emb = embed_target(run_dir, src, ds, name, params["train"]["device"], params["run"]["progress"],
-                               params.get("sideinfo"))
+                               params.get("sideinfo"), params)
             model_rows = evaluate_transfer(emb, ds, params["evaluate"], source_name, params["run"]["seed"])
+            if emb.meta.get("backbone"):  # the target is (or overlaps) the corpus the backbone was trained on
+                record = emb.meta["backbone"]
+                model_rows += [{"model": model_label(name, emb.meta["sideinfo"]), "train_setting": source_name,
+                                "test_setting": w, "task": "leakage", "metric": "warning", "value": 1}
+                               for w in leakage.corpus_warnings(params, SupervisedOn.of(record["supervised_on"]),
+                                                                record["key"])]
         except Exception as exc:  # one model's failure must not lose the others' rows: it is reported
             message = str(exc).strip().splitlines()
             skipped[name] = f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")

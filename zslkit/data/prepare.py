@@ -1,7 +1,9 @@
-"""Stage 01: build or import the dataset named in the params (registry ``DATASETS``), and compute
-its log-mels."""
+"""Stage 01: build or import the dataset named in the params (registry ``DATASETS``), compute its log-mels, and,
+when ``model.encoder`` is a frozen backbone, its features (:mod:`zslkit.data.features`)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
@@ -9,11 +11,12 @@ import pandas as pd
 
 from .. import config
 from ..errors import DataError
-from ..io import write_json
+from ..io import read_json, write_json
 from ..layout import DatasetLayout
 from ..registry import DATASETS
-from . import audio, splits
+from . import audio, leakage, splits
 from .datasets import Dataset
+from .features import BackboneSpec, compute_features, is_frozen
 from .melstore import mel_statistics
 from .preprocess import preprocess
 
@@ -107,6 +110,94 @@ def compute_mels(ds: Dataset, params: Mapping[str, Any]) -> pd.DataFrame:
     return table
 
 
+@dataclass
+class BackboneFeatures:
+    """What stage 01 computed for a frozen backbone (:func:`backbone_features`).
+
+    Attributes
+    ----------
+    backbone : dict
+        :meth:`zslkit.data.features.Backbone.describe`.
+    folder : Path
+        The cache (``<dataset>/features/<key>/``).
+    table : DataFrame
+        :func:`zslkit.data.features.compute_features`' per-track table (status, reason, seconds).
+    seconds_per_clip : float or None
+        Decoding and embedding seconds per clip, as measured when the features were computed.
+    warnings : list of str
+        The dataset is (or overlaps) the backbone's training corpus (:func:`zslkit.data.leakage.corpus_warnings`).
+    """
+
+    backbone: dict[str, Any]
+    folder: Path
+    table: pd.DataFrame
+    seconds_per_clip: float | None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.backbone["key"]
+
+    def summary(self) -> pd.DataFrame:
+        """Tracks by status (``ok``: computed now, ``cached``, ``error``)."""
+        return self.table.status.value_counts().rename("tracks").to_frame()
+
+    def results_rows(self) -> list[dict]:
+        """Stage 01's rows for ``results.csv`` (``model``: the backbone's key)."""
+        common = {"model": self.key, "task": "features"}
+        n_err = int((self.table.status == "error").sum())
+        rows = [{**common, "metric": "n_tracks_with_features", "value": len(self.table) - n_err,
+                 "n": len(self.table)},
+                {**common, "metric": "n_feature_errors", "value": n_err},
+                {**common, "metric": "feature_dim", "value": self.backbone["dim"]}]
+        if self.seconds_per_clip is not None:
+            rows.append({**common, "metric": "seconds_per_clip", "value": self.seconds_per_clip})
+        return rows + [{"model": self.key, "task": "leakage", "metric": "warning", "test_setting": w, "value": 1}
+                       for w in self.warnings]
+
+
+def backbone_features(ds: Dataset, params: Mapping[str, Any]) -> BackboneFeatures | None:
+    """A frozen backbone's features of every track (``model.encoder``), computed once per dataset, backbone and
+    layer, resumably (:func:`zslkit.data.features.compute_features`); None when the encoder is not frozen.
+
+    Records the backbone in ``dataset.json`` (``features``), and warns when the dataset is, or overlaps, the
+    backbone's training corpus (:attr:`BackboneFeatures.warnings`).
+
+    Raises
+    ------
+    DataError
+        No track's audio could be turned into features (a dataset of mels without audio, ``data.source: seed``
+        without ``dir_audio``).
+    """
+    if not is_frozen(params["model"]["encoder"]):
+        return None
+    a, run = params["audio"], params["run"]
+    spec = BackboneSpec.from_params(params)
+    bb = spec.build()
+    folder = DatasetLayout.at(ds.root).features(bb.key)
+    table = compute_features([(t, str(ds.audio_path(t))) for t in ds.tracks.track_id], folder, spec,
+                             max_duration=a["max_duration"], min_duration=a["min_duration"], workers=run["workers"],
+                             progress=run["progress"], windows=track_windows(ds), scheduler=a["scheduler"])
+    if len(table) and (table.status == "error").all():
+        raise DataError(f"{ds.root}: no track's audio could be turned into {bb.key} features (first: "
+                        f"{table.reason.iloc[0]}); a frozen backbone needs the audio files, not only mels")
+    described = bb.describe()
+    meta = json_of(folder / "meta.json")
+    record = {k: described[k] for k in ("encoder", "params", "dim", "sample_rate")}
+    record.update(n_tracks=int((table.status != "error").sum()), n_errors=int((table.status == "error").sum()),
+                  seconds_per_clip=meta.get("seconds_per_clip"))
+    if ds.meta.get("features", {}).get(bb.key) != record:
+        ds.meta.setdefault("features", {})[bb.key] = record
+        write_json(ds.root / "dataset.json", ds.meta)
+    return BackboneFeatures(described, folder, table, meta.get("seconds_per_clip"),
+                            leakage.corpus_warnings(params, bb.supervised_on, bb.key))
+
+
+def json_of(path: Path) -> dict[str, Any]:
+    """A JSON file's mapping, or ``{}`` when it is not there."""
+    return read_json(path) if path.is_file() else {}
+
+
 def track_windows(ds: Dataset) -> dict[str, tuple[float, float]] | None:
     """``{track_id: (start, duration)}`` when ``tracks.csv`` has ``start`` and ``duration`` columns
     (importers of full-length tracks write them); None otherwise."""
@@ -129,8 +220,10 @@ def split_preview(ds: Dataset, split: Mapping[str, Any], n_seeds: int = 5) -> pd
     return pd.DataFrame(rows)
 
 
-def results_rows(ds: Dataset, mel_table: pd.DataFrame, preview: pd.DataFrame) -> list[dict]:
-    """Stage 01's numbers for ``results.csv``."""
+def results_rows(ds: Dataset, mel_table: pd.DataFrame, preview: pd.DataFrame,
+                 features: BackboneFeatures | None = None) -> list[dict]:
+    """Stage 01's numbers for ``results.csv`` (with ``features``, a frozen backbone's:
+    :meth:`BackboneFeatures.results_rows`)."""
     counts = np.asarray(ds.annotations.sum(axis=0)).ravel()
     n_err = int((mel_table.status == "error").sum()) if len(mel_table) else 0
     rows = [{"metric": "n_tracks", "value": ds.n_tracks}, {"metric": "n_tags", "value": ds.n_tags},
@@ -141,4 +234,4 @@ def results_rows(ds: Dataset, mel_table: pd.DataFrame, preview: pd.DataFrame) ->
         for k in "ABC":
             rows.append({"test_setting": f"tag split seed {int(r.split_seed)}", "metric": f"share_{k}",
                          "value": float(r[f"share_{k}"]), "n": int(r[k])})
-    return rows
+    return rows + (features.results_rows() if features is not None else [])

@@ -20,6 +20,7 @@ from ..data.sideinfo import load_table, text_vectors
 from ..errors import DataError
 from ..layout import RunLayout
 from ..model.checkpoints import check_fits, load_checkpoint
+from ..model.frozen import track_store
 from ..model.inference import classifier_logits, embed_tag_vectors, resolve_device, track_embeddings
 from ..plan import RunPlan, base_kind
 from ..registry import SIDEINFO
@@ -47,8 +48,9 @@ def load_model(run_dir: str | os.PathLike, name: str, split, device="cpu", param
 
 def _tracks(ds, model, info, params, device, progress) -> tuple[list[str], np.ndarray]:
     e = params["embed"]
-    ids = [t for t in ds.tracks.track_id if t in ds.mels]
-    emb = track_embeddings(model.audio, ds.mels, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
+    store = track_store(ds, info["arch"])  # the mels, or a frozen backbone's cached features
+    ids = [t for t in ds.tracks.track_id if t in store]
+    emb = track_embeddings(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
                            e["batch_segments"], e["normalize_segments"], device, progress)
     return ids, emb
 
@@ -75,6 +77,8 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
                       "segment_frames": info["arch"]["segment_frames"],
                       "normalize_segments": params["embed"]["normalize_segments"],
                       "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control,
+                      # a frozen backbone: what it is and was supervised on (stage 05's leakage, transfer)
+                      **({"backbone": info["arch"]["backbone"]} if info["arch"].get("backbone") else {}),
                       # the named columns of the side information (a table's attributes), for transfer
                       **({"side_columns": list(table.meta["columns"])} if "columns" in table.meta else {})})
     emb.save(RunLayout.at(run_dir).embeddings(name))

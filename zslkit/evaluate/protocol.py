@@ -11,6 +11,10 @@ also runs on the training setting's validation part (``A-valid-X``). Label sets:
 per tag ("-l", CIs over tags). Tags without side information cannot be scored and are left out
 of the candidate set; :func:`evaluate_embeddings` reports how many.
 
+Leakage (:func:`leakage_of`): for a model on a frozen backbone, every setting with unseen tags is scored again
+without the unseen tags the backbone was supervised on (``test_setting`` suffix ``non-leaky``, same tracks), and
+``task = "leakage"`` counts them.
+
 The shift (:func:`shift_rows`, ``task = "shift"``): on a dataset whose ``tracks.csv`` marks held-out
 tracks (``heldout`` = 1: recorded under a condition no training track has, e.g. m21 clips rendered with
 its held-out General-MIDI bank), B-X and (B+C)-Y are scored again on the held-out tracks and on the
@@ -22,11 +26,21 @@ from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
+from ..data import leakage
 from ..data.splits import heldout_mask
 from ..errors import DataError
 from ..layout import RunLayout
 from ..model.inference import resolve_device
-from ..plan import SHIFT_PARTS, RunPlan, base_kind, draws_label, setting_name, shift_setting_name, train_setting_name
+from ..plan import (
+    SHIFT_PARTS,
+    RunPlan,
+    base_kind,
+    draws_label,
+    non_leaky_setting_name,
+    setting_name,
+    shift_setting_name,
+    train_setting_name,
+)
 from ..registry import SIDEINFO
 from . import metrics
 from .diagnostics import diagnose
@@ -62,7 +76,8 @@ def _rows(res: Mapping[str, Any], axis: int, ks, common: Mapping[str, Any]) -> l
 
 
 def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any], model: str,
-                        seed: int = 0, settings: Sequence[tuple[str, str, str]] | None = None):
+                        seed: int = 0, settings: Sequence[tuple[str, str, str]] | None = None,
+                        leaky: Sequence[str] = ()):
     """Every setting for one joint model's embeddings.
 
     Parameters
@@ -74,21 +89,27 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
     model : label for the ``model`` column (e.g. "embedding glove")
     settings : ``(task, tracks, tags)`` triples; default every annotation, retrieval and
         seen-label setting of the paper, and the seen-label check on the setting's valid tracks
+    leaky : unseen tags a frozen backbone was supervised on (:mod:`zslkit.data.leakage`): when given, they are
+        left out of ``Y``, and the settings are those with ``Y`` (default: every annotation and retrieval
+        setting), named with the suffix ``non-leaky`` (:func:`zslkit.plan.non_leaky_setting_name`); the tracks
+        are the same
 
     Returns
     -------
     rows : list of dict, for ``results.csv``
     per_item : dict ``(task, setting, labels) -> DataFrame`` of per-track or per-tag values
     """
+    leaky = set(leaky)
     if settings is None:
         settings = ([("annotation", *s) for s in ANNOTATION] + [("retrieval", *s) for s in RETRIEVAL]
-                    + [("seen-label", *s) for s in seen_checks(train_setting)])
+                    + ([] if leaky else [("seen-label", *s) for s in seen_checks(train_setting)]))
     label_sets = ["annotation"] + (["complete"] if ev["complete_labels"] and ds.complete_truth() is not None else [])
     groups = dict(zip(ds.tags.tag, ds.tags.group))
     rows, per_item = [], {}
     for task, tracks_name, tags_name in settings:
         parts = tags_name.split("+")
-        tags = [t for t, s, ok in zip(emb.tags, emb.seen, emb.scorable) if ok and ("X" if s else "Y") in parts]
+        tags = [t for t, s, ok in zip(emb.tags, emb.seen, emb.scorable) if ok and ("X" if s else "Y") in parts
+                and (s or t not in leaky)]
         left_out = sum(1 for s, ok in zip(emb.seen, emb.scorable) if not ok and ("X" if s else "Y") in parts)
         ids = [t for t in split.track_set(tracks_name) if t in emb.track_row]
         if not ids or not tags:
@@ -96,6 +117,7 @@ def evaluate_embeddings(emb, ds, split, train_setting: str, ev: Mapping[str, Any
         axis = 1 if task == "annotation" else 0
         scores = emb.scores(ids, tags)
         name = setting_name(tracks_name, tags_name)
+        name = non_leaky_setting_name(name) if leaky else name
         for label_kind in label_sets:
             labels = ds.labels(ids, tags) if label_kind == "annotation" else ds.complete_labels(ids, tags)
             res = metrics.evaluate(scores, labels, axis, ev["ks"], ev["bootstrap"], seed, **metric_backend(ev))
@@ -241,6 +263,50 @@ def chance_rows(per_item: Mapping, model: str, train_setting: str) -> list[dict]
             {**common, "metric": "t-test p-value (H0: AUC-l = 0.5)", "value": test["p"]}]
 
 
+def leakage_of(emb: Embeddings, ds, split) -> leakage.Leakage | None:
+    """The unseen tags of ``split`` that the frozen backbone under ``emb`` was supervised on (stage 02's record,
+    :func:`zslkit.data.leakage.of_split`); None for an encoder trained here (no backbone recorded)."""
+    record = emb.meta.get("backbone")
+    return None if not record else leakage.of_split(ds.root, split.name, split.unseen, record)
+
+
+def leakage_rows(leaks: leakage.Leakage, model: str, train_setting: str) -> list[dict]:
+    """How many unseen tags a model's backbone was supervised on (``task = "leakage"``; ``n``: unseen tags)."""
+    return [{"model": model, "train_setting": train_setting_name(train_setting), "test_setting": "Y",
+             "task": "leakage", "labels": leaks.backbone, "metric": "n_leaky_unseen_tags",
+             "value": len(leaks.leaky), "n": len(leaks.unseen)}]
+
+
+def leakage_table(results: pd.DataFrame, setting: str = "(B+C)-Y") -> pd.DataFrame:
+    """The headline on all unseen tags and on the non-leaky ones, per model: retrieval AUC-l and annotation AUC-i
+    of ``setting`` (annotation labels), with the number of leaky unseen tags; empty for a run without a frozen
+    backbone (no ``non-leaky`` rows).
+
+    Parameters
+    ----------
+    results : DataFrame
+        ``results.csv`` rows of stage 05.
+    setting : str
+    """
+    r = results[results.labels == "annotation"] if "labels" in results else results
+    rows = []
+    for model in dict.fromkeys(r.model[r.test_setting == non_leaky_setting_name(setting)]):
+        m = r[r.model == model]
+
+        def value(test, task, metric):
+            v = m.value[(m.test_setting == test) & (m.task == task) & (m.metric == metric)]
+            return float(v.iloc[0]) if len(v) else float("nan")
+
+        leaky = results[(results.model == model) & (results.task == "leakage")
+                        & (results.metric == "n_leaky_unseen_tags")]
+        rows.append({"model": model, "leaky unseen tags": int(leaky.value.iloc[0]) if len(leaky) else None,
+                     f"{setting} AUC-l": value(setting, "retrieval", "AUC-l"),
+                     f"{setting} AUC-l non-leaky": value(non_leaky_setting_name(setting), "retrieval", "AUC-l"),
+                     f"{setting} AUC-i": value(setting, "annotation", "AUC-i"),
+                     f"{setting} AUC-i non-leaky": value(non_leaky_setting_name(setting), "annotation", "AUC-i")})
+    return pd.DataFrame(rows)
+
+
 def head_input(emb: Embeddings, ds, split, train_setting: str) -> HeadInput:
     """What a zero-shot head may fit on: the training tracks' embeddings and seen labels."""
     ids = [t for t in split.train_tracks(train_setting) if t in emb.track_row]
@@ -272,11 +338,18 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
         if emb.tags != list(split.seen) + list(split.unseen):
             raise DataError(f"{path} belongs to another split; rerun notebook 04")
         inp = head_input(emb, ds, split, setting)
+        leaks = leakage_of(emb, ds, split)  # a frozen backbone: the unseen tags it was supervised on
         for head in ev["heads"]:
             label = m.head_label(head)
             view = emb.with_scorer(apply_head(head, inp, params["heads"][head], emb.tracks[:64]), head)
             r, items = evaluate_embeddings(view, ds, split, setting, ev, label, seed)
             rows += r
+            if leaks is not None:
+                rows += leakage_rows(leaks, label, setting)
+                if leaks.leaky:  # every unseen-tag setting again, on the non-leaky unseen tags
+                    r, more = evaluate_embeddings(view, ds, split, setting, ev, label, seed, leaky=list(leaks.leaky))
+                    rows += r
+                    items = {**items, **more}
             if SIDEINFO[base_kind(m.sideinfo)].control:
                 rows += chance_rows(items, label, setting)
             per_item[label], spaces[label] = items, view

@@ -2,7 +2,8 @@
 
 A checkpoint (``best.pt``, ``last.pt``; read with ``weights_only=True``) holds the weights, the
 model kind (``joint`` or ``classifier``), its architecture (encoder name and section, side-information
-kind and dimension, tag-branch width, ``segment_frames``, ``n_mels``), the seen tags in order, the
+kind and dimension, tag-branch width, ``segment_frames``, ``n_mels``; on a frozen backbone also ``backbone``,
+what :meth:`zslkit.data.features.Backbone.describe` says, and ``projection``), the seen tags in order, the
 standardisation constants, the epoch and the digest of the training parameters; ``last.pt`` adds
 the optimiser and the trainer's state.
 """
@@ -17,14 +18,19 @@ import torch
 from ..errors import DataError, ParamError
 from ..io import atomic_path
 from .encoders import make_encoder
+from .frozen import FeatureProjection, frozen_arch
 from .networks import Classifier, JointModel, TagBranch
 
 INFO = ("kind", "seen", "mean", "std", "epoch", "arch")
 
 
 def build_model(kind: str, arch: Mapping[str, Any], n_seen: int) -> torch.nn.Module:
-    """An untrained model of ``kind`` with the architecture ``arch`` (as stored in checkpoints)."""
-    encoder = make_encoder(arch["encoder"], n_mels=arch["n_mels"], params=arch["encoder_params"])
+    """An untrained model of ``kind`` with the architecture ``arch`` (as stored in checkpoints); on a frozen
+    backbone (``arch["backbone"]``) the audio branch is the projection of its features (:mod:`.frozen`)."""
+    if frozen_arch(arch):
+        encoder = FeatureProjection(arch["n_mels"], hidden=arch.get("projection"))
+    else:
+        encoder = make_encoder(arch["encoder"], n_mels=arch["n_mels"], params=arch["encoder_params"])
     if kind == "joint":
         return JointModel(encoder, TagBranch(arch["side_dim"], hidden=arch["hidden"]))
     return Classifier(encoder, n_seen)
@@ -64,8 +70,11 @@ def arch_differences(arch: Mapping[str, Any], params: Mapping[str, Any],
                      sideinfo: str | None = None) -> dict[str, tuple[Any, Any]]:
     """``{"section.key": (in the checkpoint, in params)}`` for the parameters that shape the model and differ."""
     model = params["model"]
-    wanted = {"model.encoder": (arch["encoder"], model["encoder"]),
-              "audio.segment_frames": (arch["segment_frames"], params["audio"]["segment_frames"])}
+    wanted = {"model.encoder": (arch["encoder"], model["encoder"])}
+    if frozen_arch(arch):  # a projection of a backbone's features: one "frame" a segment, whatever audio.* says
+        wanted["model.projection"] = (arch.get("projection"), model["projection"])
+    else:
+        wanted["audio.segment_frames"] = (arch["segment_frames"], params["audio"]["segment_frames"])
     if arch["encoder"] == model["encoder"]:
         wanted[f"model.{arch['encoder']}"] = (dict(arch["encoder_params"]), dict(model[model["encoder"]]))
     if sideinfo is not None and arch.get("sideinfo") is not None:

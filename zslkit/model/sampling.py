@@ -45,9 +45,10 @@ class TrackSet:
         return len(self.track_ids)
 
 
-def track_set(ds, track_ids: Sequence[str], seen: Sequence[str]) -> TrackSet:
-    """Tracks with mels and at least one seen positive, with their X-label matrix."""
-    store = ds.mels
+def track_set(ds, track_ids: Sequence[str], seen: Sequence[str], store=None) -> TrackSet:
+    """Tracks with mels (or with vectors in ``store``: a frozen backbone's
+    :class:`~zslkit.data.features.FeatureStore`) and at least one seen positive, with their X-label matrix."""
+    store = ds.mels if store is None else store
     keep = [t for t in track_ids if t in store]
     labels = ds.labels(keep, seen)
     ok = labels.any(axis=1)

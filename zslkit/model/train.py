@@ -41,6 +41,7 @@ from ..io import write_text
 from ..layout import DatasetLayout, RunLayout
 from ..plan import RunPlan, train_setting_name
 from . import distributed
+from .frozen import backbone_spec, check_encoder, dataset_features
 from .networks import count_parameters
 from .trainer import Trainer
 
@@ -115,6 +116,8 @@ def train_stage(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
     if missing:
         raise DataError(f"side information {missing[0]!r} is trained on but not built: add it to sideinfo.kinds "
                         "and rerun notebook 02")
+    if check_encoder(params):  # a frozen backbone: stage 01 cached its features; computed here if it did not
+        dataset_features(ds, backbone_spec(params), params, compute=True, progress=progress)
     launched = params["train"]["nproc"] > 1 and not distributed.context().active
     if launched:  # the processes train and write the checkpoints; this one reads them back
         write_text(layout.launch_params, config.dump(params))

@@ -41,6 +41,7 @@ from . import distributed
 from .augment import Augmenter, Context
 from .checkpoints import build_model, save_checkpoint
 from .feed import DeviceBatches, DevicePack, choose_feed
+from .frozen import SEGMENT, FeaturePack, backbone_spec, check_encoder, dataset_features
 from .inference import resolve_device, standardise
 from .losses import contrastive_loss, hinge_loss
 from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
@@ -126,9 +127,12 @@ class Trainer:
         self.out = Path(out_dir)
         self._join_processes(params)
         self.seen = self._seen_tags(split)
-        self.segment = params["audio"]["segment_frames"]
+        # a frozen backbone (model.encoder: musicnn, hear, ...): the projection trains on stage 01's cached features
+        self.features = dataset_features(ds, backbone_spec(params)) if check_encoder(params) else None
+        self.segment = SEGMENT if self.features is not None else params["audio"]["segment_frames"]
         self.train_set, self.valid_set = self._track_sets(ds, split)
-        self.mean, self.std = normalisation(ds, train["normalisation"])
+        # features are standardised per dimension inside the projection (FeatureProjection.set_standardisation)
+        self.mean, self.std = (0.0, 1.0) if self.features is not None else normalisation(ds, train["normalisation"])
         torch.manual_seed(seed)  # before the network is built: its initialisation draws from it
         self.net, self.vectors, self.arch = self._network(ds, params, seen_vectors, sideinfo)
         self.opt = self._optimiser()
@@ -162,8 +166,8 @@ class Trainer:
     def _track_sets(self, ds, split):
         """The training setting's train and valid tracks with their seen labels."""
         setting = self.p["setting"]
-        train_set = track_set(ds, split.train_tracks(setting), self.seen)
-        valid_set = track_set(ds, split.valid_tracks(setting), self.seen)
+        train_set = track_set(ds, split.train_tracks(setting), self.seen, self.features)
+        valid_set = track_set(ds, split.valid_tracks(setting), self.seen, self.features)
         self.batch_size = fitted_batch(len(train_set), self.p["batch_size"])
         return train_set, valid_set
 
@@ -171,10 +175,16 @@ class Trainer:
         """The model on the training device, the seen tags' side information there, and the architecture
         recorded with every checkpoint."""
         model = params["model"]
+        store = ds.mels if self.features is None else self.features
         arch = {"encoder": model["encoder"], "encoder_params": dict(model[model["encoder"]]),
                 "segment_frames": self.segment, "hidden": params["heads"]["learned"]["hidden"],
                 "sideinfo": sideinfo if self.kind == "joint" else None,
-                "n_mels": int(ds.mels[self.train_set.track_ids[0]].shape[1])}
+                "n_mels": int(store[self.train_set.track_ids[0]].shape[1])}
+        if self.features is not None:  # what stage 04, tag, transfer and zslkit.hear need to embed other audio
+            described = ("encoder", "params", "key", "dim", "sample_rate", "supervised_on")
+            arch.update(backbone={**{k: self.features.meta[k] for k in described},
+                                  "plugins": list(params["run"]["plugins"])},
+                        projection=model["projection"])
         vectors = None
         if self.kind == "joint":
             if seen_vectors is None or len(seen_vectors) != len(self.seen):
@@ -184,6 +194,8 @@ class Trainer:
             vectors = torch.as_tensor(seen_vectors, dtype=torch.float32, device=self.device)
             arch["side_dim"] = int(seen_vectors.shape[1])
         net = build_model(self.kind, arch, len(self.seen))
+        if self.features is not None:
+            net.audio.set_standardisation(self.features.matrix(self.train_set.track_ids))
         if self.dist.active and self.device.type == "cuda":
             net = torch.nn.SyncBatchNorm.convert_sync_batchnorm(net)
         if self.segment < net.audio.min_frames:
@@ -212,12 +224,17 @@ class Trainer:
         brings their crops to the device."""
         p = self.p
         negatives = p["negatives"] if self.kind == "joint" and p["loss"] == "hinge" else 0
-        packs = [pack_tracks(ds, s) if p["pack"] else None for s in (self.train_set, self.valid_set)]
+        if self.features is not None:  # the vectors are already one small array in memory
+            packs = [FeaturePack(self.features, s.track_ids) for s in (self.train_set, self.valid_set)]
+        else:
+            packs = [pack_tracks(ds, s) if p["pack"] else None for s in (self.train_set, self.valid_set)]
         part = (self.dist.rank, self.dist.world)
         train_src = BatchSource(self.train_set, self.batch_size, negatives, self.seed, self.segment,
                                 crops_per_track=p["crops_per_track"], pack=packs[0], part=part)
         valid_src = BatchSource(self.valid_set, self.batch_size, negatives, self.seed, self.segment,
                                 valid=True, pack=packs[1], part=part)
+        if self.features is not None:
+            return train_src, valid_src, "host"
         return train_src, valid_src, choose_feed(p["feed"], self.device, packs[0], p["device_pack_gb"])
 
     def _augmenter(self, ds, params: Mapping[str, Any]) -> Augmenter | None:
