@@ -87,6 +87,8 @@ def test_papermill_runs_write_to_the_run_folder(project):
     assert folder == root / "reports" / "other" and params["train"]["lr"] == 1e-3  # the file is not read
     # headless: no widget is seen, so no progress bar (a widget in a kernel) and widget cells print a line
     assert session.headless() and params["run"]["progress"] is False
+    from tqdm import notebook
+    assert notebook.tqdm(range(3), disable=False).disable  # a library's bar in the kernel: no widget either
     # papermill run by hand injects its cell (first line "# Parameters") but not lab = False
     ns.update(lab=True, In=["", "# Parameters\nrun = {'name': 'other'}\n"])
     assert session.injected_by_papermill(ns)

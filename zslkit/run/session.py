@@ -11,8 +11,9 @@ and then calls ``P, RUN = session.start(globals(), "04")``.
 - **Papermill** (``lab`` false, or any papermill call that injects parameters, e.g. ``papermill NB OUT
   -f params.yaml``): the sections are taken as given; the notebook writes into the run folder
   ``reports/<run.name>/``. Such a notebook runs **headless** (:func:`headless`): nobody sees a widget, and
-  its HTML page cannot show one, so progress bars are off (``run.progress``, a neutral key, is set false:
-  tqdm's bars in a kernel are ipywidgets) and a widget cell prints one line instead of its widget.
+  its HTML page cannot show one, so progress bars are off (``run.progress``, a neutral key, is set false, and
+  every tqdm bar of the kernel, zslkit's or a library's, is disabled: in a kernel they are ipywidgets) and a
+  widget cell prints one line instead of its widget.
 - **The lab** (``lab`` true, the stored default): ``params_file`` is read, the section dicts of the
   cell are merged over it (a key given there wins), and the notebook writes into its own folder
   ``reports/<run.name>-lab/``. The first lab notebook of a run seeds that folder with the papermill
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+from tqdm import notebook as tqdm_notebook
 
 from .. import config
 from ..errors import ParamError
@@ -61,8 +63,26 @@ def start(namespace: Mapping[str, Any], stage: str) -> tuple[dict[str, Any], Pat
     if _state["headless"]:
         params = config.resolve(sections)
         params["run"]["progress"] = False  # a progress bar in a kernel is a widget: none in a headless page
+        quiet_progress_bars()
         return params, prepare_run_dir(params)
     return lab_run(namespace.get("params_file"), sections, stage)
+
+
+def quiet_progress_bars() -> None:
+    """Disable every tqdm bar this kernel draws from now on, whatever its caller asks (zslkit's with
+    ``progress=True``, a library's such as a model loader's): in a kernel, tqdm draws ipywidgets, which a
+    headless run's page would show as placeholders. Called by :func:`start` for a papermill notebook only."""
+    cls = tqdm_notebook.tqdm
+    if getattr(cls.__init__, "zslkit_quiet", False):
+        return
+    init = cls.__init__
+
+    def quiet(self, *args, **kwargs):
+        kwargs["disable"] = True
+        init(self, *args, **kwargs)
+
+    quiet.zslkit_quiet = True
+    cls.__init__ = quiet
 
 
 def headless() -> bool:

@@ -254,11 +254,11 @@ def html_fragment(layout, key: str | None = None) -> str:
 <script type="text/javascript">
 (function () {{
   const item = {item}, key = {key};
-  function forget() {{  // the documents an earlier run of this output left, now detached from the page
+  function forget() {{  // the documents an earlier run of this output left: its element is gone from the page
     const mine = (window.zslkitMaps = window.zslkitMaps || {{}})[key] || [];
-    window.zslkitMaps[key] = mine.filter(function (view) {{
-      if (view.el && view.el.isConnected) return true;
-      try {{ view.remove(); }} catch (e) {{}}
+    window.zslkitMaps[key] = mine.filter(function (embedded) {{
+      if (embedded.target.isConnected) return true;
+      for (const view of embedded.views) {{ try {{ view.remove(); }} catch (e) {{}} }}  // its notifications too
       return false;
     }});
   }}
@@ -268,7 +268,7 @@ def html_fragment(layout, key: str | None = None) -> str:
       forget();
       Promise.resolve(window.Bokeh.embed.embed_item(item, "{target}")).then(function (views) {{
         const roots = views && views.roots ? views.roots : [];
-        window.zslkitMaps[key] = window.zslkitMaps[key].concat(roots);
+        window.zslkitMaps[key] = window.zslkitMaps[key].concat([{{target: el, views: roots}}]);
       }});
     }}
     else if (tries < 400) {{ setTimeout(function () {{ embed(tries + 1); }}, 50); }}
