@@ -119,3 +119,21 @@ def test_an_interrupted_command_resumes_where_it_stopped(project):
     assert json.loads((folder / "env.json").read_text())["stages"] == STAGES[3:]
     with pytest.raises(RunError, match="exists; pass --force"):  # finished: nothing to resume
         run(project)
+
+
+def test_from_auto_also_reruns_what_an_interrupted_command_left_unfinished(project):
+    fail = project[3]
+    fail.append("04_embed.ipynb")
+    with pytest.raises(RunError, match="04_embed.ipynb failed"):
+        run(project)
+    fail.clear()
+    log = []
+    assert run(project, start="auto", log=log)[1] == STAGES[3:]  # nothing changed, 04 unfinished
+    assert "stage 04 was left unfinished" in log[0]
+    fail.append("04_embed.ipynb")
+    with pytest.raises(RunError):
+        run(project, start="03")
+    fail.clear()
+    change(project, "evaluate", "examples", 2)  # a stage-05 key: 04 comes first all the same
+    assert run(project, start="auto")[1] == STAGES[3:]
+    assert run(project, start="auto")[1] == []

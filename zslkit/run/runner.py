@@ -156,15 +156,23 @@ def saved_changes(layout: RunLayout, params: Mapping[str, Any]) -> dict[str, tup
 
 
 def auto_start(layout: RunLayout, changed: Mapping[str, tuple[Any, Any, str]], log=print) -> str | None:
-    """``--from auto``: the first stage whose parameters ``changed``; None when none did (nothing to rerun)."""
+    """``--from auto``: the first stage whose parameters ``changed`` or that an interrupted command left
+    unfinished (``progress.json``), whichever comes first; None when neither (nothing to rerun)."""
     if not layout.params.is_file():
         raise RunError(f"--from auto: {layout.root} has no params.yaml to compare with; run all stages")
-    if not changed:
-        log(f"[zslkit] {layout.root}: no parameter changed; nothing to rerun")
+    record = json.loads(layout.progress.read_text(encoding="utf-8")) if layout.progress.is_file() else {}
+    left = [n[:2] for n in record.get("stages", []) if n not in record.get("done", [])]
+    starts = []
+    if changed:
+        starts.append(min(stage for *_, stage in changed.values()))
+        log(f"[zslkit] changed: {', '.join(changed)}; rerunning from stage {starts[0]}")
+    if left:
+        log(f"[zslkit] {layout.root}: stage {left[0]} was left unfinished; running it again")
+        starts.append(left[0])
+    if not starts:
+        log(f"[zslkit] {layout.root}: no parameter changed and every stage finished; nothing to rerun")
         return None
-    start = min(stage for *_, stage in changed.values())
-    log(f"[zslkit] changed: {', '.join(changed)}; rerunning from stage {start}")
-    return start
+    return min(starts)
 
 
 def prepare_folder(layout: RunLayout, chosen: list[Path], changed: Mapping[str, tuple[Any, Any, str]],
