@@ -8,12 +8,14 @@ tags are violin and bells, and the toy backbone says it was taught "violins" (a 
 import importlib.util
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+import yaml
 
 from zslkit import config
 from zslkit.data import leakage
@@ -63,11 +65,20 @@ class ToyBands(Backbone):
         return np.asarray(out, dtype=np.float32)
 
 
-@pytest.fixture(autouse=True)
-def toy_backbone():
+def register() -> None:
+    """The registration a user writes for a backbone of their own (docs/extending.md)."""
     ENCODERS.register("toybands", ToyBands, frozen=True, replace=True, doc="band energies (a test)", params={
         "bands": Field("int", 8, "bands", lo=1, stage="01"),
         "taught": Field("list", ["violins", "guitar"], "what it says it was supervised on", item="str", stage="01")})
+
+
+if __name__.startswith("zslkit_plugin_"):  # loaded by run.plugins in a notebook kernel: register as a user would
+    register()
+
+
+@pytest.fixture(autouse=True)
+def toy_backbone():
+    register()
     yield
     ENCODERS.unregister("toybands")
 
@@ -290,6 +301,36 @@ def test_tag_transfer_and_hear_out_work_on_a_frozen_run(frozen_run, tmp_path):
     np.testing.assert_allclose(scene[0].numpy(), emb.tracks[emb.track_row[track]], rtol=1e-4, atol=1e-5)
     frames, ms = hear.get_timestamp_embeddings(torch.from_numpy(y[None, :4000]), model)
     assert frames.shape == (1, 10, 100) and ms[0, :3].tolist() == [0.0, 50.0, 100.0]
+
+
+@pytest.mark.slow
+def test_the_notebooks_run_a_frozen_backbone(tmp_path):
+    """``zslkit run`` (papermill, stages 01-06) with the toy backbone as a plugin: notebook 01 caches its features,
+    02 marks violin leaky, 03 trains on features, 04 embeds and maps, 05 scores the non-leaky settings."""
+    from zslkit.cli import main
+    from zslkit.run.report import read_results
+    csv = write_folder(tmp_path / "audio")
+    params = {"run": {"name": "toy", "reports_dir": str(tmp_path / "reports"), "data_dir": str(tmp_path / "data"),
+                      "plugins": [str(Path(__file__).resolve())], "progress": False},
+              "data": {"source": "folder", "name": "tones", "folder": {"csv": str(csv)}},
+              "audio": {"n_examples": 1},
+              "split": {"unseen": ["violin", "bells"], "train_ratio": 0.75},
+              "sideinfo": {"kinds": ["glove", "random"]},
+              "model": {"encoder": "toybands", "sideinfo": "glove"},
+              "train": {"batch_size": 8, "max_epochs": 3, "optimizer": "adam", "baseline": True},
+              "embed": {"widget": False, "umap": {"max_tracks": 30}, "queries": ["low hum"], "example_tracks": 1},
+              "evaluate": {"bootstrap": 20, "permutations": 50, "examples": 1}}
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(params))
+    assert main(["run", str(path)]) == 0
+    r = read_results(tmp_path / "reports" / "toy")
+    one = r[r.stage == "01_preprocess"]
+    assert one[one.metric == "n_tracks_with_features"].value.tolist() == [36]
+    two = r[(r.stage == "02_splits") & (r.task == "leakage")]
+    assert two[two.metric == "leaky unseen tag"].test_setting.tolist() == ["violin"]
+    five = r[r.stage == "05_evaluate"]
+    assert "(B+C)-Y non-leaky" in set(five.test_setting)
+    assert (tmp_path / "data" / "tones" / "features" / "toybands-8" / "features.npz").is_file()
 
 
 # ----------------------------------------------------------------------------------------------------- HEAR in
