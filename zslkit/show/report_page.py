@@ -500,8 +500,9 @@ def figures_html(run: RunLayout) -> str:
 
 
 STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}"
-         "table{border-collapse:collapse}th,td{padding:4px 10px;text-align:left;border-bottom:1px solid #ddd;"
-         "white-space:nowrap}.scroll{overflow-x:auto}a.term{color:inherit;text-decoration:underline dotted}"
+         "table{border-collapse:collapse}th,td{padding:4px 10px;text-align:left;border-bottom:1px solid #ddd}"
+         "table.headline th,table.headline td{white-space:nowrap}.scroll{overflow-x:auto}"
+         "a.term{color:inherit;text-decoration:underline dotted}"
          ".verdict{background:#f4f7fb;border-left:4px solid #0f55bd;padding:0.6em 1.2em;margin:1em 0}"
          ".verdict li{margin:0.4em 0}"
          ".thumbs{display:flex;flex-wrap:wrap;gap:10px}figure{margin:0;width:250px}"
