@@ -122,3 +122,9 @@ def test_readable_and_transfer_tests_write_p_values_plainly():
     assert t.iloc[0]["permutation p"] == "1.0e-4" and t.iloc[1]["chance t-test p"] == "0.566"
     r = tables.readable(rows)
     assert r.value.tolist() == ["0.7371", "0.4967", "1.0e-4", "0.566"] and r.n.tolist() == ["17"] * 4
+
+
+def test_rounded_keeps_small_p_values_readable():
+    wide = pd.DataFrame({"AUC-l": [0.73714], "permutation p-value (H1: own > permuted)": [9.999e-05]})
+    out = tables.rounded(wide)
+    assert out.iloc[0].tolist() == [0.737, "1.0e-4"]

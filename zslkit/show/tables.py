@@ -5,8 +5,9 @@ laid out like the paper's beside its published ones.
   cut to its first and last rows with "...", no column hidden, no cell shortened).
 - :func:`show_grouped`, :func:`show_by_side`: a long table as one table per side
   information (or per any key), each under its name, optionally folded (``<details>``) for the longest.
-- :func:`readable`: tidy rows with their numbers as text a reader reads at once, p-values as
-  :func:`zslkit.show.style.format_p` writes them (``0.018``, ``1.0e-4``), never ``9.9990e-05``.
+- :func:`readable` and :func:`rounded`: tidy rows or a wide table with their numbers as a reader reads them
+  at once, p-values as :func:`zslkit.show.style.format_p` writes them (``0.018``, ``1.0e-4``), never
+  ``9.9990e-05`` (nor 0.0 after rounding).
 - :func:`transfer_tests`: the permutation test and the chance test, one row per model.
 - The paper's numbers (its Tables 2-4: FMA with instrument attribute vectors, MSD with 300-d GloVe)
   are data, in ``paper_results.csv`` next to this module, read by :func:`paper_results`.
@@ -50,6 +51,18 @@ def notebook_display() -> None:
     pd.set_option("display.max_colwidth", None)
     pd.set_option("display.width", None)
     pd.set_option("display.precision", 4)
+
+
+def rounded(table: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """A wide table for reading: numbers to ``digits`` decimals, every column whose name says "p-value" as
+    :func:`zslkit.show.style.format_p` writes it (``1.0e-4``, where rounding would print 0.0)."""
+    out = table.copy()
+    for col in out.columns:
+        if "p-value" in str(col):
+            out[col] = [format_p(v) for v in pd.to_numeric(out[col], errors="coerce")]
+        elif pd.api.types.is_numeric_dtype(out[col]):
+            out[col] = out[col].round(digits)
+    return out
 
 
 def _details(title: str, body: str, folded: bool) -> str:
