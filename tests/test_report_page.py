@@ -179,6 +179,9 @@ def test_the_verdict_says_what_transfers_against_the_random_controls_draws():
     # an interval clear of every draw without the permutation test's support: weakly
     assert " transfers weakly" in verdict(_two_kinds(glove_p=0.3, glove_low=0.54), {})[1]
     assert verdict(_two_kinds().assign(stage="03_train"), {}) == []
+    undefined = _two_kinds()
+    undefined.loc[(undefined.model == "embedding glove") & (undefined.metric == "AUC-l"), "value"] = float("nan")
+    assert not any("glove" in v for v in verdict(undefined, {}))  # no AUC-l to judge (too few positives)
 
 
 def test_the_verdict_without_a_control_compares_with_chance():

@@ -240,6 +240,7 @@ def verdict(results: pd.DataFrame, params: Mapping[str, Any] | None = None) -> l
     models = list(dict.fromkeys(ev.model.dropna()))
     parsed = {m: parse(m) for m in models}
     auc = {m: _row(ev, m, "(B+C)-Y", "AUC-l") for m in models}
+    auc = {m: r if r is not None and pd.notna(r.value) else None for m, r in auc.items()}  # a defined AUC-l only
     learned = [m for m in models if parsed[m][0] is not None and parsed[m][2] == "learned" and "," not in m]
     main = [m for m in learned if parsed[m][0] not in controls and parsed[m][1] == 0 and auc[m] is not None]
     draws = {c: [m for m in learned if parsed[m][0] == c and auc[m] is not None] for c in sorted(controls)}
@@ -270,7 +271,8 @@ def verdict(results: pd.DataFrame, params: Mapping[str, Any] | None = None) -> l
             text += (f"; permutation p = {format_p(perm.value)}: each tag's own side information ranks its tracks "
                      f"{'better than' if rejects else 'no better than'} the other tags' side information does")
             if floor is not None and floor.value > 0.05:
-                text += f" (with {int(floor.n)} unseen tags the test cannot give p below {format_p(floor.value)})"
+                few = f"{int(floor.n)} unseen tags" if pd.notna(floor.n) else "so few unseen tags"
+                text += f" (with {few} the test cannot give p below {format_p(floor.value)})"
         ai = _row(ev, m, "(B+C)-Y", "AUC-i")
         if ai is not None and ctrl_i:
             lo, hi = min(ctrl_i), max(ctrl_i)
