@@ -514,12 +514,3 @@ class FeatureStore:
             return self.vectors[[self._row[str(t)] for t in track_ids]]
         except KeyError as exc:
             raise DataError(f"no backbone features for track {exc.args[0]!r}") from None
-
-    def signature(self, track_ids: Sequence[str]) -> str:
-        return _digest([list(map(str, track_ids)), self.meta.get("key")], 16)
-
-
-def seconds_per_clip(folder: str | os.PathLike) -> float | None:
-    """The decoding and embedding seconds per clip that ``meta.json`` recorded (the call that computed them)."""
-    path = Path(folder) / META_FILE
-    return read_json(path).get("seconds_per_clip") if path.is_file() else None
