@@ -52,7 +52,7 @@ test: $(STAMP)
 test-datasets: $(STAMP)
 	$(BIN)/python -m pytest -m datasets $(PYTEST_ARGS)
 
-# JupyterLab and the HTML reports in Chromium (tests/test_browser.py, about 7 min on 2 cores; CI runs it after
+# JupyterLab and the HTML reports in Chromium (tests/test_browser.py, 7 to 12 min on 2 cores; CI runs it after
 # `make test`, .ci/run): Playwright from PyPI, the browser from apt when missing (Playwright's own browser
 # download is never used)
 CHROMIUM ?= $(shell command -v chromium || echo /usr/bin/chromium)
