@@ -60,7 +60,7 @@ from .scheduler import run_tasks
 #: files of a feature folder
 FEATURES_FILE, META_FILE, ERRORS_FILE, PARTS_DIR = "features.npz", "meta.json", "errors.csv", "parts"
 #: the columns of :func:`compute_features`' table
-FEATURE_COLUMNS = ("track_id", "path", "status", "reason", "duration", "seconds")
+FEATURE_COLUMNS = ("track_id", "path", "status", "reason", "duration", "seconds", "cpu_seconds")
 
 
 def is_frozen(encoder: str) -> bool:
@@ -326,20 +326,21 @@ def _embed_task(task: tuple[Sequence[tuple], str, BackboneSpec]) -> list[tuple]:
     bb = spec.build()
     bb.load()
     rate = bb.sample_rate
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     rows, clips, ok = [], [], []
     for track_id, path, max_duration, min_duration, offset in jobs:
         issue = file_issue(path)
         if issue:
-            rows.append([track_id, path, "error", issue if issue == EMPTY else f"unreadable: {issue}", 0.0, np.nan])
+            rows.append([track_id, path, "error", issue if issue == EMPTY else f"unreadable: {issue}", 0.0, np.nan,
+                         np.nan])
             continue
         try:
             y = load_audio(path, rate, max_duration, offset)
         except DataError as exc:
-            rows.append([track_id, path, "error", f"unreadable: {exc.__cause__ or exc}", 0.0, np.nan])
+            rows.append([track_id, path, "error", f"unreadable: {exc.__cause__ or exc}", 0.0, np.nan, np.nan])
             continue
         reason = _check_signal(y, rate, min_duration)
-        rows.append([track_id, path, "error" if reason else "ok", reason or "", len(y) / rate, np.nan])
+        rows.append([track_id, path, "error" if reason else "ok", reason or "", len(y) / rate, np.nan, np.nan])
         if not reason:
             clips.append(y)
             ok.append(len(rows) - 1)
@@ -349,9 +350,9 @@ def _embed_task(task: tuple[Sequence[tuple], str, BackboneSpec]) -> list[tuple]:
             raise DataError(f"backbone {bb.key}: embed gave shape {vectors.shape} for {len(clips)} clips, expected "
                             f"({len(clips)}, {bb.dim})")
         finite = np.isfinite(vectors).all(axis=1)
-        each = (time.perf_counter() - t0) / len(clips)
+        each, cpu = (time.perf_counter() - t0) / len(clips), (time.process_time() - c0) / len(clips)
         for r, good in zip(ok, finite):
-            rows[r][5] = each
+            rows[r][5:7] = [each, cpu]
             if not good:
                 rows[r][2:4] = ["error", "corrupt: the backbone gave non-finite values"]
         ids = [rows[r][0] for r, good in zip(ok, finite) if good]
@@ -408,8 +409,8 @@ def compute_features(tracks: Sequence[tuple[str, str]], folder: str | os.PathLik
     -------
     table : pd.DataFrame
         One row per track, in the order of ``tracks``: ``track_id, path, status ('ok' | 'cached' | 'error'),
-        reason, duration`` (seconds decoded; NaN when cached) and ``seconds`` (decoding and embedding time per
-        clip in this call; NaN when cached or skipped).
+        reason, duration`` (seconds decoded; NaN when cached), ``seconds`` and ``cpu_seconds`` (decoding and
+        embedding wall and CPU time per clip in this call, in its worker; NaN when cached or skipped).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -422,7 +423,7 @@ def compute_features(tracks: Sequence[tuple[str, str]], folder: str | os.PathLik
     for track_id, path in tracks:
         track_id = str(track_id)
         if track_id in found:
-            rows.append((track_id, str(path), "cached", "", np.nan, np.nan))
+            rows.append((track_id, str(path), "cached", "", np.nan, np.nan, np.nan))
         else:
             start, length = (windows or {}).get(track_id, (0.0, None))
             cap = length if max_duration is None else min(max_duration, length or max_duration)
@@ -454,9 +455,10 @@ def _merge(folder: Path, bb: Backbone, table: pd.DataFrame) -> None:
     for part in (folder / PARTS_DIR).glob("*.npz"):
         part.unlink()
     old = read_json(folder / META_FILE) if (folder / META_FILE).is_file() else {}
-    timed = table.seconds.dropna()
-    seconds = {"seconds_per_clip": float(timed.mean()), "clips_timed": int(len(timed))} if len(timed) else \
-        {k: old[k] for k in ("seconds_per_clip", "clips_timed") if k in old}
+    timed = table.dropna(subset=["seconds"])
+    seconds = {"seconds_per_clip": float(timed.seconds.mean()), "cpu_seconds_per_clip": float(timed.cpu_seconds.mean()),
+               "clips_timed": int(len(timed))} if len(timed) else \
+        {k: old[k] for k in ("seconds_per_clip", "cpu_seconds_per_clip", "clips_timed") if k in old}
     write_json(folder / META_FILE, {**bb.describe(), "n_tracks": len(keep), **seconds})
     write_csv(folder / ERRORS_FILE, table.loc[table.status == "error", ["track_id", "path", "reason"]])
 

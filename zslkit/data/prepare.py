@@ -122,8 +122,9 @@ class BackboneFeatures:
         The cache (``<dataset>/features/<key>/``).
     table : DataFrame
         :func:`zslkit.data.features.compute_features`' per-track table (status, reason, seconds).
-    seconds_per_clip : float or None
-        Decoding and embedding seconds per clip, as measured when the features were computed.
+    seconds_per_clip, cpu_seconds_per_clip : float or None
+        Decoding and embedding seconds (wall, and CPU) per clip in a worker, as measured when the features were
+        computed (on a busy machine the wall time is the larger).
     warnings : list of str
         The dataset is (or overlaps) the backbone's training corpus (:func:`zslkit.data.leakage.corpus_warnings`).
     """
@@ -132,6 +133,7 @@ class BackboneFeatures:
     folder: Path
     table: pd.DataFrame
     seconds_per_clip: float | None
+    cpu_seconds_per_clip: float | None = None
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -150,8 +152,9 @@ class BackboneFeatures:
                  "n": len(self.table)},
                 {**common, "metric": "n_feature_errors", "value": n_err},
                 {**common, "metric": "feature_dim", "value": self.backbone["dim"]}]
-        if self.seconds_per_clip is not None:
-            rows.append({**common, "metric": "seconds_per_clip", "value": self.seconds_per_clip})
+        for metric in ("seconds_per_clip", "cpu_seconds_per_clip"):
+            if getattr(self, metric) is not None:
+                rows.append({**common, "metric": metric, "value": getattr(self, metric)})
         return rows + [{"model": self.key, "task": "leakage", "metric": "warning", "test_setting": w, "value": 1}
                        for w in self.warnings]
 
@@ -185,11 +188,11 @@ def backbone_features(ds: Dataset, params: Mapping[str, Any]) -> BackboneFeature
     meta = json_of(folder / "meta.json")
     record = {k: described[k] for k in ("encoder", "params", "dim", "sample_rate")}
     record.update(n_tracks=int((table.status != "error").sum()), n_errors=int((table.status == "error").sum()),
-                  seconds_per_clip=meta.get("seconds_per_clip"))
+                  seconds_per_clip=meta.get("seconds_per_clip"), cpu_seconds_per_clip=meta.get("cpu_seconds_per_clip"))
     if ds.meta.get("features", {}).get(bb.key) != record:
         ds.meta.setdefault("features", {})[bb.key] = record
         write_json(ds.root / "dataset.json", ds.meta)
-    return BackboneFeatures(described, folder, table, meta.get("seconds_per_clip"),
+    return BackboneFeatures(described, folder, table, meta.get("seconds_per_clip"), meta.get("cpu_seconds_per_clip"),
                             leakage.corpus_warnings(params, bb.supervised_on, bb.key))
 
 
