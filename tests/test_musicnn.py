@@ -229,3 +229,15 @@ def test_hear_module(mtt, reference):
     np.testing.assert_allclose(ts_emb[0, 6].numpy(), direct[0].numpy(), atol=1e-5)
     short = hear_musicnn.get_scene_embeddings(torch.zeros(2, 8000), model)  # shorter than one patch
     assert short.shape == (2, 200)
+
+
+@pytest.mark.parametrize("variant, corpus", [("MTT_musicnn", "mtat"), ("MSD_vgg", "msd")])
+def test_what_each_variant_was_supervised_on_reaches_the_hear_encoder(variant, corpus):
+    from zslkit.data.features import SupervisedOn, backbone_of
+
+    declared = musicnn.supervised_on(variant)
+    assert declared == {"tags": list(musicnn.labels(variant)), "datasets": [corpus]} and len(declared["tags"]) == 50
+    assert backbone_of("musicnn", {"variant": variant, "layer": None}).supervised_on == SupervisedOn.of(declared)
+    # the port used through the HEAR seam declares the same, with nothing set in the params
+    bb = backbone_of("hear", {"module": "zslkit.model.backbones.hear_musicnn", "weights": variant, "supervised_on": {}})
+    assert bb.supervised_on == SupervisedOn.of(declared)

@@ -85,7 +85,9 @@ def load_model(model_file_path: str = "", variant: str = "MTT_musicnn", layer: s
     """
     if model_file_path and str(model_file_path) in musicnn.VARIANTS:
         variant = str(model_file_path)
-    return HearMusicnn(musicnn.load(variant, layer=layer), timestamp_hop_frames).eval()
+    model = HearMusicnn(musicnn.load(variant, layer=layer), timestamp_hop_frames).eval()
+    model.supervised_on = musicnn.supervised_on(variant)  # read by zslkit's hear encoder to mark leaky tags
+    return model
 
 
 def _check_audio(audio: torch.Tensor) -> np.ndarray:

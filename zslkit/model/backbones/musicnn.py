@@ -108,6 +108,15 @@ def labels(variant: str) -> tuple[str, ...]:
     return MTT_LABELS if _check_variant(variant)[0] == "MTT" else MSD_LABELS
 
 
+#: the dataset each variant's prefix was trained on, named as ``data.source`` (or ``data.seed.dataset``) names it
+TRAINED_ON = {"MTT": "mtat", "MSD": "msd"}
+
+
+def supervised_on(variant: str) -> dict[str, list[str]]:
+    """What a variant was supervised on: ``{"tags": its 50 output tags, "datasets": [its training corpus]}``."""
+    return {"tags": list(labels(variant)), "datasets": [TRAINED_ON[_check_variant(variant)[0]]]}
+
+
 # ----------------------------------------------------------------------------------------------------- front end
 
 def to_mono_16k(y: np.ndarray, sample_rate: int) -> np.ndarray:

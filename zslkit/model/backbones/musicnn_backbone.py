@@ -18,9 +18,6 @@ from ...data.features import Backbone, SupervisedOn
 from ...errors import ParamError
 from . import musicnn
 
-#: the dataset each variant's prefix was trained on, named as ``data.source`` (or ``data.seed.dataset``) names it
-TRAINED_ON = {"MTT": "mtat", "MSD": "msd"}
-
 
 class Musicnn(Backbone):
     """A pretrained musicnn network, frozen (module doc).
@@ -40,13 +37,13 @@ class Musicnn(Backbone):
     def __init__(self, variant: str = "MTT_musicnn", layer: str | None = None, batch: int = 64):
         if variant not in musicnn.VARIANTS:
             raise ParamError(f"model.musicnn.variant: {variant!r} is not one of {', '.join(musicnn.VARIANTS)}")
-        corpus, family = variant.split("_")
+        family = variant.split("_")[1]
         layer = layer or musicnn.DEFAULT_LAYER[family]
         if layer not in musicnn.LAYERS[family]:
             raise ParamError(f"model.musicnn.layer: {layer!r} is not a layer of {variant}; its layers: "
                              f"{', '.join(musicnn.LAYERS[family])}")
         self.variant, self.layer, self.batch = variant, layer, int(batch)
-        self.supervised_on = SupervisedOn(tuple(musicnn.labels(variant)), (TRAINED_ON[corpus],))
+        self.supervised_on = SupervisedOn.of(musicnn.supervised_on(variant))
         self._net = None
 
     @property
