@@ -262,7 +262,7 @@ def test_a_frozen_backbone_run_trains_on_cached_features_and_scores_non_leaky_ta
     assert len(auc) == 1 and auc.n.iloc[0] == 1  # one unseen tag left: bells
     counted = rows[(rows.task == "leakage") & (rows.model == "embedding glove")]
     assert counted.value.tolist() == [1] and counted.n.tolist() == [2]
-    from zslkit.evaluate.protocol import leakage_table
+    from zslkit.data.leakage import leakage_table
     table = leakage_table(rows).set_index("model")
     assert table.loc["embedding glove", "leaky unseen tags"] == 1
     assert table.loc["embedding glove", "(B+C)-Y AUC-l non-leaky"] == auc.value.iloc[0]

@@ -218,3 +218,32 @@ def test_page_titles():
     assert page_title("demo", "") == "zslkit · demo"
     assert report_page.linked("(B+C)-Y AUC-l") == ('<a class="term" href="#bc-y">(B+C)-Y</a> '
                                                    '<a class="term" href="#auc-l">AUC-l</a>')
+
+
+def test_index_shows_a_backbones_leakage(tmp_path):
+    """The own-corpus warning, the leaky unseen tags and the unseen-tag headline on all and non-leaky tags appear on
+    the page for a frozen-backbone run; a run without leakage rows has no such section."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    bb = "musicnn-MTT_musicnn-bn_dense"
+    extra = [{"stage": "01_preprocess", "model": bb, "task": "leakage", "metric": "warning", "value": 1,
+              "test_setting": "the dataset mtat is the corpus musicnn MTT was trained on"},
+             *({"stage": "02_splits", "model": bb, "task": "leakage", "metric": "leaky unseen tag", "value": 1,
+                "test_setting": t, "labels": t} for t in ("violin", "choir")),
+             {"stage": "05_evaluate", "model": "embedding glove", "test_setting": "Y", "task": "leakage",
+              "labels": bb, "metric": "n_leaky_unseen_tags", "value": 2}]
+    for setting, auc_l, auc_i in (("(B+C)-Y", None, 0.58), ("(B+C)-Y non-leaky", 0.57, 0.55)):  # _results: 0.61
+        extra += [{"stage": "05_evaluate", "model": "embedding glove", "test_setting": setting, "task": task,
+                   "labels": "annotation", "metric": metric, "value": v}
+                  for task, metric, v in (("retrieval", "AUC-l", auc_l), ("annotation", "AUC-i", auc_i))
+                  if v is not None]
+    results = pd.concat([_results(), pd.DataFrame(extra)], ignore_index=True)
+    results.to_csv(folder / "results.csv", index=False)
+    page = write_index(folder).read_text()
+    section = page[page.index("<h3>Leakage</h3>"):]
+    assert "the dataset mtat is the corpus musicnn MTT was trained on" in section
+    assert "violin, choir" in section
+    cells = re.findall(r"<td>(?:<span[^>]*></span>)?([^<]*)</td>", section[:section.index("</table>")])
+    assert cells == ["embedding glove", "2", "0.610", "0.570", "0.580", "0.550"]
+    _results().to_csv(folder / "results.csv", index=False)
+    assert "Leakage" not in write_index(folder).read_text()

@@ -22,8 +22,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+import pandas as pd
+
 from ..io import read_json, write_json
 from ..layout import DatasetLayout
+from ..plan import non_leaky_setting_name
 from .features import BackboneSpec, SupervisedOn, is_frozen
 
 #: groups of tag texts taken as the same tag (after :func:`normalise`); plural forms are listed, not derived
@@ -201,3 +204,33 @@ def for_run(ds, split, params: Mapping[str, Any]) -> Leakage | None:
     bb = BackboneSpec.from_params(params).build()
     return mark_split(ds.root, split.name, split.unseen,
                       {"key": bb.key, "supervised_on": SupervisedOn.of(bb.supervised_on).as_dict()})
+
+
+def leakage_table(results: pd.DataFrame, setting: str = "(B+C)-Y") -> pd.DataFrame:
+    """The headline on all unseen tags and on the non-leaky ones, per model: retrieval AUC-l and annotation AUC-i
+    of ``setting`` (annotation labels), with the number of leaky unseen tags; empty for a run without a frozen
+    backbone (no ``non-leaky`` rows).
+
+    Parameters
+    ----------
+    results : DataFrame
+        ``results.csv`` rows of stage 05.
+    setting : str
+    """
+    r = results[results.labels == "annotation"] if "labels" in results else results
+    rows = []
+    for model in dict.fromkeys(r.model[r.test_setting == non_leaky_setting_name(setting)]):
+        m = r[r.model == model]
+
+        def value(test, task, metric):
+            v = m.value[(m.test_setting == test) & (m.task == task) & (m.metric == metric)]
+            return float(v.iloc[0]) if len(v) else float("nan")
+
+        leaky = results[(results.model == model) & (results.task == "leakage")
+                        & (results.metric == "n_leaky_unseen_tags")]
+        rows.append({"model": model, "leaky unseen tags": int(leaky.value.iloc[0]) if len(leaky) else None,
+                     f"{setting} AUC-l": value(setting, "retrieval", "AUC-l"),
+                     f"{setting} AUC-l non-leaky": value(non_leaky_setting_name(setting), "retrieval", "AUC-l"),
+                     f"{setting} AUC-i": value(setting, "annotation", "AUC-i"),
+                     f"{setting} AUC-i non-leaky": value(non_leaky_setting_name(setting), "annotation", "AUC-i")})
+    return pd.DataFrame(rows)

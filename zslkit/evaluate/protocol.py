@@ -277,36 +277,6 @@ def leakage_rows(leaks: leakage.Leakage, model: str, train_setting: str) -> list
              "value": len(leaks.leaky), "n": len(leaks.unseen)}]
 
 
-def leakage_table(results: pd.DataFrame, setting: str = "(B+C)-Y") -> pd.DataFrame:
-    """The headline on all unseen tags and on the non-leaky ones, per model: retrieval AUC-l and annotation AUC-i
-    of ``setting`` (annotation labels), with the number of leaky unseen tags; empty for a run without a frozen
-    backbone (no ``non-leaky`` rows).
-
-    Parameters
-    ----------
-    results : DataFrame
-        ``results.csv`` rows of stage 05.
-    setting : str
-    """
-    r = results[results.labels == "annotation"] if "labels" in results else results
-    rows = []
-    for model in dict.fromkeys(r.model[r.test_setting == non_leaky_setting_name(setting)]):
-        m = r[r.model == model]
-
-        def value(test, task, metric):
-            v = m.value[(m.test_setting == test) & (m.task == task) & (m.metric == metric)]
-            return float(v.iloc[0]) if len(v) else float("nan")
-
-        leaky = results[(results.model == model) & (results.task == "leakage")
-                        & (results.metric == "n_leaky_unseen_tags")]
-        rows.append({"model": model, "leaky unseen tags": int(leaky.value.iloc[0]) if len(leaky) else None,
-                     f"{setting} AUC-l": value(setting, "retrieval", "AUC-l"),
-                     f"{setting} AUC-l non-leaky": value(non_leaky_setting_name(setting), "retrieval", "AUC-l"),
-                     f"{setting} AUC-i": value(setting, "annotation", "AUC-i"),
-                     f"{setting} AUC-i non-leaky": value(non_leaky_setting_name(setting), "annotation", "AUC-i")})
-    return pd.DataFrame(rows)
-
-
 def head_input(emb: Embeddings, ds, split, train_setting: str) -> HeadInput:
     """What a zero-shot head may fit on: the training tracks' embeddings and seen labels."""
     ids = [t for t in split.train_tracks(train_setting) if t in emb.track_row]

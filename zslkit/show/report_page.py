@@ -37,6 +37,7 @@ import pandas as pd
 import yaml
 
 from .. import builtins  # noqa: F401  (registers the heads and side-information kinds the page tells apart)
+from ..data.leakage import leakage_table
 from ..io import write_text
 from ..layout import DatasetLayout, RunLayout
 from ..plan import SHIFT_PARTS, shift_setting_name
@@ -514,6 +515,30 @@ STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0
          "dl.glossary dt:target{background:#ffef9e}")
 
 
+def leakage_html(results: pd.DataFrame) -> str:
+    """A frozen backbone's leakage on the page: the warnings that the run's dataset is (or overlaps) the corpus the
+    backbone was trained on, the unseen tags it was supervised on, and the unseen-tag headline on all unseen tags
+    and on the non-leaky ones (:func:`zslkit.data.leakage.leakage_table`); empty for a run without any."""
+    rows = results[results.task == "leakage"]
+    warnings = list(dict.fromkeys(rows.test_setting[rows.metric == "warning"].dropna()))
+    leaky = list(dict.fromkeys(rows.test_setting[rows.metric == "leaky unseen tag"].dropna()))
+    table = leakage_table(results[results.stage.astype(str) == "05_evaluate"])
+    if not warnings and not leaky and table.empty:
+        return ""
+    out = "<h3>Leakage</h3>" + "".join(f"<p class='warning'><b>Warning:</b> {html.escape(str(w))}</p>"
+                                       for w in warnings)
+    if leaky:
+        out += (f"<p>Unseen tags the backbone was supervised on (leaky; their numbers are not zero-shot): "
+                f"{html.escape(', '.join(map(str, leaky)))}. Every unseen-tag setting is scored again without them "
+                f"(\"non-leaky\", docs/evaluation.md).</p>")
+    if not table.empty:
+        shown = table.copy()
+        for c in shown.columns[2:]:
+            shown[c] = shown[c].map(lambda v: "" if pd.isna(v) else f"{v:.3f}")
+        out += f"<div class='scroll'>{table_html(shown)}</div>"
+    return out
+
+
 def write_index(folder: str | Path) -> Path:
     """``index.html`` of a run folder (module doc)."""
     run = RunLayout.at(folder)
@@ -545,6 +570,7 @@ def write_index(folder: str | Path) -> Path:
                       "with the held-out General-MIDI bank) against the other unheard tracks; the difference is "
                       "paired by tag for AUC-l (docs/evaluation.md, \"The shift\").</p>"
                       f"<div class='scroll'>{table_html(shift)}</div>")
+        table += leakage_html(results)
     verdict_html = ("<div class='verdict'><h2>Verdict</h2><ul>" + "".join(f"<li>{linked(v)}</li>" for v in said)
                     + "</ul><p><small>Transfers: the permutation test rejects (p &lt; 0.05) and the AUC-l "
                       "interval lies above every draw of the random control; weakly: one of the two; the "
