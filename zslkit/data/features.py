@@ -54,7 +54,7 @@ from ..io import read_json, read_npz, save_npz, write_csv, write_json
 from ..registry import ENCODERS, load_plugins
 from .audio import EMPTY, file_issue, load_audio
 from .melstore import shard_name
-from .preprocess import _check_signal
+from .preprocess import _check_signal, track_ids
 from .scheduler import run_tasks
 
 #: files of a feature folder
@@ -414,10 +414,7 @@ def compute_features(tracks: Sequence[tuple[str, str]], folder: str | os.PathLik
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    ids = [str(t) for t, _ in tracks]
-    if len(set(ids)) != len(ids):
-        dup = pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
-        raise DataError(f"duplicate track_id {dup!r} in the track list")
+    ids = track_ids(tracks)
     found = _stored(folder)
     rows, jobs = [], []
     for track_id, path in tracks:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,15 @@ from .scheduler import n_slots, run_tasks
 SILENCE_PEAK = 1e-4
 #: the columns of a task's rows: :func:`preprocess`'s table plus where the mel went
 ROW_COLUMNS = ("track_id", "path", "status", "reason", "n_frames", "duration", "file", "offset")
+
+
+def track_ids(tracks: Sequence[tuple[Any, Any]]) -> list[str]:
+    """The ids of a batch job's ``(track_id, path)`` list, as strings; DataError naming the first listed twice."""
+    ids = [str(t) for t, _ in tracks]
+    if len(set(ids)) != len(ids):
+        dup = pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
+        raise DataError(f"duplicate track_id {dup!r} in the track list")
+    return ids
 
 
 def _check_signal(y: np.ndarray, sample_rate: int, min_duration: float) -> str | None:
@@ -201,10 +210,7 @@ def preprocess(tracks: Sequence[tuple[str, str]], mel_dir: str | os.PathLike,
         raise ParamError(f"audio.layout: {layout!r} is not one of {', '.join(LAYOUTS)}")
     mel_dir = Path(mel_dir)
     mel_dir.mkdir(parents=True, exist_ok=True)
-    ids = [str(t) for t, _ in tracks]
-    if len(set(ids)) != len(ids):
-        dup = pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]
-        raise DataError(f"duplicate track_id {dup!r} in the track list")
+    ids = track_ids(tracks)
     found = _finished(mel_dir, ids)
     rows, jobs = [], []
     for track_id, path in tracks:
