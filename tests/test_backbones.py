@@ -439,3 +439,88 @@ def test_musicnn_backbone_and_its_hear_module_agree():
     assert hear_in.dim == 200 and hear_in.sample_rate == 16000
     np.testing.assert_allclose(hear_in.embed([clip]), mine, rtol=1e-5, atol=1e-5)
 
+
+
+# ---------------------------------------------------------------------------------------- supervised-source ConSE
+
+def test_source_conse_mixes_the_sources_best_tags_by_their_probabilities():
+    from zslkit.evaluate.source_conse import conse_scores
+    probs = np.array([[0.9, 0.1, 0.5, 0.3], [0.0, 0.0, 0.0, 0.0], [0.2, 0.6, 0.9, 0.1]])
+    source = np.array([[1, 0], [0, 1], [np.nan, np.nan], [3, 4]], float)  # the third name has no vector
+    tags = np.array([[1, 0], [1, 1], [0, 1], [np.nan, 0]], float)
+    got = conse_scores(probs, source, tags, top=2)
+    # track 0: its two best tags with vectors, 0.9 (1, 0) and 0.3 (0.6, 0.8), weighted 0.75 / 0.25
+    mix0 = 0.75 * np.array([1, 0]) + 0.25 * np.array([0.6, 0.8])
+    # track 1: no probability anywhere: the two mixed equally; track 2: (0, 1) and (1, 0) weighted 0.75 / 0.25
+    mix1 = 0.5 * np.array([1, 0]) + 0.5 * np.array([0, 1])
+    mix2 = 0.75 * np.array([0, 1]) + 0.25 * np.array([1, 0])
+    unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
+    want = unit(np.stack([mix0, mix1, mix2])) @ unit(tags[:3]).T
+    np.testing.assert_allclose(got[:, :3], want, rtol=1e-6)
+    assert np.isnan(got[:, 3]).all()  # a tag without a vector cannot be scored
+    # top larger than the names with vectors: all three mixed
+    np.testing.assert_allclose(conse_scores(probs, source, tags, top=50), conse_scores(probs, source, tags, top=3))
+
+
+def test_source_conse_refuses_what_it_cannot_mix():
+    from zslkit.errors import DataError
+    from zslkit.evaluate.source_conse import conse_scores
+    with pytest.raises(DataError, match="no source tag name has a side-information vector"):
+        conse_scores(np.ones((2, 2)), np.full((2, 3), np.nan), np.ones((1, 3)), 1)
+    with pytest.raises(DataError, match="finite and >= 0; got min -1"):
+        conse_scores(np.array([[0.5, -1.0]]), np.eye(2), np.eye(2), 1)
+
+
+def test_source_conse_is_configured_with_free_text_kinds_only(tmp_path):
+    P = config.resolve({"evaluate": {"source_conse": {"sideinfo": ["glove", "sentence"]}}}, root=tmp_path)
+    assert P["evaluate"]["source_conse"] == {"sideinfo": ["glove", "sentence"], "source": "MTT_musicnn", "top": 10}
+    with pytest.raises(ParamError, match="evaluate.source_conse.sideinfo"):
+        config.resolve({"evaluate": {"source_conse": {"sideinfo": ["table"]}}}, root=tmp_path)
+    with pytest.raises(ParamError, match="evaluate.source_conse.source"):
+        config.resolve({"evaluate": {"source_conse": {"source": "MTT_resnet"}}}, root=tmp_path)
+
+
+@needs_musicnn
+def test_the_supervised_source_peer_is_scored_in_stage_05_and_transfer(frozen_run, tmp_path):
+    """musicnn's MTT tag probabilities of the toy clips, mixed through GloVe: scored on every setting, violin (an MTT
+    tag) leaky, so the unseen-tag settings come again on bells alone; transfer scores it on the target."""
+    from zslkit.evaluate.protocol import evaluate_run
+    from zslkit.plan import source_conse_label
+    from zslkit.transfer import transfer_models
+    r = frozen_run
+    P = {**r["P"], "evaluate": {**r["P"]["evaluate"], "source_conse": {"sideinfo": ["glove"],
+                                                                         "source": "MTT_musicnn", "top": 5}}}
+    result = evaluate_run(r["ds"], r["split"], P, r["run"])
+    label = source_conse_label("MTT_musicnn", "glove")
+    assert label == "supervised-source conse glove (MTT_musicnn)"
+    rows = pd.DataFrame(result["rows"])
+    peer = rows[rows.model == label]
+    key = peer[(peer.task == "retrieval") & (peer.metric == "AUC-l")].set_index("test_setting")
+    assert {"(B+C)-Y", "(B+C)-Y non-leaky", "(A+B+C)-Y", "(B+C)-(X+Y)"} <= set(key.index)
+    assert key.loc["(B+C)-Y", "n"] == 2 and key.loc["(B+C)-Y non-leaky", "n"] == 1
+    assert 0.0 <= key.loc["(B+C)-Y", "value"] <= 1.0
+    leak = peer[peer.task == "leakage"]
+    assert leak.value.tolist() == [1] and leak.labels.tolist() == ["musicnn-MTT_musicnn-taggram"]
+    # the learned models' rows are those of a run without the peer
+    again = pd.DataFrame(evaluate_run(r["ds"], r["split"], r["P"], r["run"])["rows"])
+    assert label not in set(again.model)
+    pd.testing.assert_frame_equal(rows[rows.model != label].reset_index(drop=True), again.reset_index(drop=True))
+    cache = DatasetLayout.at(r["ds"].root).features("musicnn-MTT_musicnn-taggram") / "features.npz"
+    assert cache.is_file()
+    probs = FeatureStore.from_dir(cache.parent)
+    assert probs.dim == 50 and ((probs.vectors >= 0) & (probs.vectors <= 1)).all()
+    # transfer: the peer on the target, beside the source's model
+    target_csv = write_folder(tmp_path / "target", n_pairs=6)
+    T = params_for(tmp_path, target_csv, encoder="paper", data={"name": "target", "folder": {"csv": str(target_csv)}},
+                   run={"name": "target-run"}, transfer={"models": ["joint"]},
+                   evaluate={"source_conse": {"sideinfo": ["glove"]}})
+    from zslkit.data import prepare
+    ds_t, _ = prepare.prepare_dataset(T)
+    rows_t, embedded, skipped = transfer_models(r["run"], r["P"], ds_t, T)
+    assert not skipped and list(embedded) == ["joint", label]
+    table = pd.DataFrame(rows_t)
+    mine = table[table.model == label]
+    assert {"target-T", "target-T unseen by source", "target-T unseen by source non-leaky"} <= set(mine.test_setting)
+    # MagnaTagATune's 50 tags hold flute, violin and drums of the target's six
+    assert mine[mine.metric == "target tags the backbone was supervised on"].value.tolist() == [3]
+    assert set(mine[mine.metric == "leaky target tag"].test_setting) == {"flute", "violin", "drums"}

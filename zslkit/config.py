@@ -224,6 +224,18 @@ BASE: dict[str, dict[str, Any]] = {
                        "(registry HEADS)", item="str",
                        check=(lambda v: len(v) > 0 and set(v) <= set(HEADS.names()),
                               lambda: f"a non-empty subset of {', '.join(HEADS.names())}")),
+        "source_conse": {
+            "sideinfo": Field("list", [], "the supervised-source ConSE peer, one per free-text side-information kind "
+                              "listed (e.g. [glove]): musicnn's own tag probabilities mixed through the side "
+                              "information of its tag names (docs/models.md); [] = none. Not zero-shot on the tags "
+                              "the source was supervised on (its 'non-leaky' rows are)", item="str",
+                              check=(lambda v: set(v) <= set(SIDEINFO.names(free_text=True)),
+                                     lambda: f"free-text kinds from {', '.join(SIDEINFO.names(free_text=True))}")),
+            "source": Field("str", "MTT_musicnn", "the pretrained tagger whose 50 tag probabilities are mixed (its "
+                            "outputs are computed once per dataset and cached; the .[backbones] extra)",
+                            choices=builtins.MUSICNN_VARIANTS),
+            "top": Field("int", 10, "source tags mixed per track (ConSE's T)", lo=1),
+        },
     },
     "heads": {},
     "compare": {

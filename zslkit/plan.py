@@ -25,7 +25,9 @@ folder name (``name``)    ``label`` (results.csv)     what
 ========================  ==========================  ==========================================
 
 A zero-shot head other than the learned one adds its name to the label
-(:meth:`ModelPlan.head_label`): ``embedding glove conse``.
+(:meth:`ModelPlan.head_label`): ``embedding glove conse``. The supervised-source ConSE peer of stage 05
+(``evaluate.source_conse``) is no model of the run; its label is ``supervised-source conse glove (MTT_musicnn)``
+(:func:`source_conse_label`).
 
 Side information the dataset cannot give
 ----------------------------------------
@@ -103,6 +105,13 @@ def head_label(label: str, head: str) -> str:
     """The ``model`` column of a model scored by a zero-shot head: ``"embedding glove conse"``; the
     learned head keeps the model's own label."""
     return label if head == "learned" else f"{label} {head}"
+
+
+def source_conse_label(source: str, kind: str) -> str:
+    """The ``model`` column of the supervised-source ConSE peer (:mod:`zslkit.evaluate.source_conse`):
+    ``("MTT_musicnn", "glove") -> "supervised-source conse glove (MTT_musicnn)"``. Never ``embedding ...``: it is
+    no model of the run, and not zero-shot on the tags its source was supervised on."""
+    return f"supervised-source conse {kind} ({source})"
 
 
 def draws_label(control: str, head: str, n_draws: int) -> str:

@@ -23,6 +23,9 @@ Conventions
   (:func:`leaky_target_tags`, :mod:`zslkit.data.leakage`): the unseen part is scored again without them
   (``target-T unseen by source non-leaky``), and a target that is (or overlaps) the backbone's corpus gets a
   warning row.
+- The supervised-source ConSE peer (the target's ``evaluate.source_conse``; :mod:`zslkit.evaluate.source_conse`) is
+  scored on the target beside the source's models, its leaky target tags marked the same way; a target tag counts
+  as seen when the source run's models saw it.
 - Evaluation uses the same metric suite, bootstrap intervals and permutation test as stage 05, over
   every target track with a mel: retrieval (per tag, AUC-l) and annotation (per track, AUC-i) over all
   target tags, and separately over the target tags the source never saw (the zero-shot part); for
@@ -49,6 +52,7 @@ from .errors import DataError, ParamError
 from .evaluate import metrics
 from .evaluate.embeddings import Embeddings
 from .evaluate.protocol import metric_backend, metric_label
+from .evaluate.source_conse import source_conse_models
 from .layout import DatasetLayout, RunLayout
 from .model.frozen import backbone_spec, dataset_features, frozen_arch
 from .model.inference import embed_tag_vectors, resolve_device, track_embeddings
@@ -251,7 +255,7 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
     """Stage 07's rows: retrieval and annotation over all target tags and over the unseen ones, the
     permutation test on the unseen ones, accuracy for single-label datasets (module doc)."""
     rows = []
-    model = model_label(emb.meta["model"], emb.meta["sideinfo"])
+    model = emb.meta.get("label") or model_label(emb.meta["model"], emb.meta["sideinfo"])
     ok = emb.scorable
     sets = {"T": ok, "T unseen by source": ok & ~emb.seen}
     leaky = leaky_target_tags(emb)
@@ -370,4 +374,11 @@ def transfer_models(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, para
             emb.save(RunLayout.at(save_to).embeddings(f"transfer-{name}"))
         embedded[name] = emb
         rows += model_rows
+    # the supervised-source ConSE peer on the target (evaluate.source_conse): "seen" = seen by the source run
+    seen = np.zeros(len(ds.tag_texts), bool)
+    for emb in embedded.values():
+        seen |= emb.seen
+    for label, emb in source_conse_models(ds, ds.tag_texts, seen, params, params["run"]["progress"]).items():
+        rows += evaluate_transfer(emb, ds, params["evaluate"], source_name, params["run"]["seed"])
+        embedded[label] = emb
     return rows, embedded, skipped

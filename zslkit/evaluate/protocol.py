@@ -15,6 +15,9 @@ Leakage (:func:`leakage_of`): for a model on a frozen backbone, every setting wi
 without the unseen tags the backbone was supervised on (``test_setting`` suffix ``non-leaky``, same tracks), and
 ``task = "leakage"`` counts them.
 
+The supervised-source ConSE peer (``evaluate.source_conse``, :mod:`zslkit.evaluate.source_conse`): musicnn's own tag
+probabilities mixed through side information, scored on every setting as the models are, with its leakage.
+
 The shift (:func:`shift_rows`, ``task = "shift"``): on a dataset whose ``tracks.csv`` marks held-out
 tracks (``heldout`` = 1: recorded under a condition no training track has, e.g. m21 clips rendered with
 its held-out General-MIDI bank), B-X and (B+C)-Y are scored again on the held-out tracks and on the
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from ..data import leakage
@@ -46,6 +50,7 @@ from . import metrics
 from .diagnostics import diagnose
 from .embeddings import ClassifierScores, Embeddings
 from .heads import HeadInput, apply_head
+from .source_conse import source_conse_models
 
 ANNOTATION = [("B", "Y"), ("C", "Y"), ("B+C", "Y"), ("B", "X+Y"), ("C", "X+Y"), ("B+C", "X+Y")]
 RETRIEVAL = [("B+C", "Y"), ("A+B+C", "Y"), ("B+C", "X+Y")]
@@ -312,24 +317,43 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
         for head in ev["heads"]:
             label = m.head_label(head)
             view = emb.with_scorer(apply_head(head, inp, params["heads"][head], emb.tracks[:64]), head)
-            r, items = evaluate_embeddings(view, ds, split, setting, ev, label, seed)
+            r, items = score_view(view, ds, split, setting, ev, label, seed, leaks)
             rows += r
-            if leaks is not None:
-                rows += leakage_rows(leaks, label, setting)
-                if leaks.leaky:  # every unseen-tag setting again, on the non-leaky unseen tags
-                    r, more = evaluate_embeddings(view, ds, split, setting, ev, label, seed, leaky=list(leaks.leaky))
-                    rows += r
-                    items = {**items, **more}
             if SIDEINFO[base_kind(m.sideinfo)].control:
                 rows += chance_rows(items, label, setting)
             per_item[label], spaces[label] = items, view
-            rows += shift_rows(view, ds, split, setting, ev, label, seed)
             if head == ev["heads"][0] and ev["diagnostics"]:  # the audio and side information, once per model
                 diags[label] = diagnose(emb, ds, split, items[("retrieval", "(B+C)-(X+Y)", "annotation")], label,
                                         plan.train_setting, seed)
                 rows += diags[label]["rows"]
+    tags = list(split.seen) + list(split.unseen)
+    for label, view in source_conse_models(ds, tags, np.isin(tags, list(split.seen)), params,
+                                           params["run"]["progress"]).items():
+        r, per_item[label] = score_view(view, ds, split, setting, ev, label, seed, leakage_of(view, ds, split))
+        rows += r
+        spaces[label] = view
     rows += consistency_rows(rows) + draw_rows(rows, plan, ev["heads"])
     return {"rows": rows, "per_item": per_item, "embeddings": spaces, "diagnostics": diags}
+
+
+def score_view(view: Embeddings, ds, split, setting: str, ev: Mapping[str, Any], label: str, seed: int,
+               leaks: leakage.Leakage | None) -> tuple[list[dict], dict]:
+    """Every setting of one scored view (:func:`evaluate_embeddings`); with a backbone's ``leaks``, its leakage
+    count and every unseen-tag setting again on the non-leaky unseen tags; the shift (:func:`shift_rows`).
+
+    Returns
+    -------
+    rows : list of dict
+    per_item : dict ``(task, setting, labels) -> DataFrame``
+    """
+    rows, items = evaluate_embeddings(view, ds, split, setting, ev, label, seed)
+    if leaks is not None:
+        rows += leakage_rows(leaks, label, setting)
+        if leaks.leaky:  # every unseen-tag setting again, on the non-leaky unseen tags
+            r, more = evaluate_embeddings(view, ds, split, setting, ev, label, seed, leaky=list(leaks.leaky))
+            rows += r
+            items = {**items, **more}
+    return rows + shift_rows(view, ds, split, setting, ev, label, seed), items
 
 
 #: the settings summarised over a control's draws

@@ -413,13 +413,18 @@ GLOSSARY: tuple[tuple[str, str, str], ...] = (
                                        "information point where the audio is?"),
     ("heads", "heads", "the zero-shot heads that turn side information into scores on the same embeddings: the "
                        "paper's learned tag branch, ConSE, a ridge map, ESZSL."),
+    ("supervised-source", "supervised-source conse", "musicnn's own tag probabilities mixed through the side "
+                                                     "information of its tag names (evaluate.source_conse): a peer "
+                                                     "trained on real recordings elsewhere, not zero-shot on the tags "
+                                                     "it was taught (read its non-leaky rows)."),
     ("held-out", "held-out minus others", "the shift: AUC on the tracks the dataset holds out of training minus "
                                           "the other unheard tracks (paired by tag for AUC-l)."),
 )
 #: text in the page that links to a glossary entry, longest first
 _TERMS = sorted([("(B+C)-Y", "bc-y"), ("B-X", "b-x"), ("AUC-i", "auc-i"), ("AUC-l", "auc-l"),
                  ("permutation p", "permutation-p"), ("upper bound", "upper-bound"), ("side-audio ρ", "side-audio-rho"),
-                 ("random control", "random-control"), ("held-out minus others", "held-out"), ("heads", "heads")],
+                 ("random control", "random-control"), ("held-out minus others", "held-out"), ("heads", "heads"),
+                 ("supervised-source conse", "supervised-source")],
                 key=lambda t: -len(t[0]))
 _TERM_RE = re.compile("|".join(re.escape(html.escape(t)) for t, _ in _TERMS))
 _ANCHOR = {html.escape(t): a for t, a in _TERMS}
