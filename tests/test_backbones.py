@@ -451,8 +451,9 @@ def test_source_conse_mixes_the_sources_best_tags_by_their_probabilities():
     got = conse_scores(probs, source, tags, top=2)
     # track 0: its two best tags with vectors, 0.9 (1, 0) and 0.3 (0.6, 0.8), weighted 0.75 / 0.25
     mix0 = 0.75 * np.array([1, 0]) + 0.25 * np.array([0.6, 0.8])
-    # track 1: no probability anywhere: the two mixed equally; track 2: (0, 1) and (1, 0) weighted 0.75 / 0.25
-    mix1 = 0.5 * np.array([1, 0]) + 0.5 * np.array([0, 1])
+    # track 1: no probability anywhere: the mean of every source tag with a vector; track 2: (0, 1) and (1, 0)
+    # weighted 0.75 / 0.25
+    mix1 = (np.array([1, 0]) + np.array([0, 1]) + np.array([0.6, 0.8])) / 3
     mix2 = 0.75 * np.array([0, 1]) + 0.25 * np.array([1, 0])
     unit = lambda v: v / np.linalg.norm(v, axis=-1, keepdims=True)  # noqa: E731
     want = unit(np.stack([mix0, mix1, mix2])) @ unit(tags[:3]).T
@@ -469,6 +470,21 @@ def test_source_conse_refuses_what_it_cannot_mix():
         conse_scores(np.ones((2, 2)), np.full((2, 3), np.nan), np.ones((1, 3)), 1)
     with pytest.raises(DataError, match="finite and >= 0; got min -1"):
         conse_scores(np.array([[0.5, -1.0]]), np.eye(2), np.eye(2), 1)
+    with pytest.raises(ValueError, match="top must be at least 1, got 0"):
+        conse_scores(np.ones((1, 2)), np.eye(2), np.eye(2), 0)
+
+
+def test_the_supervised_source_peer_warns_on_its_sources_own_corpus():
+    from zslkit.evaluate.embeddings import Embeddings
+    from zslkit.evaluate.protocol import source_warning_rows
+    record = {"key": "musicnn-MTT_musicnn-taggram", "supervised_on": {"tags": ["violin"], "datasets": ["mtat"]}}
+    view = Embeddings(["t"], np.ones((1, 2), np.float32), ["a"], np.ones((1, 2), np.float32), np.array([True]),
+                      np.ones((1, 2), np.float32), {"label": "supervised-source conse glove (MTT_musicnn)",
+                                                     "backbone": record})
+    rows = source_warning_rows(view, {"data": {"source": "mtat"}}, "A")
+    assert len(rows) == 1 and rows[0]["metric"] == "warning"
+    assert "trained on this dataset's corpus" in rows[0]["test_setting"]
+    assert source_warning_rows(view, {"data": {"source": "gtzan"}}, "A") == []
 
 
 def test_source_conse_is_configured_with_free_text_kinds_only(tmp_path):
@@ -498,7 +514,20 @@ def test_the_supervised_source_peer_is_scored_in_stage_05_and_transfer(frozen_ru
     key = peer[(peer.task == "retrieval") & (peer.metric == "AUC-l")].set_index("test_setting")
     assert {"(B+C)-Y", "(B+C)-Y non-leaky", "(A+B+C)-Y", "(B+C)-(X+Y)"} <= set(key.index)
     assert key.loc["(B+C)-Y", "n"] == 2 and key.loc["(B+C)-Y non-leaky", "n"] == 1
-    assert 0.0 <= key.loc["(B+C)-Y", "value"] <= 1.0
+    # its scores are ConSE over the cached probabilities, every tag's column in place
+    from zslkit.data.sideinfo import text_vectors
+    from zslkit.evaluate.source_conse import conse_scores
+    from zslkit.model.backbones import musicnn
+    view = result["embeddings"][label]
+    tags = list(r["split"].seen) + list(r["split"].unseen)
+    assert view.tags == tags and view.seen.tolist() == [t in r["split"].seen for t in tags]
+    store = FeatureStore.from_dir(DatasetLayout.at(r["ds"].root).features("musicnn-MTT_musicnn-taggram"))
+    want = conse_scores(store.matrix(view.track_ids), text_vectors(list(musicnn.labels("MTT_musicnn")), "glove",
+                                                                   P["sideinfo"]),
+                        text_vectors(tags, "glove", P["sideinfo"]), 5)
+    np.testing.assert_allclose(view.scores(), want, rtol=1e-6)
+    per_tag = result["per_item"][label][("retrieval", "(B+C)-Y", "annotation")].set_index("id")
+    assert set(per_tag.index) == {"violin", "bells"} and np.isfinite(per_tag["AUC-l"]).all()
     leak = peer[peer.task == "leakage"]
     assert leak.value.tolist() == [1] and leak.labels.tolist() == ["musicnn-MTT_musicnn-taggram"]
     # the learned models' rows are those of a run without the peer
@@ -517,10 +546,18 @@ def test_the_supervised_source_peer_is_scored_in_stage_05_and_transfer(frozen_ru
     from zslkit.data import prepare
     ds_t, _ = prepare.prepare_dataset(T)
     rows_t, embedded, skipped = transfer_models(r["run"], r["P"], ds_t, T)
-    assert not skipped and list(embedded) == ["joint", label]
+    assert not skipped and list(embedded) == ["joint"]  # the peer gives rows, not a model of transfer.models
     table = pd.DataFrame(rows_t)
     mine = table[table.model == label]
+    seen_by_source = mine[mine.metric == "target tags seen by the source"].value.tolist()
+    assert seen_by_source == [len(set(r["split"].seen) & set(ds_t.tag_texts))] == [4]
     assert {"target-T", "target-T unseen by source", "target-T unseen by source non-leaky"} <= set(mine.test_setting)
     # MagnaTagATune's 50 tags hold flute, violin and drums of the target's six
     assert mine[mine.metric == "target tags the backbone was supervised on"].value.tolist() == [3]
     assert set(mine[mine.metric == "leaky target tag"].test_setting) == {"flute", "violin", "drums"}
+    # every model of transfer.models skipped: the peer still knows what the source saw, the models' failure stays
+    T2 = {**T, "transfer": {"models": ["missing"]}}
+    rows_2, embedded_2, skipped_2 = transfer_models(r["run"], r["P"], ds_t, T2)
+    assert embedded_2 == {} and list(skipped_2) == ["missing"]
+    again = pd.DataFrame(rows_2)
+    assert again[(again.model == label) & (again.metric == "target tags seen by the source")].value.tolist() == [4]

@@ -247,3 +247,14 @@ def test_index_shows_a_backbones_leakage(tmp_path):
     assert cells == ["embedding glove", "2", "0.610", "0.570", "0.580", "0.550"]
     _results().to_csv(folder / "results.csv", index=False)
     assert "Leakage" not in write_index(folder).read_text()
+
+
+def test_the_supervised_source_peer_is_never_the_headlines_best_nor_the_verdicts():
+    peer = "supervised-source conse glove (MTT_musicnn)"
+    results = pd.concat([_two_kinds(), pd.DataFrame([
+        {"stage": "05_evaluate", "model": peer, "test_setting": "(B+C)-Y", "task": "retrieval", "labels": "annotation",
+         "metric": "AUC-l", "value": 0.95, "ci_low": 0.9, "ci_high": 0.99, "n": 17}])], ignore_index=True)
+    head = headline(results)
+    assert head.model.tolist()[0] == "embedding table" and head.model.tolist()[-1] == peer
+    said = verdict(results, {"train": {"controls": ["random"]}})
+    assert not any(peer in s for s in said)

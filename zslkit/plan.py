@@ -107,11 +107,15 @@ def head_label(label: str, head: str) -> str:
     return label if head == "learned" else f"{label} {head}"
 
 
+#: how the ``model`` label of the supervised-source peer begins (:func:`source_conse_label`)
+SOURCE_PEER = "supervised-source"
+
+
 def source_conse_label(source: str, kind: str) -> str:
     """The ``model`` column of the supervised-source ConSE peer (:mod:`zslkit.evaluate.source_conse`):
     ``("MTT_musicnn", "glove") -> "supervised-source conse glove (MTT_musicnn)"``. Never ``embedding ...``: it is
     no model of the run, and not zero-shot on the tags its source was supervised on."""
-    return f"supervised-source conse {kind} ({source})"
+    return f"{SOURCE_PEER} conse {kind} ({source})"
 
 
 def draws_label(control: str, head: str, n_draws: int) -> str:

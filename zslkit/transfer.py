@@ -24,8 +24,8 @@ Conventions
   (``target-T unseen by source non-leaky``), and a target that is (or overlaps) the backbone's corpus gets a
   warning row.
 - The supervised-source ConSE peer (the target's ``evaluate.source_conse``; :mod:`zslkit.evaluate.source_conse`) is
-  scored on the target beside the source's models, its leaky target tags marked the same way; a target tag counts
-  as seen when the source run's models saw it.
+  scored on the target beside the source's models (rows only: :func:`transfer_models` returns the models' embeddings),
+  its leaky target tags marked the same way; a target tag counts as seen when the source run saw it.
 - Evaluation uses the same metric suite, bootstrap intervals and permutation test as stage 05, over
   every target track with a mel: retrieval (per tag, AUC-l) and annotation (per track, AUC-i) over all
   target tags, and separately over the target tags the source never saw (the zero-shot part); for
@@ -374,11 +374,45 @@ def transfer_models(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, para
             emb.save(RunLayout.at(save_to).embeddings(f"transfer-{name}"))
         embedded[name] = emb
         rows += model_rows
-    # the supervised-source ConSE peer on the target (evaluate.source_conse): "seen" = seen by the source run
-    seen = np.zeros(len(ds.tag_texts), bool)
-    for emb in embedded.values():
-        seen |= emb.seen
-    for label, emb in source_conse_models(ds, ds.tag_texts, seen, params, params["run"]["progress"]).items():
-        rows += evaluate_transfer(emb, ds, params["evaluate"], source_name, params["run"]["seed"])
-        embedded[label] = emb
+    if params["evaluate"]["source_conse"]["sideinfo"]:
+        rows += source_peer_rows(run_dir, src, ds, params)
     return rows, embedded, skipped
+
+
+def source_seen_tags(run_dir: str | os.PathLike) -> list[str]:
+    """The seen (X) tags of a source run, from the first model's embeddings stage 04 wrote.
+
+    Raises
+    ------
+    DataError
+        When the run has no embeddings (its stage 04 has not run).
+    """
+    folder = RunLayout.at(run_dir).embeddings("joint").parent
+    for path in sorted(folder.glob("*.npz")):
+        with np.load(path, allow_pickle=False) as z:
+            if "seen" in z and "tags" in z:
+                return [str(t) for t, s in zip(z["tags"], z["seen"]) if s]
+    raise DataError(f"{folder}: no embeddings of the source run to read its seen tags from; run its stage 04")
+
+
+def source_peer_rows(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, params: Mapping[str, Any]) -> list[dict]:
+    """Stage 07's rows of the supervised-source peer (the target's ``evaluate.source_conse``;
+    :mod:`zslkit.evaluate.source_conse`) on the target, a tag counted as seen when the source run saw it, with its
+    leakage and, on the source's own corpus, the warning; a peer that cannot be built is a skipped row, not lost
+    rows of the models."""
+    source_name = src["run"]["name"]
+    try:
+        seen = np.isin(ds.tag_texts, source_seen_tags(run_dir))
+        peers = source_conse_models(ds, ds.tag_texts, seen, params, params["run"]["progress"])
+    except Exception as exc:  # reported like a model that could not be applied
+        message = str(exc).strip().splitlines()
+        reason = f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
+        return [{**skipped_row("supervised-source peer", source_name, reason), "model": "supervised-source peer"}]
+    rows = []
+    for label, emb in peers.items():
+        rows += evaluate_transfer(emb, ds, params["evaluate"], source_name, params["run"]["seed"])
+        record = emb.meta["backbone"]
+        rows += [{"model": label, "train_setting": source_name, "test_setting": w, "task": "leakage",
+                  "metric": "warning", "value": 1}
+                 for w in leakage.corpus_warnings(params, SupervisedOn.of(record["supervised_on"]), record["key"])]
+    return rows

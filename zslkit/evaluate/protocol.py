@@ -1,7 +1,9 @@
 """Stage 05: the paper's evaluation protocol on a trained run's frozen embeddings.
 
-Stage 05 reads only what stage 04 wrote (``embeddings/*.npz``) and the dataset and split; it never
-trains a network. For each joint model (the main one and each control) and each zero-shot head in
+Stage 05 reads what stage 04 wrote (``embeddings/*.npz``) and the dataset and split; it never trains a network.
+Two things it may write into the dataset folder: a frozen backbone's leakage record when stage 02's is missing
+or stale, and, for the supervised-source peer, musicnn's tag probabilities of the dataset's audio (a cache,
+computed once). For each joint model (the main one and each control) and each zero-shot head in
 ``evaluate.heads`` it scores every setting; the classifier gets the seen-label check.
 
 Settings are written "tracks-labels" (``docs/evaluation.md``). Track sets are whole subsets (train
@@ -322,6 +324,7 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
             if SIDEINFO[base_kind(m.sideinfo)].control:
                 rows += chance_rows(items, label, setting)
             per_item[label], spaces[label] = items, view
+            rows += shift_rows(view, ds, split, setting, ev, label, seed)
             if head == ev["heads"][0] and ev["diagnostics"]:  # the audio and side information, once per model
                 diags[label] = diagnose(emb, ds, split, items[("retrieval", "(B+C)-(X+Y)", "annotation")], label,
                                         plan.train_setting, seed)
@@ -330,7 +333,7 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
     for label, view in source_conse_models(ds, tags, np.isin(tags, list(split.seen)), params,
                                            params["run"]["progress"]).items():
         r, per_item[label] = score_view(view, ds, split, setting, ev, label, seed, leakage_of(view, ds, split))
-        rows += r
+        rows += r + shift_rows(view, ds, split, setting, ev, label, seed) + source_warning_rows(view, params, setting)
         spaces[label] = view
     rows += consistency_rows(rows) + draw_rows(rows, plan, ev["heads"])
     return {"rows": rows, "per_item": per_item, "embeddings": spaces, "diagnostics": diags}
@@ -339,7 +342,7 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
 def score_view(view: Embeddings, ds, split, setting: str, ev: Mapping[str, Any], label: str, seed: int,
                leaks: leakage.Leakage | None) -> tuple[list[dict], dict]:
     """Every setting of one scored view (:func:`evaluate_embeddings`); with a backbone's ``leaks``, its leakage
-    count and every unseen-tag setting again on the non-leaky unseen tags; the shift (:func:`shift_rows`).
+    count and every unseen-tag setting again on the non-leaky unseen tags.
 
     Returns
     -------
@@ -353,7 +356,16 @@ def score_view(view: Embeddings, ds, split, setting: str, ev: Mapping[str, Any],
             r, more = evaluate_embeddings(view, ds, split, setting, ev, label, seed, leaky=list(leaks.leaky))
             rows += r
             items = {**items, **more}
-    return rows + shift_rows(view, ds, split, setting, ev, label, seed), items
+    return rows, items
+
+
+def source_warning_rows(view: Embeddings, params: Mapping[str, Any], setting: str) -> list[dict]:
+    """The supervised-source peer on its source's own training corpus (or one known to overlap it): stage 01's
+    warning (:func:`zslkit.data.leakage.corpus_warnings`) as ``task = leakage``, ``metric = warning`` rows."""
+    record = view.meta["backbone"]
+    return [{"model": view.meta["label"], "train_setting": train_setting_name(setting), "test_setting": w,
+             "task": "leakage", "metric": "warning", "value": 1}
+            for w in leakage.corpus_warnings(params, record["supervised_on"], record["key"])]
 
 
 #: the settings summarised over a control's draws

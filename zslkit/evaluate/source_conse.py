@@ -10,7 +10,9 @@ For each track, its ``top`` source tags by ``p`` give the convex combination
 
 of those tags' unit-length side-information vectors ``s(t)`` (the source tags' *names*, embedded by a free-text
 kind of ``evaluate.source_conse.sideinfo``: ``glove``, ``sentence``); every tag of the dataset is scored by the
-cosine of its own side information (built from its text with the run's ``sideinfo.<kind>`` parameters) with ``m``.
+cosine of its own side information with ``m``. Both sides are built as free text
+(:func:`zslkit.data.sideinfo.text_vectors`, with the run's ``sideinfo.<kind>`` parameters): a tag's vector is that of
+its name, which for ``sentence`` may differ from the run's own table when that one reads descriptions.
 
 Nothing is fitted on the dataset: no track, label or seen tag of the run enters it. What it learned comes from the
 source's corpus and labels. So a tag of the dataset that the source was supervised on (the same name or a synonym:
@@ -60,7 +62,8 @@ def conse_scores(probs: np.ndarray, source_side: np.ndarray, tag_side: np.ndarra
     tag_side : np.ndarray [shape=(n_tags, side_dim)]
         Side information of the tags to score; NaN rows give NaN columns.
     top : int
-        Source tags mixed per track (ConSE's T), at most those with a vector.
+        Source tags mixed per track (ConSE's T), at most those with a vector. A track whose probabilities are all
+        zero gets the mean of every source tag's vector.
 
     Returns
     -------
@@ -70,7 +73,11 @@ def conse_scores(probs: np.ndarray, source_side: np.ndarray, tag_side: np.ndarra
     ------
     DataError
         When no source tag has a vector, or a probability is negative or not finite.
+    ValueError
+        When ``top`` is below 1.
     """
+    if int(top) < 1:
+        raise ValueError(f"top must be at least 1, got {top}")
     probs = np.asarray(probs, dtype=np.float64)
     if not np.isfinite(probs).all() or (probs < 0).any():
         raise DataError(f"source tag probabilities must be finite and >= 0; got min {np.nanmin(probs):.3g}")
@@ -82,8 +89,9 @@ def conse_scores(probs: np.ndarray, source_side: np.ndarray, tag_side: np.ndarra
     keep = np.argpartition(-p, k - 1, axis=1)[:, :k]                        # (n, k)
     w = np.take_along_axis(p, keep, axis=1)
     total = w.sum(axis=1, keepdims=True)
-    w = np.where(total > 0, w / np.where(total > 0, total, 1.0), 1.0 / k)   # all-zero probabilities: equal weights
-    mix = np.einsum("nk,nkd->nd", w.astype(np.float32), side[keep])         # (n, side_dim)
+    mix = np.einsum("nk,nkd->nd", (w / np.where(total > 0, total, 1.0)).astype(np.float32), side[keep])
+    silent = total[:, 0] <= 0
+    mix[silent] = side.mean(axis=0)  # no probability at all: every source tag alike, not an arbitrary k of them
     return cosine_scores(mix, unit(np.asarray(tag_side, dtype=np.float32)))
 
 
@@ -126,7 +134,7 @@ def source_conse_models(ds, tags: Sequence[str], seen: np.ndarray, params: Mappi
     if probs.shape[1] != len(vocabulary):
         raise DataError(f"{ds.root}: the cached {spec.params} features have {probs.shape[1]} columns, "
                         f"{sc['source']} has {len(vocabulary)} tags; delete the cache folder and rerun")
-    record = spec.build().describe()
+    record = {k: store.meta[k] for k in ("key", "supervised_on")}  # what the cache recorded: no weights loaded
     out = {}
     for kind in sc["sideinfo"]:
         source_side = text_vectors(vocabulary, kind, params["sideinfo"])

@@ -40,7 +40,7 @@ from .. import builtins  # noqa: F401  (registers the heads and side-information
 from ..data.leakage import leakage_table
 from ..io import write_text
 from ..layout import DatasetLayout, RunLayout
-from ..plan import SHIFT_PARTS, shift_setting_name
+from ..plan import SHIFT_PARTS, SOURCE_PEER, shift_setting_name
 from ..registry import HEADS, SIDEINFO
 from .style import format_p, parse, swatch
 
@@ -116,8 +116,8 @@ def _order(auc_l, auc_i) -> tuple:
 
 def headline(results: pd.DataFrame, heads: bool = False) -> pd.DataFrame:
     """The run's main numbers, one row per model (module doc), the best on the unseen tags first (by (B+C)-Y
-    AUC-l, then AUC-i; the classifier, which has no unseen-tag score, last); empty when there is nothing to
-    show.
+    AUC-l, then AUC-i; the classifier, which has no unseen-tag score, last; the supervised-source peer of
+    ``evaluate.source_conse`` after all of them); empty when there is nothing to show.
 
     ``heads=False``: the paper's learned head, the controls as their mean over draws (with the range of the
     draws, which is not an interval) and the classifier; ``heads=True``: the other zero-shot heads."""
@@ -155,7 +155,7 @@ def headline(results: pd.DataFrame, heads: bool = False) -> pd.DataFrame:
                         and hi is not None else "")
             rows.append({"model": model, "(B+C)-Y AUC-i": spread("(B+C)-Y", "AUC-i", auc_i),
                          "(B+C)-Y AUC-l": spread("(B+C)-Y", "AUC-l", auc_l), "B-X AUC-l": spread("B-X", "AUC-l", bx),
-                         "_order": _order(auc_l, auc_i)})
+                         "_order": (False, *_order(auc_l, auc_i))})
             continue
         rows.append({"model": model,
                      "(B+C)-Y AUC-i": _cell(auc_i.value, auc_i.ci_low, auc_i.ci_high) if auc_i is not None else "",
@@ -165,7 +165,10 @@ def headline(results: pd.DataFrame, heads: bool = False) -> pd.DataFrame:
                      **{f"{s} AUC-l {SHIFT_PARTS[2]}": _cell(d.value, d.ci_low, d.ci_high) if d is not None
                         else "" for s, d in shift.items()},
                      "upper bound (probe)": _cell(probe.value) if probe is not None else "",
-                     "side-audio ρ": _cell(rho.value) if rho is not None else "", "_order": _order(auc_l, auc_i)})
+                     "side-audio ρ": _cell(rho.value) if rho is not None else "",
+                     # the supervised-source peer after the run's models: no model of the run, and its number on all
+                     # unseen tags counts those its source was taught (section "Leakage")
+                     "_order": (model.startswith(SOURCE_PEER), *_order(auc_l, auc_i))})
     rows.sort(key=lambda r: r["_order"])  # best first; a stable sort keeps the run's order among equals
     for r in rows:
         del r["_order"]
