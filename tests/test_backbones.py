@@ -561,3 +561,65 @@ def test_the_supervised_source_peer_is_scored_in_stage_05_and_transfer(frozen_ru
     assert embedded_2 == {} and list(skipped_2) == ["missing"]
     again = pd.DataFrame(rows_2)
     assert again[(again.model == label) & (again.metric == "target tags seen by the source")].value.tolist() == [4]
+
+
+# ---------------------------------------------------------------------------------------- musicnn fine-tuned
+
+def test_a_pretrained_encoder_refuses_another_front_end_and_a_frozen_one_refuses_finetune(tmp_path):
+    from zslkit.model.frozen import check_encoder, check_front_end
+    P = config.resolve({"model": {"encoder": "musicnn_tuned"}}, root=tmp_path)
+    with pytest.raises(ParamError, match=r"set audio.sample_rate: 16000 \(not 22050\), audio.n_fft: 512 \(not 1024\)"):
+        check_front_end(P)
+    assert not check_front_end(config.resolve({}, root=tmp_path))
+    F = config.resolve({"model": {"encoder": "musicnn"}, "train": {"finetune": 1e-5}}, root=tmp_path)
+    with pytest.raises(ParamError, match="train.finetune: 1e-05; model.encoder 'musicnn' is frozen"):
+        check_encoder(F)
+
+
+MUSICNN_FRONT_END = {"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 96, "log_gain": 10000.0,
+                     "segment_frames": 64}
+
+
+@needs_musicnn
+@pytest.mark.parametrize("finetune", [1e-4, 0.0])
+def test_musicnn_is_fine_tuned_on_its_own_front_end_at_its_own_learning_rate(tmp_path, finetune):
+    """musicnn_tuned trains its pretrained weights at train.finetune (0: kept) and the projection at train.lr, on
+    unstandardised 16-kHz, 96-band mels; the checkpoint records what it was supervised on, so violin is leaky."""
+    from zslkit.data import prepare, sideinfo, splits
+    from zslkit.evaluate.embed import embed_run
+    from zslkit.evaluate.protocol import evaluate_run
+    from zslkit.model.backbones import musicnn
+    from zslkit.model.train import train_stage
+    from zslkit.plan import RunPlan
+    csv = write_folder(tmp_path / "audio", n_pairs=12)
+    P = params_for(tmp_path, csv, encoder="musicnn_tuned", audio=MUSICNN_FRONT_END,
+                   train={"finetune": finetune, "max_epochs": 2, "baseline": False, "controls": []},
+                   sideinfo={"kinds": ["glove"]})
+    ds, _ = prepare.prepare_dataset(P)
+    prepare.compute_mels(ds, P)
+    split = splits.prepare_split(ds, P["split"])
+    assert leakage.for_run(ds, split, P).leaky == {"violin": "violin"}
+    sideinfo.prepare_sideinfo(ds, P["sideinfo"], split, trained=RunPlan.from_params(P).sideinfo_kinds())
+    run = RunLayout.from_params(P).root
+    run.mkdir(parents=True)
+    RunLayout.at(run).params.write_text(config.dump(P))
+    trained = train_stage(ds, split, P, run, progress=False)
+    tr = trained["joint"]["trainer"]
+    assert (tr.mean, tr.std) == (0.0, 1.0)  # musicnn's log-mels as they are
+    assert tr.arch["pretrained"]["key"] == "musicnn-MTT_musicnn-tuned"
+    groups = tr.opt.param_groups
+    if finetune:
+        assert [g["lr_scale"] for g in groups] == [1.0, pytest.approx(finetune / P["train"]["lr"])]
+    else:
+        assert len(groups) == 1
+    # the pretrained weights moved only when they had a learning rate; the projection always did
+    pretrained = musicnn.load("MTT_musicnn", layer="bn_dense").state_dict()
+    best = torch.load(RunLayout.at(run).checkpoint("joint"), weights_only=True)["model"]
+    moved = not torch.equal(best["audio.backbone.dense.weight"], pretrained["dense.weight"])
+    assert moved == bool(finetune)
+    # stages 04 and 05 as for any encoder, the leaky unseen tag left out of the non-leaky settings
+    embed_run(ds, split, P, run)
+    rows = pd.DataFrame(evaluate_run(ds, split, P, run)["rows"])
+    assert "(B+C)-Y non-leaky" in set(rows.test_setting)
+    counted = rows[(rows.task == "leakage") & (rows.model == "embedding glove")]
+    assert counted.value.tolist() == [1]

@@ -138,7 +138,8 @@ def test_every_built_in_entry_is_registered():
     assert set(SIDEINFO.names()) >= {"glove", "sentence", "attributes", "random", "original", "table"}
     assert SIDEINFO.names(control=True) == ("random",)
     assert set(SIDEINFO.names(free_text=True)) >= {"glove", "sentence"}
-    assert set(ENCODERS.names()) == {"paper", "paper_bn", "shortchunk", "musicnn", "hear"}
+    assert set(ENCODERS.names()) == {"paper", "paper_bn", "shortchunk", "musicnn", "hear", "musicnn_tuned"}
+    assert ENCODERS.names(pretrained=True) == ("musicnn_tuned",)
     assert ENCODERS.names(frozen=True) == ("musicnn", "hear")  # pretrained backbones, trained on cached features
     assert HEADS.names() == ("learned", "conse", "ridge", "eszsl") and HEADS["learned"].trained
     assert not any(HEADS[h].trained for h in ("conse", "ridge", "eszsl"))

@@ -257,6 +257,17 @@ ENCODERS.register("hear", "zslkit.data.features:HearBackbone", frozen=True,
                                "keys tags and datasets, each a list of strings")),
 })
 
+# a pretrained network trained whole (train.finetune: the learning rate of its pretrained weights) on its own front
+# end: the dataset's mels must be made with the audio settings of `front_end`, fed unstandardised
+ENCODERS.register("musicnn_tuned", "zslkit.model.backbones.musicnn_tuned:MusicnnTuned", pretrained=True,
+                  front_end={"sample_rate": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 96,
+                             "log_gain": 10000.0},
+                  doc="musicnn fine-tuned: its pretrained layers and a projection trained on its own front end "
+                      "(16 kHz, 96 bands; train.finetune; the .[backbones] extra)", params={
+    "variant": Field("str", "MTT_musicnn", "the pretrained network: MTT_musicnn or MSD_musicnn",
+                     choices=("MTT_musicnn", "MSD_musicnn")),
+})
+
 # ----------------------------------------------------------------------------- zero-shot heads (heads.<name>)
 
 HEADS.register("learned", "zslkit.evaluate.heads:learned", trained=True,

@@ -139,6 +139,10 @@ BASE: dict[str, dict[str, Any]] = {
         "temperature": Field("float", 0.1, "softmax temperature of the contrastive loss", lo=1e-3),
         "optimizer": Field("str", "sgd", "sgd (paper) or adam", choices=("sgd", "adam")),
         "lr": Field("float", 1e-3, "learning rate (paper: 1e-3)", lo=1e-7, hi=10.0),
+        "finetune": Field("float", None, "learning rate of a pretrained encoder's own weights (model.encoder: "
+                          "musicnn_tuned), under the same schedule as train.lr; null = train.lr, 0 = kept as they "
+                          "are. A frozen backbone (musicnn, hear) has none: it trains a projection of cached "
+                          "features", nullable=True, lo=0.0, hi=10.0),
         "momentum": Field("float", 0.9, "SGD momentum (paper: 0.9)", lo=0.0, hi=0.999),
         "nesterov": Field("bool", True, "Nesterov momentum (paper: true)"),
         "decay": Field("float", 1e-6, "Keras time decay per update (paper: 1e-6)", lo=0.0),

@@ -216,7 +216,7 @@ DATASETS = Registry("dataset importer", "data.source", reserved=("source", "name
 SIDEINFO = Registry("side-information kind", "sideinfo.kinds", reserved=("kinds", "show"),
                     flags={"free_text": False, "control": False})
 ENCODERS = Registry("audio encoder", "model.encoder", reserved=("encoder", "sideinfo", "projection"),
-                    flags={"frozen": False})
+                    flags={"frozen": False, "pretrained": False, "front_end": None})
 HEADS = Registry("zero-shot head", "evaluate.heads", flags={"trained": False})
 AUGMENTS = Registry("training augmentation", "train.augment", reserved_params=("name",))
 

@@ -221,7 +221,8 @@ def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: s
                       {"sideinfo": kind, "model": name, "source_run": str(Path(run_dir).resolve()),
                        "checkpoint_epoch": info["epoch"], "encoder": info["arch"]["encoder"],
                        "control": SIDEINFO[base_kind(kind)].control,
-                       **({"backbone": info["arch"]["backbone"]} if frozen else {}),
+                       **({"backbone": info["arch"]["backbone"]} if frozen else
+                          {"backbone": info["arch"]["pretrained"]} if info["arch"].get("pretrained") else {}),
                        **({"side_alignment": {**alignment, "columns_from": where}} if alignment else {})})
 
 

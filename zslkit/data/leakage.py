@@ -27,6 +27,7 @@ import pandas as pd
 from ..io import read_json, write_json
 from ..layout import DatasetLayout
 from ..plan import non_leaky_setting_name
+from ..registry import ENCODERS
 from .features import BackboneSpec, SupervisedOn, is_frozen
 
 #: groups of tag texts taken as the same tag (after :func:`normalise`); plural forms are listed, not derived
@@ -197,9 +198,15 @@ def of_split(dataset_root, split_name: str, unseen: Sequence[str], backbone: Map
 
 
 def for_run(ds, split, params: Mapping[str, Any]) -> Leakage | None:
-    """Stage 02: the run's frozen backbone (``model.encoder``) against the split's unseen tags, marked and saved
-    (:func:`mark_split`); None when the encoder is not a frozen backbone."""
-    if not is_frozen(params["model"]["encoder"]):
+    """Stage 02: the run's frozen backbone (``model.encoder``), or pretrained encoder trained further (registry flag
+    ``pretrained``: its class's ``supervised_on(section)``), against the split's unseen tags, marked and saved
+    (:func:`mark_split`); None for an encoder trained here from nothing."""
+    encoder = params["model"]["encoder"]
+    if ENCODERS[encoder].flags.get("pretrained"):
+        record = ENCODERS[encoder].obj.supervised_on(params["model"][encoder])
+        return mark_split(ds.root, split.name, split.unseen,
+                          {"key": record["key"], "supervised_on": SupervisedOn.of(record["supervised_on"]).as_dict()})
+    if not is_frozen(encoder):
         return None
     bb = BackboneSpec.from_params(params).build()
     return mark_split(ds.root, split.name, split.unseen,

@@ -78,7 +78,8 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
                       "normalize_segments": params["embed"]["normalize_segments"],
                       "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control,
                       # a frozen backbone: what it is and was supervised on (stage 05's leakage, transfer)
-                      **({"backbone": info["arch"]["backbone"]} if info["arch"].get("backbone") else {}),
+                      **({"backbone": pretrained} if (pretrained := info["arch"].get("backbone")
+                                                       or info["arch"].get("pretrained")) else {}),
                       # the named columns of the side information (a table's attributes), for transfer
                       **({"side_columns": list(table.meta["columns"])} if "columns" in table.meta else {})})
     emb.save(RunLayout.at(run_dir).embeddings(name))

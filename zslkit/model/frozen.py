@@ -24,6 +24,7 @@ from ..data.features import BackboneSpec, FeatureStore, compute_features, is_fro
 from ..data.prepare import track_windows
 from ..errors import DataError, ParamError
 from ..layout import DatasetLayout
+from ..registry import ENCODERS
 from .encoders import EMBED_DIM
 
 #: the "segment" a frozen run trains and embeds on: one frame, the clip's vector
@@ -129,10 +130,30 @@ def track_store(ds, arch: Mapping[str, Any]):
     return dataset_features(ds, backbone_spec(arch)) if frozen_arch(arch) else ds.mels
 
 
+def check_front_end(params: Mapping[str, Any]) -> bool:
+    """True when ``model.encoder`` declares its own front end (registry flag ``front_end``: the ``audio`` settings its
+    pretrained weights were trained on, e.g. ``musicnn_tuned``): its log-mels go in unstandardised. Refuses
+    ``audio`` settings that differ, naming each."""
+    encoder = params["model"]["encoder"]
+    front = ENCODERS[encoder].flags.get("front_end")
+    if not front:
+        return False
+    wrong = {k: v for k, v in front.items() if params["audio"][k] != v}
+    if wrong:
+        raise ParamError(f"model.encoder {encoder!r} reads the log-mels of its pretrained front end; set "
+                         + ", ".join(f"audio.{k}: {v} (not {params['audio'][k]})" for k, v in wrong.items())
+                         + " (stage 01 computes the dataset's mels with them)")
+    return True
+
+
 def check_encoder(params: Mapping[str, Any]) -> bool:
     """True when ``model.encoder`` is a frozen backbone; refuses the options that only a mel encoder can take."""
     if not is_frozen(params["model"]["encoder"]):
         return False
+    if params["train"]["finetune"] is not None:
+        raise ParamError(f"train.finetune: {params['train']['finetune']}; model.encoder {params['model']['encoder']!r} "
+                         "is frozen (a projection of features cached once); to train musicnn's own weights use "
+                         "model.encoder: musicnn_tuned on its front end (docs/models.md), or set train.finetune: null")
     if params["train"]["augment"]:
         raise ParamError("train.augment: augmentations change log-mel batches, and a frozen backbone "
                          f"({params['model']['encoder']!r}) trains on features computed once from the audio; "

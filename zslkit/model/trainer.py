@@ -37,11 +37,12 @@ from .. import config
 from ..data.audio import PAPER_MEAN, PAPER_STD
 from ..errors import DataError, ParamError, RunError
 from ..io import write_csv
+from ..registry import ENCODERS
 from . import distributed
 from .augment import Augmenter, Context
 from .checkpoints import build_model, save_checkpoint
 from .feed import DeviceBatches, DevicePack, choose_feed
-from .frozen import SEGMENT, FeaturePack, backbone_spec, check_encoder, dataset_features
+from .frozen import SEGMENT, FeaturePack, backbone_spec, check_encoder, check_front_end, dataset_features
 from .inference import resolve_device, standardise
 from .losses import contrastive_loss, hinge_loss
 from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
@@ -131,8 +132,10 @@ class Trainer:
         self.features = dataset_features(ds, backbone_spec(params)) if check_encoder(params) else None
         self.segment = SEGMENT if self.features is not None else params["audio"]["segment_frames"]
         self.train_set, self.valid_set = self._track_sets(ds, split)
-        # features are standardised per dimension inside the projection (FeatureProjection.set_standardisation)
-        self.mean, self.std = (0.0, 1.0) if self.features is not None else normalisation(ds, train["normalisation"])
+        # features are standardised per dimension inside the projection (FeatureProjection.set_standardisation); a
+        # pretrained encoder on its own front end takes its log-mels as they are
+        raw = self.features is not None or check_front_end(params)
+        self.mean, self.std = (0.0, 1.0) if raw else normalisation(ds, train["normalisation"])
         torch.manual_seed(seed)  # before the network is built: its initialisation draws from it
         self.net, self.vectors, self.arch = self._network(ds, params, seen_vectors, sideinfo)
         self.opt = self._optimiser()
@@ -180,6 +183,9 @@ class Trainer:
                 "segment_frames": self.segment, "hidden": params["heads"]["learned"]["hidden"],
                 "sideinfo": sideinfo if self.kind == "joint" else None,
                 "n_mels": int(store[self.train_set.track_ids[0]].shape[1])}
+        entry = ENCODERS[model["encoder"]]
+        if entry.flags.get("pretrained"):  # what it was supervised on: stage 05's and transfer's leakage
+            arch["pretrained"] = entry.obj.supervised_on(model[model["encoder"]])
         if self.features is not None:  # what stage 04, tag, transfer and zslkit.hear need to embed other audio
             described = ("encoder", "params", "key", "dim", "sample_rate", "supervised_on")
             arch.update(backbone={**{k: self.features.meta[k] for k in described},
@@ -205,16 +211,34 @@ class Trainer:
 
     def _optimiser(self) -> torch.optim.Optimizer:
         p = self.p
+        groups = self._param_groups()
         if p["optimizer"] == "sgd":
-            return torch.optim.SGD(self.net.parameters(), lr=p["lr"], momentum=p["momentum"], nesterov=p["nesterov"])
-        return torch.optim.Adam(self.net.parameters(), lr=p["lr"])
+            return torch.optim.SGD(groups, lr=p["lr"], momentum=p["momentum"], nesterov=p["nesterov"])
+        return torch.optim.Adam(groups, lr=p["lr"])
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """One group at ``train.lr``; an encoder with pretrained weights (``pretrained_parameters()``) puts them in a
+        second group at ``train.finetune`` (``lr_scale`` = finetune / lr, kept by the schedule; 0 freezes them)."""
+        audio = self.net.audio
+        pretrained = list(audio.pretrained_parameters()) if hasattr(audio, "pretrained_parameters") else []
+        if not pretrained:
+            return [{"params": list(self.net.parameters()), "lr_scale": 1.0}]
+        mine = {id(q) for q in pretrained}
+        rest = [q for q in self.net.parameters() if id(q) not in mine]
+        finetune = self.p["finetune"]
+        if finetune == 0:
+            for q in pretrained:
+                q.requires_grad_(False)
+            return [{"params": rest, "lr_scale": 1.0}]
+        scale = 1.0 if finetune is None else finetune / self.p["lr"]
+        return [{"params": rest, "lr_scale": 1.0}, {"params": pretrained, "lr_scale": scale}]
 
     def _made_with(self) -> tuple[dict[str, Any], str]:
         """What the checkpoints are made with, and its digest: a checkpoint resumes only under the same."""
         # how batches travel changes no number; bf16 and augmentations do (each recorded only when on, so older
         # checkpoints still resume)
         digested = {k: v for k, v in self.p.items() if k not in FEED_KEYS and not (k == "precision" and v == "fp32")
-                    and not (k == "augment" and not v)}
+                    and not (k == "augment" and not v) and not (k == "finetune" and v is None)}
         made_with = {"train": digested, "arch": self.arch, "kind": self.kind, "seed": self.seed, "seen": self.seen,
                      "n_train": len(self.train_set)}
         return made_with, params_digest(made_with)
@@ -300,7 +324,7 @@ class Trainer:
                 batch = self.augment(batch, self.state["step"])
             lr = self.state["plateau_lr"] / (1 + self.p["decay"] * self.state["step"])
             for group in self.opt.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group.get("lr_scale", 1.0)
             with torch.autocast(**self.autocast):
                 loss = self.step_module()(batch)
             self.opt.zero_grad(set_to_none=True)
