@@ -474,17 +474,22 @@ def test_source_conse_refuses_what_it_cannot_mix():
         conse_scores(np.ones((1, 2)), np.eye(2), np.eye(2), 0)
 
 
-def test_the_supervised_source_peer_warns_on_its_sources_own_corpus():
+def test_the_supervised_source_peer_warns_on_its_sources_own_corpus_and_counts_names_without_vectors():
     from zslkit.evaluate.embeddings import Embeddings
-    from zslkit.evaluate.protocol import source_warning_rows
+    from zslkit.evaluate.source_conse import peer_rows
     record = {"key": "musicnn-MTT_musicnn-taggram", "supervised_on": {"tags": ["violin"], "datasets": ["mtat"]}}
+    meta = {"label": "supervised-source conse glove (MTT_musicnn)", "backbone": record, "n_source_tags": 50,
+            "source_tags_without_vector": []}
     view = Embeddings(["t"], np.ones((1, 2), np.float32), ["a"], np.ones((1, 2), np.float32), np.array([True]),
-                      np.ones((1, 2), np.float32), {"label": "supervised-source conse glove (MTT_musicnn)",
-                                                     "backbone": record})
-    rows = source_warning_rows(view, {"data": {"source": "mtat"}}, "A")
-    assert len(rows) == 1 and rows[0]["metric"] == "warning"
+                      np.ones((1, 2), np.float32), meta)
+    rows = peer_rows(view, {"data": {"source": "mtat"}}, "A-X")
+    assert len(rows) == 1 and rows[0]["metric"] == "warning" and rows[0]["train_setting"] == "A-X"
     assert "trained on this dataset's corpus" in rows[0]["test_setting"]
-    assert source_warning_rows(view, {"data": {"source": "gtzan"}}, "A") == []
+    assert peer_rows(view, {"data": {"source": "gtzan"}}, "A-X") == []
+    view.meta["source_tags_without_vector"] = ["no vocals", "new age"]
+    (row,) = peer_rows(view, {"data": {"source": "gtzan"}}, "A-X")
+    assert (row["metric"], row["value"], row["n"], row["test_setting"]) == (
+        "source tags without side information", 2, 50, "no vocals, new age")
 
 
 def test_source_conse_is_configured_with_free_text_kinds_only(tmp_path):
@@ -571,6 +576,10 @@ def test_a_pretrained_encoder_refuses_another_front_end_and_a_frozen_one_refuses
     with pytest.raises(ParamError, match=r"set audio.sample_rate: 16000 \(not 22050\), audio.n_fft: 512 \(not 1024\)"):
         check_front_end(P)
     assert not check_front_end(config.resolve({}, root=tmp_path))
+    if importlib.util.find_spec("musicnn") is not None:  # refused before any weight is read
+        from zslkit.model.backbones.musicnn_tuned import MusicnnTuned
+        with pytest.raises(ParamError, match="audio.n_mels: 128; .* audio.sample_rate: 16000, audio.n_fft: 512"):
+            MusicnnTuned(n_mels=128)
     F = config.resolve({"model": {"encoder": "musicnn"}, "train": {"finetune": 1e-5}}, root=tmp_path)
     with pytest.raises(ParamError, match="train.finetune: 1e-05; model.encoder 'musicnn' is frozen"):
         check_encoder(F)

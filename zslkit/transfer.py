@@ -52,9 +52,9 @@ from .errors import DataError, ParamError
 from .evaluate import metrics
 from .evaluate.embeddings import Embeddings
 from .evaluate.protocol import metric_backend, metric_label
-from .evaluate.source_conse import source_conse_models
+from .evaluate.source_conse import peer_rows, source_conse_models
 from .layout import DatasetLayout, RunLayout
-from .model.frozen import backbone_spec, dataset_features, frozen_arch
+from .model.frozen import backbone_spec, dataset_features, frozen_arch, supervised_record
 from .model.inference import embed_tag_vectors, resolve_device, track_embeddings
 from .plan import base_kind
 from .registry import SIDEINFO
@@ -221,8 +221,7 @@ def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: s
                       {"sideinfo": kind, "model": name, "source_run": str(Path(run_dir).resolve()),
                        "checkpoint_epoch": info["epoch"], "encoder": info["arch"]["encoder"],
                        "control": SIDEINFO[base_kind(kind)].control,
-                       **({"backbone": info["arch"]["backbone"]} if frozen else
-                          {"backbone": info["arch"]["pretrained"]} if info["arch"].get("pretrained") else {}),
+                       **({"backbone": supervised_record(info["arch"])} if supervised_record(info["arch"]) else {}),
                        **({"side_alignment": {**alignment, "columns_from": where}} if alignment else {})})
 
 
@@ -361,14 +360,10 @@ def transfer_models(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, para
                                params.get("sideinfo"), params)
             model_rows = evaluate_transfer(emb, ds, params["evaluate"], source_name, params["run"]["seed"])
             if emb.meta.get("backbone"):  # the target is (or overlaps) the corpus the backbone was trained on
-                record = emb.meta["backbone"]
-                model_rows += [{"model": model_label(name, emb.meta["sideinfo"]), "train_setting": source_name,
-                                "test_setting": w, "task": "leakage", "metric": "warning", "value": 1}
-                               for w in leakage.corpus_warnings(params, SupervisedOn.of(record["supervised_on"]),
-                                                                record["key"])]
+                model_rows += leakage.warning_rows(params, emb.meta["backbone"],
+                                                   model_label(name, emb.meta["sideinfo"]), source_name)
         except Exception as exc:  # one model's failure must not lose the others' rows: it is reported
-            message = str(exc).strip().splitlines()
-            skipped[name] = f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
+            skipped[name] = failure(exc)
             rows.append(skipped_row(name, source_name, skipped[name]))
             continue
         if save_to is not None:
@@ -406,14 +401,15 @@ def source_peer_rows(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, par
         seen = np.isin(ds.tag_texts, source_seen_tags(run_dir))
         peers = source_conse_models(ds, ds.tag_texts, seen, params, params["run"]["progress"])
     except Exception as exc:  # reported like a model that could not be applied
-        message = str(exc).strip().splitlines()
-        reason = f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")
-        return [{**skipped_row("supervised-source peer", source_name, reason), "model": "supervised-source peer"}]
+        return [skipped_row("supervised-source peer", source_name, failure(exc))]
     rows = []
     for label, emb in peers.items():
         rows += evaluate_transfer(emb, ds, params["evaluate"], source_name, params["run"]["seed"])
-        record = emb.meta["backbone"]
-        rows += [{"model": label, "train_setting": source_name, "test_setting": w, "task": "leakage",
-                  "metric": "warning", "value": 1}
-                 for w in leakage.corpus_warnings(params, SupervisedOn.of(record["supervised_on"]), record["key"])]
+        rows += peer_rows(emb, params, source_name)
     return rows
+
+
+def failure(exc: BaseException) -> str:
+    """Why a model was skipped, in one line: ``"DataError: <first line of its message>"``."""
+    message = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {message[0] if message else ''}".rstrip(": ")

@@ -118,6 +118,15 @@ def corpus_warnings(params: Mapping[str, Any], supervised_on: SupervisedOn, back
     return out
 
 
+def warning_rows(params: Mapping[str, Any], backbone: Mapping[str, Any], model: str,
+                 train_setting: str | None = None) -> list[dict]:
+    """:func:`corpus_warnings` of a backbone record (``key``, ``supervised_on``) as ``results.csv`` rows: ``task =
+    leakage``, ``metric = warning``, the text in ``test_setting`` (what the report page shows)."""
+    return [{"model": model, "train_setting": train_setting, "test_setting": w, "task": "leakage",
+             "metric": "warning", "value": 1}
+            for w in corpus_warnings(params, SupervisedOn.of(backbone["supervised_on"]), backbone["key"])]
+
+
 @dataclass
 class Leakage:
     """The unseen tags of a split that a backbone was supervised on.

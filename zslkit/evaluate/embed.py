@@ -20,7 +20,7 @@ from ..data.sideinfo import load_table, text_vectors
 from ..errors import DataError
 from ..layout import RunLayout
 from ..model.checkpoints import check_fits, load_checkpoint
-from ..model.frozen import track_store
+from ..model.frozen import supervised_record, track_store
 from ..model.inference import classifier_logits, embed_tag_vectors, resolve_device, track_embeddings
 from ..plan import RunPlan, base_kind
 from ..registry import SIDEINFO
@@ -78,8 +78,7 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
                       "normalize_segments": params["embed"]["normalize_segments"],
                       "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control,
                       # a frozen backbone: what it is and was supervised on (stage 05's leakage, transfer)
-                      **({"backbone": pretrained} if (pretrained := info["arch"].get("backbone")
-                                                       or info["arch"].get("pretrained")) else {}),
+                      **({"backbone": supervised_record(info["arch"])} if supervised_record(info["arch"]) else {}),
                       # the named columns of the side information (a table's attributes), for transfer
                       **({"side_columns": list(table.meta["columns"])} if "columns" in table.meta else {})})
     emb.save(RunLayout.at(run_dir).embeddings(name))

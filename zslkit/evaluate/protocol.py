@@ -52,7 +52,7 @@ from . import metrics
 from .diagnostics import diagnose
 from .embeddings import ClassifierScores, Embeddings
 from .heads import HeadInput, apply_head
-from .source_conse import source_conse_models
+from .source_conse import peer_rows, source_conse_models
 
 ANNOTATION = [("B", "Y"), ("C", "Y"), ("B+C", "Y"), ("B", "X+Y"), ("C", "X+Y"), ("B+C", "X+Y")]
 RETRIEVAL = [("B+C", "Y"), ("A+B+C", "Y"), ("B+C", "X+Y")]
@@ -333,7 +333,8 @@ def evaluate_run(ds, split, params: Mapping[str, Any], run_dir) -> dict[str, Any
     for label, view in source_conse_models(ds, tags, np.isin(tags, list(split.seen)), params,
                                            params["run"]["progress"]).items():
         r, per_item[label] = score_view(view, ds, split, setting, ev, label, seed, leakage_of(view, ds, split))
-        rows += r + shift_rows(view, ds, split, setting, ev, label, seed) + source_warning_rows(view, params, setting)
+        rows += r + shift_rows(view, ds, split, setting, ev, label, seed)
+        rows += peer_rows(view, params, train_setting_name(setting))
         spaces[label] = view
     rows += consistency_rows(rows) + draw_rows(rows, plan, ev["heads"])
     return {"rows": rows, "per_item": per_item, "embeddings": spaces, "diagnostics": diags}
@@ -357,15 +358,6 @@ def score_view(view: Embeddings, ds, split, setting: str, ev: Mapping[str, Any],
             rows += r
             items = {**items, **more}
     return rows, items
-
-
-def source_warning_rows(view: Embeddings, params: Mapping[str, Any], setting: str) -> list[dict]:
-    """The supervised-source peer on its source's own training corpus (or one known to overlap it): stage 01's
-    warning (:func:`zslkit.data.leakage.corpus_warnings`) as ``task = leakage``, ``metric = warning`` rows."""
-    record = view.meta["backbone"]
-    return [{"model": view.meta["label"], "train_setting": train_setting_name(setting), "test_setting": w,
-             "task": "leakage", "metric": "warning", "value": 1}
-            for w in leakage.corpus_warnings(params, record["supervised_on"], record["key"])]
 
 
 #: the settings summarised over a control's draws

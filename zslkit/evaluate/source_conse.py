@@ -33,6 +33,7 @@ import numpy as np
 
 from ..config import project_root
 from ..data.features import BackboneSpec
+from ..data.leakage import warning_rows
 from ..data.sideinfo import text_vectors
 from ..errors import DataError
 from ..model.backbones import musicnn
@@ -145,8 +146,21 @@ def source_conse_models(ds, tags: Sequence[str], seen: np.ndarray, params: Mappi
             return conse_scores(tracks, source_side, tag_side, sc["top"])
         out[label] = Embeddings(ids, probs, list(tags), tag_side, np.asarray(seen, dtype=bool), tag_side,
                                 {"sideinfo": kind, "model": label, "label": label, "head": "source conse",
-                                 "backbone": record, "source_vocabulary": vocabulary,
+                                 "backbone": record, "n_source_tags": len(vocabulary),
                                  "source_tags_without_vector": [t for t, v in zip(vocabulary, source_side)
                                                                 if np.isnan(v).any()]},
                                 scorer)
     return out
+
+
+def peer_rows(view: Embeddings, params: Mapping[str, Any], train_setting: str) -> list[dict]:
+    """A peer's rows beside its scores (stages 05 and 07): the warning when the dataset is (or overlaps) its
+    source's training corpus (:func:`zslkit.data.leakage.warning_rows`), and how many source tag names had no
+    side-information vector, so were never mixed (``task = tags``; a row only when some had none)."""
+    rows = warning_rows(params, view.meta["backbone"], view.meta["label"], train_setting)
+    missing = view.meta["source_tags_without_vector"]
+    if missing:
+        rows.append({"model": view.meta["label"], "train_setting": train_setting, "test_setting": ", ".join(missing),
+                     "task": "tags", "metric": "source tags without side information", "value": len(missing),
+                     "n": view.meta["n_source_tags"]})
+    return rows

@@ -87,6 +87,12 @@ def frozen_arch(arch: Mapping[str, Any]) -> bool:
     return bool(arch.get("backbone"))
 
 
+def supervised_record(arch: Mapping[str, Any]) -> dict[str, Any] | None:
+    """What a checkpoint's pretrained encoder was supervised on (``key``, ``supervised_on``, ...): a frozen
+    backbone's ``arch["backbone"]`` or a fine-tuned one's ``arch["pretrained"]``; None for an encoder trained here."""
+    return arch.get("backbone") or arch.get("pretrained")
+
+
 def backbone_spec(arch_or_params: Mapping[str, Any]) -> BackboneSpec:
     """The backbone of a checkpoint's architecture (``arch["backbone"]``) or of resolved parameters."""
     if "backbone" in arch_or_params:

@@ -4,7 +4,8 @@ Where ``model.encoder: musicnn`` keeps the pretrained network frozen and trains 
 this encoder trains the whole network with the joint model: the pretrained layers up to ``bn_dense`` (200-d), then
 one linear layer to the 100-d joint space. It reads log-mel segments from the dataset's mel store like the paper's
 CNN, so every stage, ``zslkit tag``, ``transfer`` and :mod:`zslkit.hear` treat it as any encoder; its mels must be
-musicnn's front end (:data:`FRONT_END`: 16 kHz, 512-point FFT, hop 256, 96 Slaney bands, ``log10(1 + 10000 x)``),
+musicnn's front end (its registry flag ``front_end``: 16 kHz, 512-point FFT, hop 256, 96 Slaney bands,
+``log10(1 + 10000 x)``),
 which training checks, and they are fed as they are (a pretrained network was trained on raw log-mels, so the
 trainer does not standardise them).
 
@@ -24,12 +25,9 @@ import torch
 from torch import nn
 
 from ...errors import ParamError
+from ...registry import ENCODERS
 from ..encoders import EMBED_DIM
 from . import musicnn
-
-#: the audio settings (``audio.*``) of musicnn's front end: the mels this encoder needs
-FRONT_END = {"sample_rate": musicnn.SAMPLE_RATE, "n_fft": musicnn.N_FFT, "hop_length": musicnn.HOP,
-             "n_mels": musicnn.N_MELS, "log_gain": 10000.0}
 
 
 class MusicnnTuned(nn.Module):
@@ -51,8 +49,9 @@ class MusicnnTuned(nn.Module):
     def __init__(self, n_mels: int = musicnn.N_MELS, variant: str = "MTT_musicnn", out_dim: int = EMBED_DIM):
         super().__init__()
         if n_mels != musicnn.N_MELS:
+            front = ENCODERS["musicnn_tuned"].flags["front_end"]
             raise ParamError(f"audio.n_mels: {n_mels}; model.encoder musicnn_tuned needs musicnn's front end: "
-                             + ", ".join(f"audio.{k}: {v}" for k, v in FRONT_END.items()))
+                             + ", ".join(f"audio.{k}: {v}" for k, v in front.items()))
         if variant not in musicnn.VARIANTS or not variant.endswith("_musicnn"):
             raise ParamError(f"model.musicnn_tuned.variant: {variant!r} is not one of MTT_musicnn, MSD_musicnn")
         self.variant = variant
