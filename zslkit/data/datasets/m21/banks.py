@@ -2,7 +2,7 @@
 
 ``data.m21.soundfonts`` names them: ``bundled`` (TimGM6mb, in the pretty-midi wheel), the Debian banks
 ``fluidr3`` (fluid-soundfont-gm), ``musescore`` (musescore-general-soundfont-small), ``fluidr3mono``
-(fluidr3mono-gm-soundfont), ``debian`` (the three), or a ``.sf2``/``.sf3`` path. A named Debian bank
+(fluidr3mono-gm-soundfont), ``csound`` (csound-soundfont: csound's own GM bank), ``debian`` (the four), or a ``.sf2``/``.sf3`` path. A named Debian bank
 that is not installed is left out and said (:attr:`Banks.note`); a path that does not exist is an error.
 
 One bank is held out (``data.m21.heldout_bank``): each clip is rendered with it with probability
@@ -22,7 +22,8 @@ from ....errors import ParamError
 #: Debian's General MIDI banks: name -> (path, package)
 DEBIAN = {"fluidr3": ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "fluid-soundfont-gm"),
           "musescore": ("/usr/share/sounds/sf3/MuseScore_General.sf3", "musescore-general-soundfont-small"),
-          "fluidr3mono": ("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3", "fluidr3mono-gm-soundfont")}
+          "fluidr3mono": ("/usr/share/sounds/sf3/FluidR3Mono_GM.sf3", "fluidr3mono-gm-soundfont"),
+          "csound": ("/usr/share/sounds/sf2/sf_GMbank.sf2", "csound-soundfont")}
 #: every bank m21 knows by name, in the order of ``data.m21.soundfonts``' default
 NAMES = ("bundled", *DEBIAN)
 
@@ -66,8 +67,8 @@ def soundfont_paths(names: Iterable[str]) -> list[Path]:
     found, missing = find_banks(names)
     if missing:
         if "debian" in names and not any(e in DEBIAN for e, _ in found):
-            raise ParamError("data.m21.soundfonts: 'debian' given but none of fluid-soundfont-gm, "
-                             "fluidr3mono-gm-soundfont, musescore-general-soundfont-small is installed")
+            raise ParamError("data.m21.soundfonts: 'debian' given but none of "
+                             f"{', '.join(package for _, package in DEBIAN.values())} is installed")
         raise ParamError(f"data.m21.soundfonts: not installed: {', '.join(missing)}")
     return [p for _, p in found]
 

@@ -1,5 +1,6 @@
 """How an m21 clip is played: timing and duration jitter, rubato, phrase dynamics and accents, the
-sustain pedal on keyboards, each part's level and place in the stereo field.
+sustain pedal on keyboards, each part's level and place in the stereo field, and the instrument's body
+(``timbre_warp``: the bank's samples played with their spectral envelope moved, at the written pitch).
 
 :func:`draw` fixes a clip's performance from its own seed and the ranges of ``catalogue.yaml``'s
 ``performance`` (``data.m21.performance_ranges`` overrides single keys); every value it draws is recorded
@@ -19,6 +20,8 @@ from .plans import draw_value, value_at
 PEDAL_INSTRUMENTS = ("piano", "celesta", "vibraphone")
 #: values drawn once per part, recorded as ``;``-joined lists
 PART_KEYS = ("part_lag_ms", "part_gain_db", "pan", "pedal")
+#: values drawn from a stream of their own, so adding them left every other draw as it was
+OWN_STREAM = ("timbre_warp",)
 
 
 def draw(seed: int, instruments: Sequence[str], ranges: Mapping[str, Any]) -> dict[str, Any]:
@@ -26,9 +29,13 @@ def draw(seed: int, instruments: Sequence[str], ranges: Mapping[str, Any]) -> di
 
     ``part_lag_ms`` and ``pan`` are spreads: each part's lag is uniform within +-spread ms, its place
     uniform within +-spread (-1 left, 1 right); ``pedal`` is the probability that a pedal instrument's
-    part uses the pedal (recorded per part, 0 or 1)."""
+    part uses the pedal (recorded per part, 0 or 1). ``timbre_warp`` (semitones) moves the samples'
+    spectral envelope (formants) up or down by that much while the notes keep their pitch
+    (:func:`warp_rate`)."""
     rng = np.random.default_rng([seed, 19])
-    clip = {k: draw_value(rng, ranges[k]) for k in sorted(ranges) if k not in PART_KEYS}
+    clip = {k: draw_value(rng, ranges[k]) for k in sorted(ranges) if k not in PART_KEYS + OWN_STREAM}
+    if "timbre_warp" in ranges:
+        clip["timbre_warp"] = round(float(draw_value(np.random.default_rng([seed, 37]), ranges["timbre_warp"])), 3)
     clip["rubato_phase"] = round(float(rng.uniform(0, 2 * math.pi)), 3)
     lag, spread, p_pedal = (draw_value(rng, ranges[k]) for k in ("part_lag_ms", "pan", "pedal"))
     parts: dict[str, list] = {k: [] for k in PART_KEYS}
@@ -39,6 +46,17 @@ def draw(seed: int, instruments: Sequence[str], ranges: Mapping[str, Any]) -> di
         parts["pan"].append(round(float(spread * (2 * u[2] - 1)), 3))
         parts["pedal"].append(int(name in PEDAL_INSTRUMENTS and u[3] < p_pedal))
     return {**clip, **parts}
+
+
+def warp_rate(sample_rate: int, semitones: float) -> tuple[int, float]:
+    """``(the rate the synthesiser is told, the tuning in semitones that keeps the pitch)`` for a warp.
+
+    Rendered at rate ``R`` and played at ``sample_rate``, every sample's spectrum is scaled by
+    ``q = sample_rate / R`` (its envelopes run ``q`` times faster); tuning every channel by
+    ``-12 log2 q`` semitones puts the notes back on their written pitch, so only the body moves.
+    ``R`` is the integer rate nearest ``sample_rate / 2**(semitones / 12)``; the tuning is exact for it."""
+    rate = int(round(sample_rate / 2.0 ** (semitones / 12.0)))
+    return rate, -12.0 * math.log2(sample_rate / rate)
 
 
 def _seconds(q: np.ndarray, bpm: float, perf: Mapping[str, Any]) -> np.ndarray:

@@ -57,6 +57,17 @@ def _parts(plan: ClipPlan, notes: np.ndarray):
         yield k, mine, np.clip(pitches + shift, lo - 6, hi + 6).astype(int), prog
 
 
+def _warp(synth, sfid: int, channels: list[int], sample_rate: int, semitones: float) -> None:
+    """Set the bank's rate and the channels' tuning for the clip's timbre warp (:func:`.performance.warp_rate`);
+    set for every performed clip (a warp of 0 restores the plain rate), since the synthesiser is reused."""
+    import tinysoundfont  # the [m21] extra
+    rate, tuning = performance.warp_rate(sample_rate, semitones)
+    # tinysoundfont's Synth fixes the rate at sfload; the loaded bank (its public ``soundfonts``) takes another
+    synth.soundfonts[sfid].set_output(tinysoundfont._tinysoundfont.OutputMode.StereoInterleaved, rate, synth.gain)
+    for chan in channels:
+        synth.set_tuning(chan, tuning)
+
+
 def _play(synth, events: list, n_total: int) -> np.ndarray:
     """The synthesiser's stereo output for sorted events, ``(n_total, 2)`` float32."""
     out = np.zeros((n_total, 2), dtype=np.float32)
@@ -86,6 +97,7 @@ def render_clip(plan: ClipPlan, midi_path: Path, total_quarters: float, sf_path:
     for k, _, _, prog in parts:
         synth.program_select(k, sfid, 0, prog)
     if performed:
+        _warp(synth, sfid, [k for k, *_ in parts], sample_rate, plan.performance.get("timbre_warp", 0.0))
         events, ccs = performance.events(plan.performance, plan, [(k, m[:, 1:3], p) for k, m, p, _ in parts],
                                          sample_rate)
         for chan, cc, value in ccs:
