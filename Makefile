@@ -28,9 +28,9 @@ demo: $(STAMP) banks
 # the Debian General MIDI banks m21 renders with besides the bundled TimGM6mb (docs/datasets.md), installed
 # where apt-get and root or password-less sudo are there; elsewhere the demo builds with the banks it finds and
 # says which (build_report.json, notebook 01, the report page). `make test` never needs them.
-M21_BANKS      := fluid-soundfont-gm musescore-general-soundfont-small fluidr3mono-gm-soundfont
+M21_BANKS      := fluid-soundfont-gm musescore-general-soundfont-small fluidr3mono-gm-soundfont csound-soundfont
 M21_BANK_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf3/MuseScore_General.sf3 \
-                  /usr/share/sounds/sf3/FluidR3Mono_GM.sf3
+                  /usr/share/sounds/sf3/FluidR3Mono_GM.sf3 /usr/share/sounds/sf2/sf_GMbank.sf2
 banks:
 	@if ls $(M21_BANK_FILES) >/dev/null 2>&1; then echo "banks: the Debian General MIDI banks are installed"; \
 	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \

@@ -148,6 +148,45 @@ def test_performance_as_written_and_with_the_pedal():
         np.testing.assert_allclose(performance._seconds(q, 90.0, p), q * 60 / 90.0, atol=1e-9)
 
 
+def test_timbre_warp_moves_the_body_and_keeps_the_pitch(tmp_path):
+    """A warp scales the samples' spectrum (the centroid moves with it) while the note keeps its pitch;
+    its draw has its own stream (the other draws stay as they were); a warp of 0 after another warp
+    renders what it renders first (the reused synthesiser is reset)."""
+    import pretty_midi
+    pm = pretty_midi.PrettyMIDI()
+    inst = pretty_midi.Instrument(40)  # a violin's A4, held
+    inst.notes = [pretty_midi.Note(90, 69, 0.0, 2.4)]
+    pm.instruments.append(inst)
+    pm.write(str(tmp_path / "a.mid"))
+    zero = {k: ([0.0, 0.0] if isinstance(v, list) and len(v) == 2 else v)
+            for k, v in DEFAULTS["performance_ranges"].items()}
+    zero.update(articulation=[1.0, 1.0], phrase_quarters=[4.0, 4.0])
+    bank = str(m21.soundfont_paths(["bundled"])[0])
+    sr, out = 22050, {}
+    for w in (0.0, -3.0, 3.0, 0.0):
+        plan = m21.ClipPlan("c", "p", ["violin"], 60.0, 0, 0.0, 90, 0.5, 0, seed=2)
+        plan.performance = performance.draw(2, plan.instruments, {**zero, "timbre_warp": [w, w]})
+        assert plan.performance["timbre_warp"] == w
+        y = m21.render_clip(plan, tmp_path / "a.mid", 4.0, bank, 2.0, sr)
+        if w in out:
+            np.testing.assert_array_equal(y, out[w])
+        out[w] = y
+    spec = {w: np.abs(np.fft.rfft(y[sr // 4: sr // 4 + 16384] * np.hanning(16384))) for w, y in out.items()}
+    freqs = np.fft.rfftfreq(16384, 1 / sr)
+    peak = {w: freqs[np.argmax(s)] for w, s in spec.items()}  # the note (moved into the violin's range)
+    assert all(abs(f - peak[0.0]) < 3.0 for f in peak.values()) and abs(peak[0.0] % 440.0) < 3.0, peak
+    centroid = {w: float((freqs * s).sum() / s.sum()) for w, s in spec.items()}
+    assert centroid[-3.0] < centroid[0.0] < centroid[3.0], centroid
+    assert performance.warp_rate(22050, 0.0) == (22050, 0.0)
+    rate, tuning = performance.warp_rate(22050, 2.5)
+    assert rate == 19085 and tuning == pytest.approx(-2.5, abs=1e-3)
+    # its own stream: with or without the key, every other draw is the same
+    base = {k: v for k, v in DEFAULTS["performance_ranges"].items() if k != "timbre_warp"}
+    a = performance.draw(11, ["flute", "cello"], base)
+    b = performance.draw(11, ["flute", "cello"], {**base, "timbre_warp": [-2.0, 2.0]})
+    assert "timbre_warp" not in a and -2.0 <= b.pop("timbre_warp") <= 2.0 and a == b
+
+
 def test_codec_round_trip_changes_the_audio_but_keeps_length_and_timing():
     sr = 22050
     rng = np.random.default_rng(0)
