@@ -116,9 +116,10 @@ DATASETS.register("m21", "zslkit.data.datasets.m21:importer",
                     check=(lambda v: all(isinstance(n, int) and n >= 0 for n in v.values()),
                            "repertory: non-negative integer")),
     "soundfonts": Field("list", list(M21_BANKS), "timbre banks, each clip rendered with one: 'bundled' (TimGM6mb "
-                        "from pretty-midi), 'fluidr3', 'musescore', 'fluidr3mono', 'csound' (Debian's fluid-soundfont-gm, "
-                        "musescore-general-soundfont-small, fluidr3mono-gm-soundfont, csound-soundfont; left out, "
-                        "and said, where not installed), 'debian' (those four), or .sf2/.sf3 paths", item="str"),
+                        "from pretty-midi), 'fluidr3', 'musescore', 'fluidr3mono', 'csound' (Debian's "
+                        "fluid-soundfont-gm, musescore-general-soundfont-small, fluidr3mono-gm-soundfont, "
+                        "csound-soundfont; left out, and said, where not installed), 'debian' (those four), or "
+                        ".sf2/.sf3 paths", item="str"),
     "heldout_bank": Field("str", "bundled", "bank no training clip is rendered with: a share of clips "
                           "(heldout_share) is, marked heldout in tracks.csv, for stage 05's timbre-shift report; "
                           "a name of soundfonts, a file name or a path; another installed bank if it is not "

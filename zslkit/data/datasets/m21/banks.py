@@ -2,8 +2,9 @@
 
 ``data.m21.soundfonts`` names them: ``bundled`` (TimGM6mb, in the pretty-midi wheel), the Debian banks
 ``fluidr3`` (fluid-soundfont-gm), ``musescore`` (musescore-general-soundfont-small), ``fluidr3mono``
-(fluidr3mono-gm-soundfont), ``csound`` (csound-soundfont: csound's own GM bank), ``debian`` (the four), or a ``.sf2``/``.sf3`` path. A named Debian bank
-that is not installed is left out and said (:attr:`Banks.note`); a path that does not exist is an error.
+(fluidr3mono-gm-soundfont), ``csound`` (csound-soundfont: csound's own GM bank), ``debian`` (the four),
+or a ``.sf2``/``.sf3`` path. A named Debian bank that is not installed is left out and said
+(:attr:`Banks.note`); a path that does not exist is an error.
 
 One bank is held out (``data.m21.heldout_bank``): each clip is rendered with it with probability
 ``heldout_share`` and then marked ``heldout`` in ``tracks.csv`` (stage 02 keeps those clips out of
