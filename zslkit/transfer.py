@@ -221,7 +221,7 @@ def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: s
                       {"sideinfo": kind, "model": name, "source_run": str(Path(run_dir).resolve()),
                        "checkpoint_epoch": info["epoch"], "encoder": info["arch"]["encoder"],
                        "control": SIDEINFO[base_kind(kind)].control,
-                       **({"backbone": supervised_record(info["arch"])} if supervised_record(info["arch"]) else {}),
+                       **({"backbone": record} if (record := supervised_record(info["arch"])) else {}),
                        **({"side_alignment": {**alignment, "columns_from": where}} if alignment else {})})
 
 

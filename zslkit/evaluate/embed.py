@@ -78,7 +78,7 @@ def embed_joint(ds, split, params: Mapping[str, Any], run_dir: str | os.PathLike
                       "normalize_segments": params["embed"]["normalize_segments"],
                       "encoder": info["arch"]["encoder"], "control": SIDEINFO[base_kind(kind)].control,
                       # a frozen backbone: what it is and was supervised on (stage 05's leakage, transfer)
-                      **({"backbone": supervised_record(info["arch"])} if supervised_record(info["arch"]) else {}),
+                      **({"backbone": record} if (record := supervised_record(info["arch"])) else {}),
                       # the named columns of the side information (a table's attributes), for transfer
                       **({"side_columns": list(table.meta["columns"])} if "columns" in table.meta else {})})
     emb.save(RunLayout.at(run_dir).embeddings(name))

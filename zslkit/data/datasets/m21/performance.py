@@ -20,8 +20,8 @@ from .plans import draw_value, value_at
 PEDAL_INSTRUMENTS = ("piano", "celesta", "vibraphone")
 #: values drawn once per part, recorded as ``;``-joined lists
 PART_KEYS = ("part_lag_ms", "part_gain_db", "pan", "pedal")
-#: values drawn from a stream of their own, so adding them left every other draw as it was
-OWN_STREAM = ("timbre_warp",)
+#: values drawn each from a stream of its own (key -> stream), so adding them left every other draw as it was
+OWN_STREAM = {"timbre_warp": 37}
 
 
 def draw(seed: int, instruments: Sequence[str], ranges: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,9 +33,10 @@ def draw(seed: int, instruments: Sequence[str], ranges: Mapping[str, Any]) -> di
     spectral envelope (formants) up or down by that much while the notes keep their pitch
     (:func:`warp_rate`)."""
     rng = np.random.default_rng([seed, 19])
-    clip = {k: draw_value(rng, ranges[k]) for k in sorted(ranges) if k not in PART_KEYS + OWN_STREAM}
-    if "timbre_warp" in ranges:
-        clip["timbre_warp"] = round(float(draw_value(np.random.default_rng([seed, 37]), ranges["timbre_warp"])), 3)
+    clip = {k: draw_value(rng, ranges[k]) for k in sorted(ranges) if k not in PART_KEYS and k not in OWN_STREAM}
+    for key, stream in OWN_STREAM.items():
+        if key in ranges:
+            clip[key] = round(float(draw_value(np.random.default_rng([seed, stream]), ranges[key])), 3)
     clip["rubato_phase"] = round(float(rng.uniform(0, 2 * math.pi)), 3)
     lag, spread, p_pedal = (draw_value(rng, ranges[k]) for k in ("part_lag_ms", "pan", "pedal"))
     parts: dict[str, list] = {k: [] for k in PART_KEYS}
