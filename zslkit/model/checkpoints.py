@@ -17,6 +17,7 @@ import torch
 
 from ..errors import DataError, ParamError
 from ..io import atomic_path
+from ..registry import ENCODERS
 from .encoders import make_encoder
 from .frozen import FeatureProjection, frozen_arch
 from .networks import Classifier, JointModel, TagBranch
@@ -76,7 +77,9 @@ def arch_differences(arch: Mapping[str, Any], params: Mapping[str, Any],
     else:
         wanted["audio.segment_frames"] = (arch["segment_frames"], params["audio"]["segment_frames"])
     if arch["encoder"] == model["encoder"]:
-        wanted[f"model.{arch['encoder']}"] = (dict(arch["encoder_params"]), dict(model[model["encoder"]]))
+        # a parameter added to the encoder since the checkpoint was written counts at its default
+        stored = {**{k: f.default for k, f in ENCODERS[arch["encoder"]].params.items()}, **arch["encoder_params"]}
+        wanted[f"model.{arch['encoder']}"] = (stored, dict(model[model["encoder"]]))
     if sideinfo is not None and arch.get("sideinfo") is not None:
         wanted["model.sideinfo"] = (arch["sideinfo"], sideinfo)
     if arch.get("sideinfo") is not None:  # the tag branch's width (the classifier has none)

@@ -25,6 +25,7 @@ from ..errors import ParamError
 from ..registry import ENCODERS
 
 EMBED_DIM = 100
+INPUT_NORMS = ("none", "band", "segment")
 
 
 class PaperEncoder(nn.Module):
@@ -33,8 +34,13 @@ class PaperEncoder(nn.Module):
     min_frames = 128  # four poolings (4 * 4 * 4 * 2) must leave at least one frame
 
     def __init__(self, n_mels: int = 128, channels: int = 128, out_dim: int = EMBED_DIM,
-                 batch_norm: bool = False):
+                 batch_norm: bool = False, input_norm: str = "none"):
         super().__init__()
+        if input_norm not in INPUT_NORMS:
+            raise ParamError(f"model.<encoder>.input_norm: {input_norm!r} is not one of {', '.join(INPUT_NORMS)}")
+        self.input_norm = input_norm
+        # option: per-band batch norm of the input (each mel band standardised by training-batch statistics)
+        self.in_norm = nn.BatchNorm1d(n_mels) if input_norm == "band" else nn.Identity()
         spec = [(n_mels, channels, 4, 4), (channels, channels, 4, 4), (channels, channels, 4, 4),
                 (channels, channels, 2, 2)]
         self.convs = nn.ModuleList(nn.Conv1d(i, o, k) for i, o, k, _ in spec)
@@ -50,6 +56,9 @@ class PaperEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.transpose(1, 2)  # (batch, mels, frames)
+        if self.input_norm == "segment":  # each band's mean over the segment removed: a static colouring cancels
+            x = x - x.mean(dim=2, keepdim=True)
+        x = self.in_norm(x)
         for conv, norm, pool, pad in zip(self.convs, self.norms, self.pools, self.pads):
             x = F.max_pool1d(F.relu(norm(conv(F.pad(x, pad)))), pool)
         return self.out(x).mean(dim=2)
@@ -88,8 +97,8 @@ class Paper(PaperEncoder):
 
 
 class PaperBN(PaperEncoder):
-    def __init__(self, n_mels: int = 128):
-        super().__init__(n_mels, batch_norm=True)
+    def __init__(self, n_mels: int = 128, channels: int = 128, input_norm: str = "none"):
+        super().__init__(n_mels, channels=channels, batch_norm=True, input_norm=input_norm)
 
 
 def make_encoder(name: str, n_mels: int = 128, params=None) -> nn.Module:

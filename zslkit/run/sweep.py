@@ -140,6 +140,9 @@ def run_sweep(path: str | os.PathLike, root: str | os.PathLike | None = None, dr
         runner.run(params_file, only=todo, force=started, root=root, log=log)
     if dry_run:
         return folder
+    if [r["name"] for r in runs] == [sweep["name"]]:  # a grid of single values: one run, in the sweep's folder
+        log(f"[zslkit] sweep {sweep['name']}: one run, so no comparison; its report is {folder}")
+        return folder
     (folder / "params").mkdir(parents=True, exist_ok=True)
     base = config.load_yaml(sweep["base"])
     base["run"] = {**(base.get("run") or {}), "name": sweep["name"], "progress": False}
