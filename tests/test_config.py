@@ -133,6 +133,23 @@ def test_checkpoint_keys_are_those_the_checkpoint_check_compares():
     assert set(arch_differences(same, P, sideinfo="glove")) == recorded - {"model.encoder"} | {"model.paper"}
 
 
+def test_a_parameter_added_to_an_encoder_since_counts_at_its_default():
+    """A checkpoint or a run folder written before ``model.paper_bn.input_norm`` existed ran with its default:
+    neither the checkpoint check nor ``--only`` refuses it; a real change still shows."""
+    from zslkit.model.checkpoints import arch_differences
+    from zslkit.run.runner import changed_parameters
+    P = config.resolve({"model": {"encoder": "paper_bn", "paper_bn": {"channels": 256}}}, root=".")
+    arch = {"encoder": "paper_bn", "encoder_params": {"channels": 256}, "segment_frames": P["audio"]["segment_frames"],
+            "hidden": P["heads"]["learned"]["hidden"], "sideinfo": "glove"}
+    assert arch_differences(arch, P, sideinfo="glove") == {}
+    old = {"model": {**P["model"], "paper_bn": {"channels": 256}}}
+    assert changed_parameters(old, {"model": P["model"]}) == {}
+    segment = config.resolve({"model": {"encoder": "paper_bn", "paper_bn": {"input_norm": "segment"}}}, root=".")
+    assert set(arch_differences(arch, segment, sideinfo="glove")) == {"model.paper_bn"}
+    (key, (was, now, stage)), = changed_parameters(old, {"model": segment["model"]}).items()
+    assert key == "model.paper_bn" and was == {"channels": 256, "input_norm": "none"} and now["input_norm"] == "segment"
+
+
 def test_choice_lists_have_one_owner():
     from zslkit.evaluate import metrics
     from zslkit.plan import TRAIN_SETTINGS

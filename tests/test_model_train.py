@@ -42,6 +42,27 @@ def test_batch_norm_option_adds_only_norm_layers():
     assert bn(torch.randn(3, 130, 128)).shape == (3, 100)
 
 
+def test_paper_bn_channels_and_input_norm():
+    wide = make_encoder("paper_bn", params={"channels": 32})
+    assert wide.convs[1].weight.shape == (32, 32, 4)
+    band = make_encoder("paper_bn", params={"input_norm": "band"})
+    assert count_parameters(band) - count_parameters(make_encoder("paper_bn")) == 2 * 128  # one batch norm of the input
+    with pytest.raises(ParamError, match="input_norm: 'mean' is not one of none, band, segment"):
+        make_encoder("paper_bn", params={"input_norm": "mean"})
+
+
+@pytest.mark.parametrize("input_norm, invariant", [("segment", True), ("none", False)])
+def test_segment_norm_cancels_a_static_colouring(input_norm, invariant):
+    """Removing each band's mean over the segment makes the embedding blind to a fixed EQ curve (a per-band
+    offset of the log-mels); without it the embedding moves."""
+    torch.manual_seed(0)
+    enc = make_encoder("paper_bn", params={"input_norm": input_norm}).eval()
+    x = torch.randn(2, 130, 128)
+    colouring = torch.linspace(-6.0, 3.0, 128)  # a tilt in dB-like log-mel units, the same in every frame
+    moved = (enc(x + colouring) - enc(x)).abs().max().item()
+    assert (moved < 1e-4) is invariant, moved
+
+
 def test_hinge_loss_by_hand():
     scores = torch.tensor([[0.9, 0.1, 0.8], [0.2, 0.5, -0.3]])
     # row 0: max(0, .4-.9+.1)=0, max(0, .4-.9+.8)=.3; row 1: max(0,.4-.2+.5)=.7, max(0,.4-.2-.3)=0

@@ -1,4 +1,6 @@
 """Sweep files, their expansion, and the over-seeds / over-splits summary."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -73,3 +75,18 @@ def test_bars_tell_runs_apart_and_keep_a_model_colour_across_plots():
                                                              first.axes[0].get_legend().legend_handles)}
     (only,) = second.axes[0].get_legend().legend_handles
     assert only.get_facecolor() == colour["embedding glove · paper_bn"]
+
+
+def test_a_grid_of_single_values_is_one_run_with_no_comparison(tmp_path, monkeypatch):
+    """One run takes the sweep's name and folder; the sweep then adds no comparison there (it used to
+    write its summary's parameters into the run's folder and refuse its own rerun)."""
+    calls = []
+    monkeypatch.setattr(sweep.runner, "run", lambda path, only, **kw: calls.append((Path(path).name, only)))
+    path = write(tmp_path, grid={"model.sideinfo": ["glove"], "run": [{"reports_dir": str(tmp_path / "reports")}]})
+    (only_run,) = sweep.expand(sweep.load_sweep(path, ROOT), ROOT)
+    assert only_run["name"] == "sw"
+    logged = []
+    folder = sweep.run_sweep(path, ROOT, log=logged.append)
+    assert folder == tmp_path / "reports" / "sw"
+    assert calls == [("sw.yaml", ["01", "02", "03", "04", "05"])]  # the run's stages, not stage 06
+    assert "one run, so no comparison" in logged[-1]

@@ -47,9 +47,20 @@ def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],
             name = f"{section}.{key}"
             if not new_keys and key not in a:
                 continue
-            if a.get(key) != b.get(key) and not config.is_neutral(name, known):
-                out[name] = (a.get(key), b.get(key), config.stage_of(name, known))
+            was = _with_new_defaults(a.get(key), name, known)
+            if was != b.get(key) and not config.is_neutral(name, known):
+                out[name] = (was, b.get(key), config.stage_of(name, known))
     return out
+
+
+def _with_new_defaults(value: Any, name: str, known: Mapping[str, config.Field]) -> Any:
+    """An entry section (``model.paper_bn``) as saved by an older run, with the sub-keys added to the schema
+    since at their defaults: the run ran with them."""
+    if not isinstance(value, Mapping):
+        return value
+    added = {k[len(name) + 1:]: f.default for k, f in known.items()
+             if k.startswith(f"{name}.") and "." not in k[len(name) + 1:] and k[len(name) + 1:] not in value}
+    return {**value, **added} if added else value
 
 
 def unfinished(progress: Path, stages: Sequence[str], changed: Mapping[str, Any]) -> list[str] | None:
