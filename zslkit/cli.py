@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "sweep":
             folder = importlib.import_module("zslkit.run.sweep").run_sweep(args.sweep, dry_run=args.dry_run)
             if not args.dry_run:
-                print(f"[zslkit] sweep summary in {folder} (open {folder / 'index.html'})")
+                print(f"[zslkit] sweep report in {folder} (open {folder / 'index.html'})")
         elif args.command == "train":
             result = importlib.import_module("zslkit.model.train").train_from_file(args.params, nproc=args.nproc)
             for name, r in result.items():
