@@ -168,12 +168,14 @@ def test_a_parameter_added_to_an_encoder_since_counts_at_its_default():
 
 def test_choice_lists_have_one_owner():
     from zslkit.evaluate import metrics
+    from zslkit.model import encoders
     from zslkit.plan import TRAIN_SETTINGS
     S = config.schema()
     assert S["audio"]["layout"].choices is config.LAYOUTS and S["evaluate"]["backend"].choices is config.BACKENDS
     assert metrics.BACKENDS is config.BACKENDS
     assert S["train"]["device"].choices is S["evaluate"]["device"].choices is config.DEVICES
     assert S["train"]["setting"].choices == tuple(TRAIN_SETTINGS)
+    assert S["model"]["paper_bn"]["input_norm"].choices is encoders.INPUT_NORMS
 
 
 def test_describe_shows_what_depends_on_a_key():

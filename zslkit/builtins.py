@@ -225,13 +225,15 @@ SIDEINFO.register("sentence", "zslkit.data.sideinfo.sentence:build", free_text=T
 
 # ----------------------------------------------------------------------------- audio encoders (model.<name>)
 
+#: model.paper_bn.input_norm: what happens to the input log-mels before the first convolution
+INPUT_NORMS = ("none", "band", "segment")
 ENCODERS.register("paper", "zslkit.model.encoders:Paper", doc="the paper's 1-D CNN over time (242,788 parameters)")
 ENCODERS.register("paper_bn", "zslkit.model.encoders:PaperBN",
                   doc="the paper's encoder with batch norm before each ReLU", params={
     "channels": Field("int", 128, "channels of each convolution (the paper: 128)", lo=4, hi=1024),
     "input_norm": Field("str", "none", "normalisation of the input log-mels per band: none, band (batch norm "
                         "of each band), segment (each band's mean over the segment removed)",
-                        choices=("none", "band", "segment")),
+                        choices=INPUT_NORMS),
 })
 ENCODERS.register("shortchunk", "zslkit.model.encoders:ShortChunkEncoder",
                   doc="a 2-D short-chunk CNN (3x3 convs, batch norm, max-pool)", params={

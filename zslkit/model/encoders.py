@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..builtins import INPUT_NORMS
 from ..errors import ParamError
 from ..registry import ENCODERS
 
 EMBED_DIM = 100
-INPUT_NORMS = ("none", "band", "segment")
 
 
 class PaperEncoder(nn.Module):

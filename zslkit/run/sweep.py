@@ -13,9 +13,9 @@ A sweep file is YAML::
 
 Run names join the values of the keys that vary (``sweep-demo-glove-A-0-s0``); a key with one
 value is a plain override. A grid of single values is one run, a variant of the base named like the
-sweep, in ``reports/<name>/``, with no comparison (``params/probe_insegment.yaml``). A sweep resumes: a run whose stages all
-have rows in its ``results.csv`` is skipped, a partial one restarts at its first missing stage
-(training resumes from its last checkpoint). Runs are headless: no explorer widget
+sweep, in ``reports/<name>/``, with no comparison (``params/probe_insegment.yaml``). A sweep resumes:
+a run whose stages all have rows in its ``results.csv`` is skipped, a partial one restarts at its
+first missing stage (training resumes from its last checkpoint). Runs are headless: no explorer widget
 (``embed.widget: false``) and, unless the sweep sets ``embed.interactive``, no interactive maps.
 """
 from __future__ import annotations
