@@ -16,7 +16,8 @@ from .errors import ZslkitError
 # papermill, seconds of start-up before any command ran.
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The command line's parser (its subcommands and flags; tests check the commands the docs write against it)."""
     parser = argparse.ArgumentParser(prog="zslkit", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute the numbered notebooks into reports/<run.name>/")
@@ -52,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     p_tag.add_argument("--top", type=int, default=10, help="tags per file (default 10)")
     p_tag.add_argument("--model", default="joint", help="the run's joint model (default joint)")
     p_tag.add_argument("--format", choices=("table", "csv"), default="table", help="output format")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         if args.command == "params":

@@ -19,7 +19,7 @@ With ``train.nproc`` > 1 the models train in that many processes on this node (`
 entry point runs under a ``torchrun`` started by hand, on one node or several::
 
     torchrun --nproc-per-node 4 -m zslkit.model.train reports/<run>/params.yaml
-    zslkit train params/x.yaml --nproc 4
+    zslkit train params/msd_glove.yaml --nproc 4
 """
 from __future__ import annotations
 
