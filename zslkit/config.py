@@ -132,6 +132,9 @@ BASE: dict[str, dict[str, Any]] = {
                          "(registry AUGMENTS): items {name: <augmentation>, <its parameters>} or bare names, e.g. "
                          "[specaugment, {name: mixup, p: 0.5}]; [] = none, as the paper (docs/models.md)",
                          entries=AUGMENTS),
+        "ema": Field("float", 0.0, "decay per step of a moving average of the weights, which is validated, picks "
+                     "and becomes best.pt (e.g. 0.998: about 500 steps); 0 = none, as the paper (docs/models.md)",
+                     lo=0.0, hi=0.9999),
         "loss": Field("str", "hinge", "hinge (paper) or contrastive (softmax over all X)",
                       choices=("hinge", "contrastive")),
         "margin": Field("float", 0.4, "hinge margin (paper: 0.4)", lo=0.0, hi=2.0),

@@ -16,6 +16,8 @@ Conventions
 - ``train.augment`` (:mod:`zslkit.model.augment`) changes each training batch on the device, before it is
   standardised, seeded by the step; validation batches never. ``[]`` builds nothing and leaves the checkpoint
   digest as it was, so runs made before the key existed resume.
+- ``train.ema`` (:mod:`zslkit.model.ema`): a moving average of the weights is validated, picks ``best.pt`` and
+  is what ``best.pt`` holds; ``0`` builds none and leaves the digest as it was.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ from ..registry import ENCODERS
 from . import distributed
 from .augment import Augmenter, Context
 from .checkpoints import build_model, save_checkpoint
+from .ema import WeightAverage
 from .feed import DeviceBatches, DevicePack, choose_feed
 from .frozen import SEGMENT, FeaturePack, backbone_spec, check_encoder, check_front_end, dataset_features
 from .inference import resolve_device, standardise
@@ -139,6 +142,7 @@ class Trainer:
         torch.manual_seed(seed)  # before the network is built: its initialisation draws from it
         self.net, self.vectors, self.arch = self._network(ds, params, seen_vectors, sideinfo)
         self.opt = self._optimiser()
+        self.ema = WeightAverage(self.net, train["ema"]) if train.get("ema") else None
         self.made_with, self.digest = self._made_with()
         self.state = {"epoch": 0, "step": 0, "plateau_lr": train["lr"], "best": math.inf, "best_epoch": 0,
                       "bad_epochs": 0, "history": []}
@@ -238,7 +242,8 @@ class Trainer:
         # how batches travel changes no number; bf16 and augmentations do (each recorded only when on, so older
         # checkpoints still resume)
         digested = {k: v for k, v in self.p.items() if k not in FEED_KEYS and not (k == "precision" and v == "fp32")
-                    and not (k == "augment" and not v) and not (k == "finetune" and v is None)}
+                    and not (k == "augment" and not v) and not (k == "finetune" and v is None)
+                    and not (k == "ema" and not v)}
         made_with = {"train": digested, "arch": self.arch, "kind": self.kind, "seed": self.seed, "seen": self.seen,
                      "n_train": len(self.train_set)}
         return made_with, params_digest(made_with)
@@ -331,6 +336,8 @@ class Trainer:
             # DDP averages gradients over the processes; the loss is a sum over the batch, so scale it back
             (loss * self.dist.world + self.regulariser()).backward()
             self.opt.step()
+            if self.ema is not None:
+                self.ema.update(self.net, self.state["step"])
             self.state["step"] += 1
             total += loss.item()
             n += len(batch[0])
@@ -342,12 +349,14 @@ class Trainer:
 
     @torch.no_grad()
     def validate(self) -> float:
+        """The validation loss of the model, or of its weight average with ``train.ema``."""
         self.net.eval()
         distributed.broadcast_buffers(self.net, self.dist)  # every rank validates with rank 0's statistics
+        net = self.net if self.ema is None else self.ema.module
         total, n = 0.0, 0
         for batch in self._loader(self.valid_src):
             with torch.autocast(**self.autocast):
-                total += self.loss(batch).item()
+                total += self.loss(batch, net).item()
             n += len(batch[0])
         total, n = distributed.total([total, n], self.dist, self.device)
         return total / max(n, 1)
@@ -410,10 +419,17 @@ class Trainer:
 
     # -- checkpoints -----------------------------------------------------------------------------
     def save(self, path: Path, full: bool) -> None:
-        save_checkpoint(path, self.net, self.kind, self.arch, self.seen, self.mean, self.std,
-                        self.state["epoch"], self.digest,
-                        {"optimizer": self.opt.state_dict(), "state": json.dumps(self.state),
-                         "made_with": json.dumps(self.made_with, default=str)} if full else None)
+        """``last.pt`` (``full``): the trained weights, the optimiser, the state and the weight average;
+        ``best.pt``: the weights evaluated later (the average's with ``train.ema``)."""
+        extra = None
+        if full:
+            extra = {"optimizer": self.opt.state_dict(), "state": json.dumps(self.state),
+                     "made_with": json.dumps(self.made_with, default=str)}
+            if self.ema is not None:
+                extra["ema"] = self.ema.state_dict()
+        net = self.net if full or self.ema is None else self.ema.module
+        save_checkpoint(path, net, self.kind, self.arch, self.seen, self.mean, self.std,
+                        self.state["epoch"], self.digest, extra)
 
     def load_last(self) -> None:
         blob = torch.load(self.out / "last.pt", map_location=self.device, weights_only=True)
@@ -426,6 +442,8 @@ class Trainer:
                              + "\nset train.resume: false, use another run name, or set them back")
         self.net.load_state_dict(blob["model"])
         self.opt.load_state_dict(blob["optimizer"])
+        if self.ema is not None:
+            self.ema.load_state_dict(blob["ema"])
         self.state = json.loads(blob["state"])
 
     def load_best(self) -> None:
