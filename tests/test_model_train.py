@@ -186,6 +186,22 @@ def test_training_lowers_the_loss_and_learns(syn, tmp_path, kind, loss):
 
 
 @pytest.mark.slow
+def test_an_mlp_tag_branch_trains_and_reloads_as_it_was(syn, tmp_path):
+    from zslkit.model.checkpoints import load_checkpoint
+    ds, split, P = syn
+    P = {**P, "heads": {**P["heads"], "learned": {"hidden": 32}}}
+    tr = make_trainer(ds, split, P, tmp_path / "mlp", max_epochs=2)
+    assert [type(m).__name__ for m in tr.net.tag.net] == ["Linear", "ReLU", "Linear"]
+    assert tr.net.tag.net[0].out_features == 32 and tr.arch["hidden"] == 32
+    tr.fit(progress=False)
+    tr.load_best()
+    net, info = load_checkpoint(tmp_path / "mlp" / "best.pt")
+    assert info["arch"]["hidden"] == 32
+    with torch.no_grad():
+        torch.testing.assert_close(net.embed_tags(tr.vectors), tr.net.eval().embed_tags(tr.vectors))
+
+
+@pytest.mark.slow
 def test_segment_frames_drive_training_and_are_stored(syn, tmp_path):
     ds, split, P = syn
     tr = make_trainer(ds, split, P, tmp_path / "seg", audio={"segment_frames": 200}, max_epochs=1)
