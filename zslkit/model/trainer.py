@@ -53,6 +53,9 @@ from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
 #: train keys that say how batches travel or where they run, not what they hold (``Field(neutral=True)``; left
 #: out of the checkpoint digest: a run resumes on another feed or another number of processes)
 FEED_KEYS = config.keys("train", neutral=True)
+#: train keys added after checkpoints began to carry a digest, with the value that means "not used": left out of
+#: the digest at that value, so a checkpoint made before the key existed still resumes
+UNSET_SINCE_DIGEST = {"precision": "fp32", "augment": [], "finetune": None, "ema": 0.0}
 
 
 def fitted_batch(n_train: int, batch_size: int) -> int:
@@ -239,11 +242,10 @@ class Trainer:
 
     def _made_with(self) -> tuple[dict[str, Any], str]:
         """What the checkpoints are made with, and its digest: a checkpoint resumes only under the same."""
-        # how batches travel changes no number; bf16 and augmentations do (each recorded only when on, so older
-        # checkpoints still resume)
-        digested = {k: v for k, v in self.p.items() if k not in FEED_KEYS and not (k == "precision" and v == "fp32")
-                    and not (k == "augment" and not v) and not (k == "finetune" and v is None)
-                    and not (k == "ema" and not v)}
+        # how batches travel changes no number; the keys added after the digest existed are recorded only when
+        # set, so older checkpoints still resume
+        digested = {k: v for k, v in self.p.items()
+                    if k not in FEED_KEYS and not (k in UNSET_SINCE_DIGEST and v == UNSET_SINCE_DIGEST[k])}
         made_with = {"train": digested, "arch": self.arch, "kind": self.kind, "seed": self.seed, "seen": self.seen,
                      "n_train": len(self.train_set)}
         return made_with, params_digest(made_with)
