@@ -132,6 +132,9 @@ BASE: dict[str, dict[str, Any]] = {
                          "(registry AUGMENTS): items {name: <augmentation>, <its parameters>} or bare names, e.g. "
                          "[specaugment, {name: mixup, p: 0.5}]; [] = none, as the paper (docs/models.md)",
                          entries=AUGMENTS),
+        "tag_dropout": Field("float", 0.0, "joint models: each side-information entry of a training tag zeroed with "
+                             "this probability at every step (dropout on the tag branch's input, training only); "
+                             "0 = none, as the paper (docs/models.md)", lo=0.0, hi=0.9),
         "ema": Field("float", 0.0, "decay per step of a moving average of the weights, which is validated, picks "
                      "and becomes best.pt (e.g. 0.998: about 500 steps); 0 = none, as the paper (docs/models.md)",
                      lo=0.0, hi=0.9999),

@@ -25,15 +25,16 @@ from .networks import Classifier, JointModel, TagBranch
 INFO = ("kind", "seen", "mean", "std", "epoch", "arch")
 
 
-def build_model(kind: str, arch: Mapping[str, Any], n_seen: int) -> torch.nn.Module:
+def build_model(kind: str, arch: Mapping[str, Any], n_seen: int, tag_dropout: float = 0.0) -> torch.nn.Module:
     """An untrained model of ``kind`` with the architecture ``arch`` (as stored in checkpoints); on a frozen
-    backbone (``arch["backbone"]``) the audio branch is the projection of its features (:mod:`.frozen`)."""
+    backbone (``arch["backbone"]``) the audio branch is the projection of its features (:mod:`.frozen`).
+    ``tag_dropout`` (``train.tag_dropout``) acts in training only, so a loaded checkpoint needs none."""
     if frozen_arch(arch):
         encoder = FeatureProjection(arch["n_mels"], hidden=arch.get("projection"))
     else:
         encoder = make_encoder(arch["encoder"], n_mels=arch["n_mels"], params=arch["encoder_params"])
     if kind == "joint":
-        return JointModel(encoder, TagBranch(arch["side_dim"], hidden=arch["hidden"]))
+        return JointModel(encoder, TagBranch(arch["side_dim"], hidden=arch["hidden"], dropout=tag_dropout))
     return Classifier(encoder, n_seen)
 
 

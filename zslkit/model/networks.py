@@ -4,7 +4,9 @@ model, the supervised classifier.
 Conventions
 -----------
 - Tag branch: one linear layer from the side-information dimension to 100-d (Glorot-uniform,
-  zero bias); the same layer embeds positives, negatives and unseen tags.
+  zero bias), or an MLP with one hidden ReLU layer (``heads.learned.hidden``); the same branch embeds
+  positives, negatives and unseen tags. ``train.tag_dropout`` drops side-information entries while
+  training only (no parameters, so checkpoints are the same shape with or without it).
 - Score: cosine similarity between the audio and tag embeddings.
 """
 from __future__ import annotations
@@ -17,10 +19,16 @@ from .encoders import EMBED_DIM
 
 
 class TagBranch(nn.Module):
-    """Side-information vector -> joint space: linear (the paper) or a small MLP."""
+    """Side-information vector -> joint space: linear (the paper) or a small MLP.
 
-    def __init__(self, in_dim: int, out_dim: int = EMBED_DIM, hidden: int | None = None):
+    ``dropout`` > 0 zeroes each input entry with that probability in training mode (inverted scaling, as
+    :class:`torch.nn.Dropout`); in eval mode, and at 0, the input passes unchanged.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int = EMBED_DIM, hidden: int | None = None, dropout: float = 0.0):
         super().__init__()
+        # no module at 0: a dropout of 0 would still draw from torch's generator and change training
+        self.drop = nn.Dropout(dropout) if dropout > 0 else None
         if hidden:
             self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
         else:
@@ -31,7 +39,7 @@ class TagBranch(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        return self.net(v)
+        return self.net(v if self.drop is None else self.drop(v))
 
 
 class JointModel(nn.Module):

@@ -55,7 +55,7 @@ from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
 FEED_KEYS = config.keys("train", neutral=True)
 #: train keys added after checkpoints began to carry a digest, with the value that means "not used": left out of
 #: the digest at that value, so a checkpoint made before the key existed still resumes
-UNSET_SINCE_DIGEST = {"precision": "fp32", "augment": [], "finetune": None, "ema": 0.0}
+UNSET_SINCE_DIGEST = {"precision": "fp32", "augment": [], "finetune": None, "ema": 0.0, "tag_dropout": 0.0}
 
 
 def fitted_batch(n_train: int, batch_size: int) -> int:
@@ -206,7 +206,7 @@ class Trainer:
                 raise DataError("a seen tag has no side-information vector; drop it from the split")
             vectors = torch.as_tensor(seen_vectors, dtype=torch.float32, device=self.device)
             arch["side_dim"] = int(seen_vectors.shape[1])
-        net = build_model(self.kind, arch, len(self.seen))
+        net = build_model(self.kind, arch, len(self.seen), self.p.get("tag_dropout", 0.0))
         if self.features is not None:
             net.audio.set_standardisation(self.features.matrix(self.train_set.track_ids))
         if self.dist.active and self.device.type == "cuda":

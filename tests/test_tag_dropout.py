@@ -1,0 +1,84 @@
+"""train.tag_dropout: dropout on the tag branch's input, in training only."""
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import synthetic_dataset
+
+from zslkit import ParamError, config
+from zslkit.data.splits import prepare_split
+from zslkit.model.checkpoints import load_checkpoint
+from zslkit.model.networks import TagBranch
+from zslkit.model.train import seen_vectors
+from zslkit.model.trainer import Trainer
+
+
+@pytest.mark.parametrize("hidden", [None, 8])
+def test_the_branch_drops_entries_in_training_only(hidden):
+    torch.manual_seed(0)
+    branch = TagBranch(50, out_dim=4, hidden=hidden, dropout=0.5)
+    plain = TagBranch(50, out_dim=4, hidden=hidden)
+    plain.load_state_dict(branch.state_dict())  # no parameter of its own: the same state dict
+    v = torch.randn(3, 50)
+    branch.eval()
+    torch.testing.assert_close(branch(v), plain(v), rtol=0, atol=0)
+    branch.train()
+    seen = []
+    branch.net.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    branch(v)
+    dropped = seen[0] == 0
+    assert 0.3 < dropped.float().mean() < 0.7  # about half the entries
+    torch.testing.assert_close(seen[0][~dropped], 2 * v[~dropped])  # the others scaled by 1 / (1 - p)
+
+
+def test_the_parameter_is_checked_with_its_range(tmp_path):
+    assert config.resolve({}, root=tmp_path)["train"]["tag_dropout"] == 0.0
+    with pytest.raises(ParamError, match=r"train.tag_dropout.*0.95"):
+        config.resolve({"train": {"tag_dropout": 0.95}}, root=tmp_path)
+
+
+@pytest.fixture
+def syn(tmp_path):
+    ds = synthetic_dataset(tmp_path / "ds")
+    P = config.resolve({"split": {"stratify": "none", "seed": 2}, "model": {"sideinfo": "random"},
+                        "heads": {"learned": {"hidden": 16}},
+                        "train": {"batch_size": 16, "max_epochs": 2, "optimizer": "adam"}}, root=tmp_path)
+    return ds, prepare_split(ds, P["split"]), P
+
+
+def _trainer(syn, out, drop=False, **train):
+    ds, split, P = syn
+    train = {**P["train"], **train}
+    if drop:  # the parameters of a zslkit before train.tag_dropout existed
+        del train["tag_dropout"]
+    return Trainer(ds, split, seen_vectors(ds, split, "random"), {**P, "train": train}, out, seed=0,
+                   sideinfo="random")
+
+
+def _states_equal(a, b):
+    for (k, v), (_, w) in zip(a.items(), b.items()):
+        torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
+
+
+def test_no_dropout_trains_bit_for_bit_as_before(syn, tmp_path):
+    before = _trainer(syn, tmp_path / "a", drop=True)
+    now = _trainer(syn, tmp_path / "b", tag_dropout=0.0)
+    assert now.net.tag.drop is None and "tag_dropout" not in now.made_with["train"]
+    assert now.digest == before.digest  # checkpoints made before the key existed resume
+    assert before.run_epoch(progress=False)["train_loss"] == now.run_epoch(progress=False)["train_loss"]
+    _states_equal(before.net.state_dict(), now.net.state_dict())
+
+
+def test_dropout_changes_training_is_digested_and_reloads_without_it(syn, tmp_path):
+    plain = _trainer(syn, tmp_path / "a")
+    dropped = _trainer(syn, tmp_path / "b", tag_dropout=0.3)
+    assert dropped.net.tag.drop.p == 0.3 and dropped.made_with["train"]["tag_dropout"] == 0.3
+    assert dropped.digest != plain.digest
+    plain.fit(progress=False, max_epochs=1)
+    dropped.fit(progress=False, max_epochs=1)
+    assert not torch.equal(plain.net.state_dict()["tag.net.0.weight"], dropped.net.state_dict()["tag.net.0.weight"])
+    net, _ = load_checkpoint(dropped.out / "best.pt")  # the checkpoint loads into the plain branch, eval mode
+    assert net.tag.drop is None and not net.training
+    _states_equal(net.state_dict(), dropped.net.state_dict())
+    with pytest.raises(ParamError, match=r"train.tag_dropout: 0.3 in the checkpoint, 0.5 now"):
+        _trainer(syn, tmp_path / "b", tag_dropout=0.5).fit(progress=False, max_epochs=2)
