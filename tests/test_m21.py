@@ -147,3 +147,25 @@ def test_knowledge_comes_from_the_catalogue():
     text = m21.knowledge.descriptions(groups).set_index("tag").text
     assert text["cello"].startswith("cello: a low-pitched bowed string instrument")
     assert "reel" in text["dance"] and "irish" in text["celtic"]
+
+
+def test_the_table_with_relations_marks_each_tags_own_column_both_ways():
+    groups = {"marimba": "instrument", "vibraphone": "instrument", "violin": "instrument", "strings": "family",
+              "struck": "excitation", "string quartet": "ensemble", "duet": "ensemble", "reel": "form",
+              "dance": "style", "irish": "origin", "medieval": "era"}
+    flat = m21.knowledge.knowledge_table(groups)
+    table = m21.knowledge.knowledge_table(groups, "relations")
+    has = lambda tag: {c for c in table.columns if table.loc[tag, c]}  # noqa: E731
+    assert (flat.loc["marimba"] == flat.loc["vibraphone"]).all()  # the flat table cannot tell them apart
+    assert has("marimba") - has("vibraphone") == {"instrument:marimba"}
+    for tag in groups:  # each tag keeps its flat facts
+        assert {c for c in flat.columns if flat.loc[tag, c]} <= has(tag)
+    # a broad tag marks the tags it is a fact of, the narrow ones keep the broad one's column
+    assert {"family:strings", "instrument:violin", "ensemble:string quartet"} <= has("strings")
+    assert "instrument:marimba" in has("struck") and "instrument:violin" not in has("struck")
+    assert {"style:dance", "form:reel"} <= has("dance") and "style:dance" in has("reel")
+    assert {"size:2", "ensemble:string duo", "ensemble:brass duo"} <= has("duet")
+    assert "ensemble:string quartet" not in has("duet")
+    assert has("medieval") == {"era:medieval"}  # no tag here of that era: nothing to mark
+    with pytest.raises(ParamError, match="data.m21.knowledge: 'graph'"):
+        m21.knowledge.knowledge_table(groups, "graph")

@@ -139,6 +139,9 @@ DATASETS.register("m21", "zslkit.data.datasets.m21:importer",
                         choices=("studio", "none")),
     "production_ranges": Field("dict", M21_PRODUCTION, "the range of each production draw (catalogue.yaml; "
                                "docs/datasets.md)", check=_m21_ranges(M21_PRODUCTION)),
+    "knowledge": Field("str", "flat", "the form of knowledge.csv (side information kind 'table'): flat = each "
+                       "tag's own facts; relations = also each tag's own column and the tags it is a fact of "
+                       "(strings marks violin, duet the duos; docs/datasets.md)", choices=("flat", "relations")),
 })
 
 DATASETS.register("mtat", "zslkit.data.datasets.mtat:importer",

@@ -170,7 +170,7 @@ def _write(out_dir: Path, plans: list[ClipPlan], pieces: Mapping[str, dict], par
     ds = write_dataset(out_dir, pd.DataFrame(rows), tags,
                        annotations_from_lists([tag_lists[i] for i in keep], kept_tags), meta)
     groups = dict(zip(tags.tag, tags.group))  # the builder's knowledge: side information for kinds table, sentence
-    write_csv(out_dir / "knowledge.csv", knowledge_table(groups).reset_index())
+    write_csv(out_dir / "knowledge.csv", knowledge_table(groups, params["knowledge"]).reset_index())
     write_csv(out_dir / "descriptions.csv", descriptions(groups))
     ensembles = pd.Series([p.ensemble or "(free draw)" for p in plans]).value_counts()
     report = {"clips_planned": len(plans), "clips_without_tags": len(plans) - len(keep),

@@ -10,6 +10,17 @@ from clip labels, so they are fair side information for unseen tags:
   meters, modes and tempi their own kind of attribute.
 - ``descriptions.csv``: ``tag,text``, one English sentence per tag from the same facts, read by the
   side-information kind ``sentence`` (``sideinfo.sentence.descriptions``).
+
+The table comes in two forms (``data.m21.knowledge``):
+
+- ``flat``: each tag's own facts only (:func:`attributes`). Four pairs of instruments have the same row
+  (marimba and vibraphone, for one), and a broad tag is one column (``medieval`` is ``era:medieval``), so an
+  unseen broad tag is embedded from a column no seen tag may share.
+- ``relations`` (:func:`relations`): every tag also has its own column (an instrument ``instrument:<name>``),
+  and a tag's row marks every tag it is a fact of: ``strings`` marks ``instrument:violin`` and
+  ``ensemble:string quartet`` because violin's and string quartet's rows hold ``family:strings``;
+  ``medieval`` marks the forms and composers of that era; a size tag (``duet``) marks the ensembles of its
+  size. The relations are the catalogue's, read in both directions; nothing comes from clip labels.
 """
 from __future__ import annotations
 
@@ -17,6 +28,7 @@ from typing import Mapping
 
 import pandas as pd
 
+from ....errors import ParamError
 from . import catalogue
 
 
@@ -84,9 +96,44 @@ def attributes(tag: str, group: str) -> list[str]:
     return out
 
 
-def knowledge_table(tags: Mapping[str, str]) -> pd.DataFrame:
-    """``tag`` -> 0/1 attributes for the given ``{tag: group}``; columns sorted, index ``tag``."""
-    attrs = {t: attributes(t, g) for t, g in tags.items()}
+def own_column(tag: str, group: str, facts: list[str]) -> str | None:
+    """The column that names ``tag`` itself: ``instrument:<tag>`` for an instrument, else the first of its
+    :func:`attributes` (``family:strings``, ``size:2`` for ``duet``, ``form:jig``); None when it has none."""
+    if group == "instrument":
+        return f"instrument:{tag}"
+    return facts[0] if facts else None
+
+
+def relations(tags: Mapping[str, str]) -> dict[str, list[str]]:
+    """Each tag's :func:`attributes`, its own column (:func:`own_column`) and the own columns of the tags
+    it is a fact of (the tags whose attributes hold its own column); a size tag also marks every ensemble
+    template of its size. ``{tag: [column, ...]}`` for the given ``{tag: group}``."""
+    flat = {t: attributes(t, g) for t, g in tags.items()}
+    own = {t: own_column(t, g, flat[t]) for t, g in tags.items()}
+    sizes = {v: k for k, v in catalogue.ensembles().items()}
+    out = {}
+    for t, g in tags.items():
+        cols = list(flat[t])
+        if own[t] and own[t] not in cols:
+            cols.insert(0, own[t])
+        cols += [own[u] for u in tags if u != t and own[u] and own[t] in flat[u] and own[u] not in cols]
+        if g == "ensemble" and t in sizes:
+            for name, tpl in catalogue.templates().items():
+                n = len(tpl["play"]) if "play" in tpl else tpl["size"][1]
+                if n == sizes[t] and f"ensemble:{name}" not in cols:
+                    cols.append(f"ensemble:{name}")
+        out[t] = cols
+    return out
+
+
+def knowledge_table(tags: Mapping[str, str], form: str = "flat") -> pd.DataFrame:
+    """``tag`` -> 0/1 attributes for the given ``{tag: group}``; columns sorted, index ``tag``.
+
+    ``form``: ``flat`` (each tag's :func:`attributes`) or ``relations`` (:func:`relations`).
+    """
+    if form not in ("flat", "relations"):
+        raise ParamError(f"data.m21.knowledge: {form!r} is not a form of the table; flat or relations")
+    attrs = relations(tags) if form == "relations" else {t: attributes(t, g) for t, g in tags.items()}
     columns = sorted({a for v in attrs.values() for a in v})
     table = pd.DataFrame(0, index=pd.Index(list(tags), name="tag"), columns=columns, dtype=int)
     for t, v in attrs.items():
