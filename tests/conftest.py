@@ -100,6 +100,27 @@ def trained_run(root, sideinfo="attributes", epochs=10, baseline=True, n_tracks=
     return ds, split, P, run_dir
 
 
+def synthetic_trainer(syn, out, missing=None, **train):
+    """A :class:`~zslkit.model.trainer.Trainer` on ``syn = (ds, split, params)`` with the ``random`` side
+    information and ``train`` keys overridden; ``missing``: a train key removed, as in the parameters of a
+    zslkit from before that key existed."""
+    from zslkit.model.train import seen_vectors
+    from zslkit.model.trainer import Trainer
+    ds, split, P = syn
+    train = {**P["train"], **train}
+    if missing:
+        del train[missing]
+    return Trainer(ds, split, seen_vectors(ds, split, "random"), {**P, "train": train}, out, seed=0,
+                   sideinfo="random")
+
+
+def assert_states_equal(a, b):
+    """Two state dicts, tensor by tensor, bit for bit."""
+    import torch
+    for (k, v), (_, w) in zip(a.items(), b.items()):
+        torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
+
+
 def pytest_terminal_summary(terminalreporter):
     """The malformed-input tally of tests/test_malformed.py, when it ran."""
     import sys

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import synthetic_dataset
+from conftest import assert_states_equal, synthetic_dataset, synthetic_trainer
 
 from zslkit import ParamError, config
 from zslkit.data.splits import prepare_split
 from zslkit.model.checkpoints import load_checkpoint
 from zslkit.model.ema import WeightAverage
-from zslkit.model.train import seen_vectors
-from zslkit.model.trainer import Trainer
 
 
 def _net():
@@ -62,17 +60,7 @@ def syn(tmp_path):
 
 
 def _trainer(syn, out, drop=False, **train):
-    ds, split, P = syn
-    train = {**P["train"], **train}
-    if drop:  # the parameters of a zslkit before train.ema existed
-        del train["ema"]
-    return Trainer(ds, split, seen_vectors(ds, split, "random"), {**P, "train": train}, out, seed=0,
-                   sideinfo="random")
-
-
-def _states_equal(a, b):
-    for (k, v), (_, w) in zip(a.items(), b.items()):
-        torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
+    return synthetic_trainer(syn, out, "ema" if drop else None, **train)
 
 
 def test_no_average_trains_bit_for_bit_as_before(syn, tmp_path):
@@ -81,7 +69,7 @@ def test_no_average_trains_bit_for_bit_as_before(syn, tmp_path):
     assert now.ema is None and "ema" not in now.made_with["train"]
     assert now.digest == before.digest  # checkpoints made before the key existed resume
     assert before.run_epoch(progress=False)["train_loss"] == now.run_epoch(progress=False)["train_loss"]
-    _states_equal(before.net.state_dict(), now.net.state_dict())
+    assert_states_equal(before.net.state_dict(), now.net.state_dict())
 
 
 @pytest.mark.slow
@@ -99,11 +87,11 @@ def test_the_average_is_validated_kept_and_resumed(syn, tmp_path):
     # the first epoch is the best so far: best.pt holds the average, not the trained weights
     net, info = load_checkpoint(part.out / "best.pt")
     assert info["epoch"] == part.state["best_epoch"] == 1
-    _states_equal(net.state_dict(), part.ema.state_dict())
+    assert_states_equal(net.state_dict(), part.ema.state_dict())
     assert not torch.equal(net.state_dict()["tag.net.weight"], part.net.state_dict()["tag.net.weight"])
     resumed = _trainer(syn, tmp_path / "part", ema=0.9)
     resumed.fit(progress=False, max_epochs=3)
-    _states_equal(full.net.state_dict(), resumed.net.state_dict())
-    _states_equal(full.ema.state_dict(), resumed.ema.state_dict())
+    assert_states_equal(full.net.state_dict(), resumed.net.state_dict())
+    assert_states_equal(full.ema.state_dict(), resumed.ema.state_dict())
     with pytest.raises(ParamError, match=r"train.ema: 0.9 in the checkpoint, 0.99 now"):
         _trainer(syn, tmp_path / "part", ema=0.99).fit(progress=False, max_epochs=4)

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import synthetic_dataset
+from conftest import assert_states_equal, synthetic_dataset, synthetic_trainer
 
 from zslkit import ParamError, config
 from zslkit.data.splits import prepare_split
 from zslkit.model.checkpoints import load_checkpoint
 from zslkit.model.networks import TagBranch
-from zslkit.model.train import seen_vectors
-from zslkit.model.trainer import Trainer
 
 
 @pytest.mark.parametrize("hidden", [None, 8])
@@ -47,17 +45,7 @@ def syn(tmp_path):
 
 
 def _trainer(syn, out, drop=False, **train):
-    ds, split, P = syn
-    train = {**P["train"], **train}
-    if drop:  # the parameters of a zslkit before train.tag_dropout existed
-        del train["tag_dropout"]
-    return Trainer(ds, split, seen_vectors(ds, split, "random"), {**P, "train": train}, out, seed=0,
-                   sideinfo="random")
-
-
-def _states_equal(a, b):
-    for (k, v), (_, w) in zip(a.items(), b.items()):
-        torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
+    return synthetic_trainer(syn, out, "tag_dropout" if drop else None, **train)
 
 
 def test_no_dropout_trains_bit_for_bit_as_before(syn, tmp_path):
@@ -66,7 +54,7 @@ def test_no_dropout_trains_bit_for_bit_as_before(syn, tmp_path):
     assert now.net.tag.drop is None and "tag_dropout" not in now.made_with["train"]
     assert now.digest == before.digest  # checkpoints made before the key existed resume
     assert before.run_epoch(progress=False)["train_loss"] == now.run_epoch(progress=False)["train_loss"]
-    _states_equal(before.net.state_dict(), now.net.state_dict())
+    assert_states_equal(before.net.state_dict(), now.net.state_dict())
 
 
 def test_dropout_changes_training_is_digested_and_reloads_without_it(syn, tmp_path):
@@ -79,6 +67,6 @@ def test_dropout_changes_training_is_digested_and_reloads_without_it(syn, tmp_pa
     assert not torch.equal(plain.net.state_dict()["tag.net.0.weight"], dropped.net.state_dict()["tag.net.0.weight"])
     net, _ = load_checkpoint(dropped.out / "best.pt")  # the checkpoint loads into the plain branch, eval mode
     assert net.tag.drop is None and not net.training
-    _states_equal(net.state_dict(), dropped.net.state_dict())
+    assert_states_equal(net.state_dict(), dropped.net.state_dict())
     with pytest.raises(ParamError, match=r"train.tag_dropout: 0.3 in the checkpoint, 0.5 now"):
         _trainer(syn, tmp_path / "b", tag_dropout=0.5).fit(progress=False, max_epochs=2)
