@@ -100,6 +100,18 @@ def trained_run(root, sideinfo="attributes", epochs=10, baseline=True, n_tracks=
     return ds, split, P, run_dir
 
 
+def synthetic_training(tmp_path, hidden=None, max_epochs=3):
+    """``(ds, split, params)`` for a trainer test: a :func:`synthetic_dataset`, its split, the ``random`` side
+    information, Adam, batches of 16 (``hidden``: the tag branch's MLP width)."""
+    from zslkit import config
+    from zslkit.data.splits import prepare_split
+    ds = synthetic_dataset(tmp_path / "ds")
+    P = config.resolve({"split": {"stratify": "none", "seed": 2}, "model": {"sideinfo": "random"},
+                        "heads": {"learned": {"hidden": hidden}},
+                        "train": {"batch_size": 16, "max_epochs": max_epochs, "optimizer": "adam"}}, root=tmp_path)
+    return ds, prepare_split(ds, P["split"]), P
+
+
 def synthetic_trainer(syn, out, missing=None, **train):
     """A :class:`~zslkit.model.trainer.Trainer` on ``syn = (ds, split, params)`` with the ``random`` side
     information and ``train`` keys overridden; ``missing``: a train key removed, as in the parameters of a

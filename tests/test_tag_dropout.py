@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import assert_states_equal, synthetic_dataset, synthetic_trainer
+from conftest import assert_states_equal, synthetic_trainer, synthetic_training
 
 from zslkit import ParamError, config
-from zslkit.data.splits import prepare_split
 from zslkit.model.checkpoints import load_checkpoint
 from zslkit.model.networks import TagBranch
 
@@ -37,11 +36,7 @@ def test_the_parameter_is_checked_with_its_range(tmp_path):
 
 @pytest.fixture
 def syn(tmp_path):
-    ds = synthetic_dataset(tmp_path / "ds")
-    P = config.resolve({"split": {"stratify": "none", "seed": 2}, "model": {"sideinfo": "random"},
-                        "heads": {"learned": {"hidden": 16}},
-                        "train": {"batch_size": 16, "max_epochs": 2, "optimizer": "adam"}}, root=tmp_path)
-    return ds, prepare_split(ds, P["split"]), P
+    return synthetic_training(tmp_path, hidden=16, max_epochs=2)
 
 
 def _trainer(syn, out, drop=False, **train):
