@@ -112,23 +112,24 @@ def synthetic_training(tmp_path, hidden=None, max_epochs=3):
     return ds, prepare_split(ds, P["split"]), P
 
 
-def synthetic_trainer(syn, out, missing=None, **train):
-    """A :class:`~zslkit.model.trainer.Trainer` on ``syn = (ds, split, params)`` with the ``random`` side
-    information and ``train`` keys overridden; ``missing``: a train key removed, as in the parameters of a
-    zslkit from before that key existed."""
+def synthetic_trainer(syn, out, missing=None, kind="joint", **train):
+    """A :class:`~zslkit.model.trainer.Trainer` of ``kind`` on ``syn = (ds, split, params)`` with the
+    ``random`` side information and ``train`` keys overridden; ``missing``: a train key removed, as in the
+    parameters of a zslkit from before that key existed."""
     from zslkit.model.train import seen_vectors
     from zslkit.model.trainer import Trainer
     ds, split, P = syn
     train = {**P["train"], **train}
     if missing:
         del train[missing]
-    return Trainer(ds, split, seen_vectors(ds, split, "random"), {**P, "train": train}, out, seed=0,
-                   sideinfo="random")
+    vectors = seen_vectors(ds, split, "random") if kind == "joint" else None
+    return Trainer(ds, split, vectors, {**P, "train": train}, out, seed=0, kind=kind, sideinfo="random")
 
 
 def assert_states_equal(a, b):
     """Two state dicts, tensor by tensor, bit for bit."""
     import torch
+    assert list(a) == list(b)
     for (k, v), (_, w) in zip(a.items(), b.items()):
         torch.testing.assert_close(v, w, rtol=0, atol=0, msg=k)
 

@@ -1,10 +1,13 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import synthetic_dataset
 
-from zslkit import ParamError, config
-from zslkit.data.datasets import m21
+from zslkit import DataError, ParamError, config
+from zslkit.data.datasets import Dataset, m21
 
 
 @pytest.fixture(scope="module")
@@ -169,3 +172,21 @@ def test_the_table_with_relations_marks_each_tags_own_column_both_ways():
     assert has("medieval") == {"era:medieval"}  # no tag here of that era: nothing to mark
     with pytest.raises(ParamError, match="data.m21.knowledge: 'graph'"):
         m21.knowledge.knowledge_table(groups, "graph")
+
+
+@pytest.mark.parametrize("built", [None, "flat", "relations"])
+def test_a_build_of_another_table_form_is_refused(tmp_path, built):
+    root = tmp_path / "data" / "m21-x"
+    synthetic_dataset(root)
+    meta = json.loads((root / "dataset.json").read_text())
+    meta.update(source="m21", params={} if built is None else {"knowledge": built})  # None: before the key
+    (root / "dataset.json").write_text(json.dumps(meta))
+    for wanted in ("flat", "relations"):
+        P = config.resolve({"run": {"data_dir": str(tmp_path / "data")},
+                            "data": {"source": "m21", "name": "m21-x", "m21": {"knowledge": wanted}}}, root=tmp_path)
+        if wanted == (built or "flat"):
+            assert Dataset.of_run(P).root == root
+        else:
+            with pytest.raises(DataError, match=f"is the '{built or 'flat'}' form of the table, "
+                                                f"data.m21.knowledge is '{wanted}': rerun notebook 01"):
+                Dataset.of_run(P)

@@ -21,14 +21,15 @@ from .encoders import EMBED_DIM
 class TagBranch(nn.Module):
     """Side-information vector -> joint space: linear (the paper) or a small MLP.
 
-    ``dropout`` > 0 zeroes each input entry with that probability in training mode (inverted scaling, as
-    :class:`torch.nn.Dropout`); in eval mode, and at 0, the input passes unchanged.
+    ``dropout`` > 0 zeroes each input entry with that probability in training mode and scales the others by
+    ``1 / (1 - dropout)``; in eval mode, and at 0, the input passes unchanged. The mask is drawn from a
+    generator seeded with ``dropout_seed`` when it is set (the trainer sets it at every step, so a resumed run
+    draws the masks an uninterrupted one would), else from torch's global generator.
     """
 
     def __init__(self, in_dim: int, out_dim: int = EMBED_DIM, hidden: int | None = None, dropout: float = 0.0):
         super().__init__()
-        # no module at 0: a dropout of 0 would still draw from torch's generator and change training
-        self.drop = nn.Dropout(dropout) if dropout > 0 else None
+        self.dropout, self.dropout_seed = float(dropout), None
         if hidden:
             self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
         else:
@@ -39,7 +40,14 @@ class TagBranch(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
-        return self.net(v if self.drop is None else self.drop(v))
+        if self.training and self.dropout > 0:
+            gen = None
+            if self.dropout_seed is not None:
+                gen = torch.Generator(device=v.device)
+                gen.manual_seed(self.dropout_seed)
+            keep = torch.rand(v.shape, generator=gen, device=v.device) >= self.dropout
+            v = v * keep / (1 - self.dropout)
+        return self.net(v)
 
 
 class JointModel(nn.Module):

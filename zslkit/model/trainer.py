@@ -18,6 +18,9 @@ Conventions
   digest as it was, so runs made before the key existed resume.
 - ``train.ema`` (:mod:`zslkit.model.ema`): a moving average of the weights is validated, picks ``best.pt`` and
   is what ``best.pt`` holds; ``0`` builds none and leaves the digest as it was.
+- ``train.tag_dropout`` (joint models): dropout on the tag branch's input while training, its mask seeded by
+  ``(train seed, step, process rank)``; ``0`` draws nothing and leaves the digest as it was; the classifier,
+  which has no tag branch, leaves it out of its digest.
 """
 from __future__ import annotations
 
@@ -56,6 +59,10 @@ FEED_KEYS = config.keys("train", neutral=True)
 #: train keys added after checkpoints began to carry a digest, with the value that means "not used": left out of
 #: the digest at that value, so a checkpoint made before the key existed still resumes
 UNSET_SINCE_DIGEST = {"precision": "fp32", "augment": [], "finetune": None, "ema": 0.0, "tag_dropout": 0.0}
+#: train keys that only a joint model reads: left out of the classifier's digest
+JOINT_ONLY = ("tag_dropout",)
+#: mixed into the seed of the tag branch's dropout masks, so they are not the augmentations' draws
+TAG_DROPOUT_KEY = 0x746472
 
 
 def fitted_batch(n_train: int, batch_size: int) -> int:
@@ -245,7 +252,8 @@ class Trainer:
         # how batches travel changes no number; the keys added after the digest existed are recorded only when
         # set, so older checkpoints still resume
         digested = {k: v for k, v in self.p.items()
-                    if k not in FEED_KEYS and not (k in UNSET_SINCE_DIGEST and v == UNSET_SINCE_DIGEST[k])}
+                    if k not in FEED_KEYS and not (k in UNSET_SINCE_DIGEST and v == UNSET_SINCE_DIGEST[k])
+                    and not (k in JOINT_ONLY and self.kind != "joint")}
         made_with = {"train": digested, "arch": self.arch, "kind": self.kind, "seed": self.seed, "seen": self.seen,
                      "n_train": len(self.train_set)}
         return made_with, params_digest(made_with)
@@ -329,6 +337,9 @@ class Trainer:
             wait += time.perf_counter() - tick
             if self.augment is not None:
                 batch = self.augment(batch, self.state["step"])
+            if self.kind == "joint" and self.net.tag.dropout > 0:
+                self.net.tag.dropout_seed = int(np.random.default_rng(
+                    [self.seed, TAG_DROPOUT_KEY, self.state["step"], self.dist.rank]).integers(2 ** 62))
             lr = self.state["plateau_lr"] / (1 + self.p["decay"] * self.state["step"])
             for group in self.opt.param_groups:
                 group["lr"] = lr * group.get("lr_scale", 1.0)

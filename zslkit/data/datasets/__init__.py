@@ -59,8 +59,16 @@ class Dataset:
 
     @classmethod
     def of_run(cls, params: Mapping[str, Any]) -> "Dataset":
-        """The dataset that resolved parameters name (``run.data_dir / data.name``)."""
-        return cls.load(DatasetLayout.from_params(params).root)
+        """The dataset that resolved parameters name (``run.data_dir / data.name``); an m21 build whose
+        ``knowledge.csv`` is of another form than ``data.m21.knowledge`` is refused (stage 01 rewrites it)."""
+        ds = cls.load(DatasetLayout.from_params(params).root)
+        wanted = (params["data"].get("m21") or {}).get("knowledge") if params["data"]["source"] == "m21" else None
+        built = (ds.meta.get("params") or {}).get("knowledge", "flat")  # builds before the key: flat
+        if wanted is not None and ds.meta.get("source") == "m21" and built != wanted:
+            raise DataError(f"{ds.root / 'knowledge.csv'} is the {built!r} form of the table, data.m21.knowledge "
+                            f"is {wanted!r}: rerun notebook 01 with these parameters (it rewrites the tables "
+                            "only), or set it back")
+        return ds
 
     @classmethod
     def load(cls, root: str | os.PathLike) -> "Dataset":

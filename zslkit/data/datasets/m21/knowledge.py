@@ -14,13 +14,14 @@ from clip labels, so they are fair side information for unseen tags:
 The table comes in two forms (``data.m21.knowledge``):
 
 - ``flat``: each tag's own facts only (:func:`attributes`). Four pairs of instruments have the same row
-  (marimba and vibraphone, for one), and a broad tag is one column (``medieval`` is ``era:medieval``), so an
-  unseen broad tag is embedded from a column no seen tag may share.
+  (marimba and vibraphone, for one), a broad tag is one column (``struck`` is ``excitation:struck``), and a
+  narrow tag's identity column (``composer:bach``) is in no other row, so it is never trained when that tag
+  is unseen.
 - ``relations`` (:func:`relations`): every tag also has its own column (an instrument ``instrument:<name>``),
   and a tag's row marks every tag it is a fact of: ``strings`` marks ``instrument:violin`` and
   ``ensemble:string quartet`` because violin's and string quartet's rows hold ``family:strings``;
-  ``medieval`` marks the forms and composers of that era; a size tag (``duet``) marks the ensembles of its
-  size. The relations are the catalogue's, read in both directions; nothing comes from clip labels.
+  an era, style or origin marks the forms, composers and origins that have it; a size tag (``duet``) marks
+  the ensembles of its size. The relations are the catalogue's, read in both directions; nothing comes from clip labels.
 """
 from __future__ import annotations
 
