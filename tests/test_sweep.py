@@ -33,6 +33,15 @@ def test_expand_names_and_params(tmp_path):
     assert runs[-1]["params"]["split"] == {**p["split"], "name": "s1", "seed": 1}
 
 
+def test_a_list_value_is_named_by_its_items(tmp_path):
+    grid = {"train.augment": [[], ["specaugment", {"name": "mixup", "p": 0.25}]]}
+    runs = sweep.expand(sweep.load_sweep(write(tmp_path, grid=grid), ROOT), ROOT)
+    assert [r["name"] for r in runs] == ["sw-none", "sw-specaugment_mixup"]
+    assert runs[0]["params"]["train"]["augment"] == []
+    assert [a["name"] if isinstance(a, dict) else a for a in runs[1]["params"]["train"]["augment"]] == [
+        "specaugment", "mixup"]
+
+
 @pytest.mark.parametrize("change, message", [
     ({"grid": {"train.lr": [5.0, 99.0]}}, r"train.lr: 99.0 is above the maximum"),
     ({"grid": {"bogus.key": [1]}}, "unknown section 'bogus'"),

@@ -11,7 +11,8 @@ A sweep file is YAML::
       train.seed: [0, 1, 2]
       split: [{name: s0, seed: 0}, {name: s1, seed: 1}]   # a mapping is merged into its section
 
-Run names join the values of the keys that vary (``sweep-demo-glove-A-0-s0``); a key with one
+Run names join the values of the keys that vary (``sweep-demo-glove-A-0-s0``; a list value by its
+items, ``train.augment: [[], [specaugment, mixup]]`` gives ``none`` and ``specaugment_mixup``); a key with one
 value is a plain override. A grid of single values is one run, a variant of the base named like the
 sweep, in ``reports/<name>/``, with no comparison (``params/probe_insegment.yaml``). A sweep resumes:
 a run whose stages all have rows in its ``results.csv`` is skipped, a partial one restarts at its
@@ -72,8 +73,12 @@ def load_sweep(path: str | os.PathLike, root: str | os.PathLike | None = None) -
 
 
 def _label(value) -> str:
+    """A grid value in a run name: a mapping by its ``name`` (else its values), a list by its items joined
+    with ``_`` (``[specaugment, {name: mixup, p: 0.5}]`` -> ``specaugment_mixup``; ``[]`` -> ``none``)."""
     if isinstance(value, Mapping):
-        return str(value.get("name", "-".join(str(v) for v in value.values())))
+        return str(value.get("name", "-".join(_label(v) for v in value.values())))
+    if isinstance(value, (list, tuple)):
+        return "_".join(_label(v) for v in value) or "none"
     return str(value)
 
 
