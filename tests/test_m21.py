@@ -187,6 +187,33 @@ def test_a_build_of_another_table_form_is_refused(tmp_path, built):
         if wanted == (built or "flat"):
             assert Dataset.of_run(P).root == root
         else:
-            with pytest.raises(DataError, match=f"is the '{built or 'flat'}' form of the table, "
-                                                f"data.m21.knowledge is '{wanted}': rerun notebook 01"):
+            with pytest.raises(DataError, match=f"this build has data.m21.knowledge = '{built or 'flat'}', the "
+                                                f"run has '{wanted}': rerun notebook 01 .* rewrites only the tables"):
                 Dataset.of_run(P)
+
+
+@pytest.mark.parametrize("key, built, wanted, refused", [
+    ("n_clips", 3000, 2000, True),
+    ("performance_ranges", {"timbre_warp": [-2.5, 2.5]}, {"timbre_warp": (-2.5, 2.5)}, False),  # JSON's view
+    ("soundfonts", ["bundled"], ["bundled", "fluidr3"], True),
+    ("n_clips", None, 2000, False),  # a key the build did not record is not checked
+])
+def test_a_build_of_other_parameters_is_refused_by_key(tmp_path, key, built, wanted, refused):
+    root = tmp_path / "data" / "m21-x"
+    synthetic_dataset(root)
+    meta = json.loads((root / "dataset.json").read_text())
+    meta.update(source="m21", params={} if built is None else {key: built})
+    (root / "dataset.json").write_text(json.dumps(meta))
+    P = config.resolve({"run": {"data_dir": str(tmp_path / "data")},
+                        "data": {"source": "m21", "name": "m21-x", "m21": {}}}, root=tmp_path)
+    P["data"]["m21"] = {key: wanted}  # the check compares each key the run has
+    if refused:
+        with pytest.raises(DataError, match=f"dataset.json: this build has data.m21.{key} = .* the run has "
+                                            r".*: rerun notebook 01 with the run's parameters \(it brings"):
+            Dataset.of_run(P)
+    else:
+        assert Dataset.of_run(P).root == root
+    P["data"]["source"] = "folder"  # another source's build is not compared with data.m21
+    meta["source"] = "folder"
+    (root / "dataset.json").write_text(json.dumps(meta))
+    assert Dataset.of_run(P).root == root

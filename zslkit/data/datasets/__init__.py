@@ -29,6 +29,7 @@ importer indexed ready-made mels itself (``dataset.json`` ``"mels": "original"``
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,6 +47,28 @@ from ..melstore import MelStore
 
 REQUIRED = ("dataset.json", "tracks.csv", "tags.csv", "annotations.npz")
 
+#: what a build did before it recorded a key: m21's table was flat before data.m21.knowledge
+BUILT_BEFORE_KEY: dict[tuple[str, str], Any] = {("m21", "knowledge"): "flat"}
+#: what rerunning notebook 01 does for a key, where it is less than a rebuild
+REBUILD_HINT = {("m21", "knowledge"): "with the clips already rendered it rewrites only the tables"}
+
+
+def build_params_differ(built: Mapping[str, Any] | None, wanted: Mapping[str, Any],
+                        source: str) -> tuple[str, Any, Any] | None:
+    """The first key of ``wanted`` (a run's ``data.<source>``) whose value the build recorded otherwise, as
+    ``(key, built value, wanted value)``; None when they agree or the build recorded none. Values are
+    compared as JSON holds them (a tuple equals a list)."""
+    if built is None:
+        return None
+    for key, want in wanted.items():
+        have = built.get(key, BUILT_BEFORE_KEY.get((source, key), _UNRECORDED))
+        if have is not _UNRECORDED and json.loads(json.dumps(have)) != json.loads(json.dumps(want)):
+            return key, have, want
+    return None
+
+
+_UNRECORDED = object()
+
 
 @dataclass
 class Dataset:
@@ -59,15 +82,23 @@ class Dataset:
 
     @classmethod
     def of_run(cls, params: Mapping[str, Any]) -> "Dataset":
-        """The dataset that resolved parameters name (``run.data_dir / data.name``); an m21 build whose
-        ``knowledge.csv`` is of another form than ``data.m21.knowledge`` is refused (stage 01 rewrites it)."""
+        """The dataset that resolved parameters name (``run.data_dir / data.name``).
+
+        A build that recorded its parameters (``dataset.json`` ``params``: m21) is refused when one of them
+        differs from the run's ``data.<source>``: the stages after 01 would read data of other parameters
+        than the run's. A key the build did not record (a build older than the key) is not checked, but for
+        the few whose earlier behaviour is known (:data:`BUILT_BEFORE_KEY`).
+        """
         ds = cls.load(DatasetLayout.from_params(params).root)
-        wanted = (params["data"].get("m21") or {}).get("knowledge") if params["data"]["source"] == "m21" else None
-        built = (ds.meta.get("params") or {}).get("knowledge", "flat")  # builds before the key: flat
-        if wanted is not None and ds.meta.get("source") == "m21" and built != wanted:
-            raise DataError(f"{ds.root / 'knowledge.csv'} is the {built!r} form of the table, data.m21.knowledge "
-                            f"is {wanted!r}: rerun notebook 01 with these parameters (it rewrites the tables "
-                            "only), or set it back")
+        source = params["data"]["source"]
+        if ds.meta.get("source") == source:
+            differs = build_params_differ(ds.meta.get("params"), params["data"].get(source) or {}, source)
+            if differs:
+                key, built, wanted = differs
+                raise DataError(f"{ds.root / 'dataset.json'}: this build has data.{source}.{key} = {built!r}, the "
+                                f"run has {wanted!r}: rerun notebook 01 with the run's parameters "
+                                f"({REBUILD_HINT.get((source, key), 'it brings the build up to them')}), or "
+                                "set the key back")
         return ds
 
     @classmethod
