@@ -34,6 +34,13 @@ def test_build_writes_a_consistent_dataset(built):
         observed = set(ds.tags.tag[Y[i]])
         assert observed <= set(row.tags_full.split(";"))
     assert (root / "sym" / "manifest.jsonl").is_file() and list((root / "sym" / "midi").glob("*.mid"))
+    # the later stages take the build for the parameters it was built with (JSON's view of them), not others
+    run = config.resolve({"run": {"data_dir": str(root)}, "data": {"source": "m21", "name": "ds", "m21": dict(P)}},
+                         root=root)
+    assert Dataset.of_run(run).root == ds.root
+    run["data"]["m21"]["min_tag_count"] = 2
+    with pytest.raises(DataError, match="data.m21.min_tag_count = 1, the run has 2"):
+        Dataset.of_run(run)
 
 
 @pytest.mark.slow  # builds m21

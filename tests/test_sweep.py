@@ -48,6 +48,8 @@ def test_a_list_value_is_named_by_its_items(tmp_path):
     ({"grid": {"train.seed": 3}}, "must be a non-empty list"),
     ({"colour": "red"}, "unknown key 'colour'"),
     ({"stages": "07-09"}, "selects no notebook"),
+    ({"grid": {"train.augment": [[{"name": "mixup", "p": 0.5}], [{"name": "mixup", "p": 1.0}]]}},
+     r"both give the run name 'sw-mixup'; give the values distinct names"),
 ])
 def test_bad_sweep_files_name_the_key(tmp_path, change, message):
     with pytest.raises(ParamError, match=message):

@@ -38,7 +38,7 @@ from ..data.sideinfo import load_table
 from ..data.splits import Split
 from ..errors import DataError, ZslkitError
 from ..io import write_text
-from ..layout import DatasetLayout, RunLayout
+from ..layout import RunLayout
 from ..plan import RunPlan, train_setting_name
 from . import distributed
 from .frozen import backbone_spec, check_encoder, dataset_features
@@ -187,7 +187,7 @@ def train_from_file(params_file: str | os.PathLike, run_dir: str | os.PathLike |
     params = config.load(params_file)
     if nproc is not None:
         params["train"]["nproc"] = nproc
-    ds = Dataset.load(DatasetLayout.from_params(params).root)
+    ds = Dataset.of_run(params)
     split = Split.of_run(ds.root, params)
     return train_stage(ds, split, params, run_dir or RunLayout.from_params(params).root, progress=progress)
 

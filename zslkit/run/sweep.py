@@ -83,7 +83,8 @@ def _label(value) -> str:
 
 
 def expand(sweep: Mapping[str, Any], root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """Every combination of the grid: ``[{"name", "params" (resolved), "combo"}]``."""
+    """Every combination of the grid: ``[{"name", "params" (resolved), "combo", "values" (the grid values)}]``; two
+    combinations of one run name are refused."""
     base = config.load_yaml(sweep["base"])
     keys = list(sweep["grid"])
     out = []
@@ -106,7 +107,12 @@ def expand(sweep: Mapping[str, Any], root: str | os.PathLike | None = None) -> l
         raw.setdefault("embed", {})["widget"] = False
         raw["embed"].setdefault("interactive", False)  # per-run maps only when the sweep asks for them
         params = config.resolve(raw, root=root, source=str(sweep["file"]))
-        out.append({"name": name, "params": params, "combo": dict(zip(keys, map(_label, values)))})
+        twin = next((r for r in out if r["name"] == name), None)
+        if twin is not None:  # two grid values with one label (two mixups of other p): their runs would collide
+            raise ParamError(f"{sweep['file']}: grid values {twin['values']} and {list(values)} both give the run name "
+                             f"{name!r}; give the values distinct names")
+        out.append({"name": name, "params": params, "combo": dict(zip(keys, map(_label, values))),
+                    "values": list(values)})
     return out
 
 
