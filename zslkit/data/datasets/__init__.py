@@ -51,6 +51,7 @@ REQUIRED = ("dataset.json", "tracks.csv", "tags.csv", "annotations.npz")
 BUILT_BEFORE_KEY: dict[tuple[str, str], Any] = {("m21", "knowledge"): "flat"}
 #: what rerunning notebook 01 does for a key, where it is less than a rebuild
 REBUILD_HINT = {("m21", "knowledge"): "with the clips already rendered it rewrites only the tables"}
+_UNRECORDED = object()  # a key the build did not record
 
 
 def build_params_differ(built: Mapping[str, Any] | None, wanted: Mapping[str, Any],
@@ -66,8 +67,6 @@ def build_params_differ(built: Mapping[str, Any] | None, wanted: Mapping[str, An
             return key, have, want
     return None
 
-
-_UNRECORDED = object()
 
 
 @dataclass
