@@ -63,6 +63,29 @@ def test_build_is_deterministic_and_resumable(built, tmp_path):
     assert report["clips_replaced"] >= moved.sum() > 0 and report["clips_rendered_now"] == report["clips_replaced"]
 
 
+
+@pytest.mark.parametrize("repertory", ["oneills", "bach"])  # an ABC tune, a score file
+def test_the_lean_parse_writes_what_music21s_default_parse_writes(repertory, tmp_path, monkeypatch):
+    """No beams and no pickle cache: the same metadata and MIDI bytes as music21's default, and nothing left
+    in music21's scratch folder (its ``<temp>/music21``)."""
+    import tempfile
+
+    from music21 import stream
+
+    from zslkit.data.datasets.m21 import corpus
+    source, fixed = corpus.candidates(repertory)[3]
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    make_beams = stream.Stream.makeBeams
+    lean = corpus.parse_piece(source, fixed, tmp_path / "lean", lean=True)
+    assert stream.Stream.makeBeams is make_beams  # restored after the parse
+    assert not (tmp_path / "music21").is_dir() or not any((tmp_path / "music21").iterdir())
+    default = corpus.parse_piece(source, fixed, tmp_path / "default", lean=False)
+    assert lean == default
+    if repertory == "bach":  # the default parse did pickle the score file there: the check above can fail
+        assert any((tmp_path / "music21").iterdir())
+    name = f"{lean.piece_id}.mid"
+    assert (tmp_path / "lean" / name).read_bytes() == (tmp_path / "default" / name).read_bytes()
+
 def test_coverage_and_tempo_tags():
     plan = m21.ClipPlan("c", "p", ["violin", "trumpet"], 120.0, 0, 0.0, 90, 0.5, 0, seed=1, onset_rate=5.0)
     plan.tags_full = m21.clip_tags(plan, {"form": "reel", "origin": "irish", "meter": "duple", "mode": "major"})

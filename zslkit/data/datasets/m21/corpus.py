@@ -4,12 +4,18 @@ Each selected piece of the music21 corpus is parsed once, its notes written as a
 120 bpm to ``<sym_dir>/midi/``, and a line appended to ``manifest.jsonl`` with the real metadata
 (repertory, title, form or dance, origin, composer, era, meter, mode). Scores music21 cannot read
 are skipped and counted. The cache is shared by every m21 dataset under ``run.data_dir``.
+
+Two things music21 does on a parse are left out, as a MIDI file needs neither (the notes, offsets and
+durations are the same; tests compare the MIDI bytes): beaming every ABC part (a third of an ABC tune's
+parse), and its own pickle cache of parsed files in its scratch folder (this manifest is the cache; writing
+those pickles costs a quarter of a file's first parse and leaves hundreds of files in the temp folder).
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
 from pathlib import Path
@@ -96,8 +102,23 @@ def _abc_mode(block: str) -> str | None:
     return "major"
 
 
-def parse_piece(source: str, fixed: Mapping[str, Any], midi_dir: Path) -> Piece:
-    """Parse one corpus piece, write its MIDI (120 bpm) to ``midi_dir``, return its metadata."""
+@contextmanager
+def _no_beaming():
+    """music21's ABC reader beams each part it reads; beams are notation, not notes, so within this block
+    ``Stream.makeBeams`` does nothing (restored on leaving; the parse runs in a worker process)."""
+    from music21 import stream
+    make_beams = stream.Stream.makeBeams
+    stream.Stream.makeBeams = lambda self, *args, **kwargs: None
+    try:
+        yield
+    finally:
+        stream.Stream.makeBeams = make_beams
+
+
+def parse_piece(source: str, fixed: Mapping[str, Any], midi_dir: Path, lean: bool = True) -> Piece:
+    """Parse one corpus piece, write its MIDI (120 bpm) to ``midi_dir``, return its metadata.
+
+    ``lean=False`` parses as music21 does by default (beams, its pickle cache): the benchmark's baseline."""
     import music21  # the [m21] extra: imported where a score is read
     import pretty_midi
 
@@ -106,7 +127,8 @@ def parse_piece(source: str, fixed: Mapping[str, Any], midi_dir: Path) -> Piece:
     path = root / repertory_file
     if index:
         block = _abc_tunes(path)[int(index)]
-        score = music21.converter.parse(block, format="abc")
+        with _no_beaming() if lean else nullcontext():
+            score = music21.converter.parse(block, format="abc")
         title = (re.search(r"(?m)^T:\s*(.*)$", block) or [None, ""])[1].strip()
         rhythm = re.search(r"(?m)^R:\s*(.*)$", block)
         form = fixed.get("form")
@@ -114,7 +136,7 @@ def parse_piece(source: str, fixed: Mapping[str, Any], midi_dir: Path) -> Piece:
             form = catalogue.forms().get(rhythm.group(1).strip().lower())
         mode = _abc_mode(block)
     else:
-        score = music21.converter.parse(path)
+        score = music21.converter.parse(path, forceSource=lean)  # lean: no pickle in music21's scratch folder
         title = (score.metadata.title if score.metadata and score.metadata.title else path.stem)
         form = fixed.get("form")
         mode = None
