@@ -63,7 +63,6 @@ def test_build_is_deterministic_and_resumable(built, tmp_path):
     assert report["clips_replaced"] >= moved.sum() > 0 and report["clips_rendered_now"] == report["clips_replaced"]
 
 
-
 @pytest.mark.parametrize("repertory", ["oneills", "bach"])  # an ABC tune, a score file
 def test_the_lean_parse_writes_what_music21s_default_parse_writes(repertory, tmp_path, monkeypatch):
     """No beams and no pickle cache: the same metadata and MIDI bytes as music21's default, and nothing left
@@ -85,6 +84,7 @@ def test_the_lean_parse_writes_what_music21s_default_parse_writes(repertory, tmp
         assert any((tmp_path / "music21").iterdir())
     name = f"{lean.piece_id}.mid"
     assert (tmp_path / "lean" / name).read_bytes() == (tmp_path / "default" / name).read_bytes()
+
 
 def test_coverage_and_tempo_tags():
     plan = m21.ClipPlan("c", "p", ["violin", "trumpet"], 120.0, 0, 0.0, 90, 0.5, 0, seed=1, onset_rate=5.0)

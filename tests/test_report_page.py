@@ -16,6 +16,7 @@ from zslkit.show import report_page
 from zslkit.show.report_page import (
     GLOSSARY,
     WIDGET_NOTE,
+    augment_note,
     figure_caption,
     headline,
     offline_html,
@@ -87,8 +88,11 @@ def test_index_has_headline_thumbnails_and_only_relative_links(tmp_path):
     (folder / "figures" / "04_maps.html").write_text("<html></html>")
     _results().to_csv(folder / "results.csv", index=False)
     (folder / "params.yaml").write_text(yaml.safe_dump({"data": {"name": "m21-demo", "source": "m21"},
-                                                        "model": {"sideinfo": "glove"}, "train": {"also": ["table"]}}))
+                                                        "model": {"sideinfo": "glove"}, "train": {
+                                                            "also": ["table"],
+                                                            "augment": [{"name": "specaugment", "time_width": 40}]}}))
     page = write_index(folder).read_text()
+    assert "specaugment (time_width 40)" in page  # how the models were trained, beside the model
     assert '<img src="figures/05_auc.png"' in page and 'href="html/05_evaluate.html"' in page
     assert '<a href="figures/04_maps.html">04_maps.html</a>' in page and "(interactive, works offline)" in page
     assert "0.610 [0.560, 0.660]" in page and "glove, table" in page
@@ -211,6 +215,14 @@ def test_every_glossary_anchor_is_in_docs_evaluation():
     ("07_something_new", "07 something new")])
 def test_figure_captions_come_from_the_file_names(stem, caption):
     assert figure_caption(stem) == caption
+
+
+@pytest.mark.parametrize("augment, note", [
+    ([], "none"), (None, "none"), (["gain"], "gain"),
+    ([{"name": "specaugment", "time_masks": 2, "time_width": 40}, {"name": "mixup", "p": 0.5}],
+     "specaugment (time_masks 2, time_width 40), mixup (p 0.5)")])
+def test_the_augmentation_is_said_with_its_parameters(augment, note):
+    assert augment_note(augment) == note
 
 
 def test_page_titles():

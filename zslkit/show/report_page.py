@@ -340,8 +340,25 @@ def params_brief(params: Mapping[str, Any]) -> list[tuple[str, str]]:
             ("controls", ", ".join(t.get("controls") or []) or "none"),
             ("model", f"{m.get('encoder')} encoder; setting {t.get('setting')}, {t.get('loss')} loss, "
                       f"{t.get('optimizer')}, up to {t.get('max_epochs')} epochs"),
+            ("augmentation", augment_note(t.get("augment"))),
             ("heads", ", ".join((params.get("evaluate") or {}).get("heads") or []))] + [
             ("rendering", note) for note in [_render_note(params)] if note]
+
+
+def augment_note(augment: Any) -> str:
+    """``train.augment`` in words: each augmentation with its parameters, in the list's order; "none" for ``[]``.
+
+    >>> augment_note([{"name": "specaugment", "time_width": 40}, "gain"])
+    'specaugment (time_width 40), gain'
+    """
+    parts = []
+    for item in augment or []:
+        if isinstance(item, str):
+            parts.append(item)
+            continue
+        args = ", ".join(f"{k} {v}" for k, v in item.items() if k != "name")
+        parts.append(f"{item.get('name')} ({args})" if args else str(item.get("name")))
+    return ", ".join(parts) or "none"
 
 
 def _render_note(params: Mapping[str, Any]) -> str | None:
