@@ -53,13 +53,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         parse_all(items[:2], tmp / "warm", lean=True)  # imports and music21's first-use costs, outside the timings
-        tempfile.tempdir = str(tmp / "scratch")  # music21's scratch folder: <temp>/music21, empty
+        before, tempfile.tempdir = tempfile.tempdir, str(tmp / "scratch")  # music21's scratch: <temp>/music21, empty
         (tmp / "scratch").mkdir()
         try:
             t_base, base = parse_all(items, tmp / "base", lean=False)
             t_ours, ours = parse_all(items, tmp / "ours", lean=True)
         finally:
-            tempfile.tempdir = None
+            tempfile.tempdir = before
         left = sum(1 for p in (tmp / "scratch").rglob("*") if p.is_file())
         same_midi = all(filecmp.cmp(tmp / "base" / f"{p['piece_id']}.mid", tmp / "ours" / f"{p['piece_id']}.mid",
                                     shallow=False) for p in ours)

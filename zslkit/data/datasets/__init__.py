@@ -68,7 +68,6 @@ def build_params_differ(built: Mapping[str, Any] | None, wanted: Mapping[str, An
     return None
 
 
-
 @dataclass
 class Dataset:
     """A dataset folder loaded into memory (mels stay on disk, memory-mapped)."""
