@@ -8,7 +8,7 @@ PARAMS  ?= params/demo.yaml
 ARGS    ?=
 PYTEST_ARGS ?=
 
-.PHONY: venv demo banks smoke test test-fast test-datasets test-browser test-long lint lab bench gpu-check clean-venv
+.PHONY: venv demo banks realmusic smoke test test-fast test-datasets test-browser test-long lint lab bench gpu-check clean-venv
 
 venv: $(STAMP)
 
@@ -22,7 +22,7 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PIP) install --no-deps -e .
 	touch $(STAMP)
 
-demo: $(STAMP) banks
+demo: $(STAMP) banks realmusic
 	$(BIN)/zslkit run $(PARAMS) $(ARGS)
 
 # the Debian General MIDI banks m21 renders with besides the bundled TimGM6mb (docs/datasets.md), installed
@@ -40,6 +40,21 @@ banks:
 	else echo "banks: cannot install the Debian General MIDI banks here (needs apt-get and root or password-less"; \
 	  echo "       sudo): the demo builds with the banks it finds (the bundled TimGM6mb at least) and says which."; \
 	  echo "       To add them: sudo apt-get install $(M21_BANKS)"; fi
+
+# the real-recordings check's Debian packages (params/realmusic.yaml, docs/transfer.md "Real recordings"): recorded
+# music whose tags the packages prove; installed like the banks, and the demo says plainly when they are missing
+REAL_PACKAGES := wesnoth-1.16-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid
+REAL_FOLDERS  := /usr/share/games/wesnoth/1.16/data/core/music /usr/share/games/fretsonfire/data/songs/muldjord \
+                 /usr/share/games/fretsonfire/data/songs/sectoid
+realmusic:
+	@if ls -d $(REAL_FOLDERS) >/dev/null 2>&1; then echo "realmusic: the real-recordings packages are installed"; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  S=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "realmusic: installing $(REAL_PACKAGES)"; \
+	  $$S apt-get install -y -q $(REAL_PACKAGES) || { $$S apt-get update -q && $$S apt-get install -y -q $(REAL_PACKAGES); } \
+	  || echo "realmusic: apt-get could not install them: the demo skips the real-recordings check, and says so"; \
+	else echo "realmusic: cannot install $(REAL_PACKAGES) here (needs apt-get and root or password-less sudo):"; \
+	  echo "           the demo skips its real-recordings check and says so on its page."; \
+	  echo "           To add them: sudo apt-get install $(REAL_PACKAGES)"; fi
 
 smoke: $(STAMP)
 	$(BIN)/zslkit run params/smoke.yaml $(ARGS)

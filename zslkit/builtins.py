@@ -159,6 +159,20 @@ DATASETS.register("mtat", "zslkit.data.datasets.mtat:importer",
                       exists=True),
 })
 
+DATASETS.register("realmusic", "zslkit.data.datasets.realmusic:importer",
+                  doc="real recordings from Debian packages, tagged with what the packages prove (make realmusic)",
+                  params={
+    "packages": Field("list", ["wesnoth-1.16-music", "fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid"],
+                      "the packages read (zslkit/data/datasets/realmusic.py PACKAGES); missing ones are said",
+                      item="str"),
+    "share_root": Field("path", "/usr/share/games", "where the packages put their files"),
+    "clips_per_track": Field("int", 3, "windows taken from each track (fewer from a short one)", lo=1, hi=50),
+    "clip_seconds": Field("float", 15.0, "length of each window", lo=3.0, hi=120.0),
+    "sample_rate": Field("int", 22050, "rate of the written guitar + band mixes", lo=8000, hi=48000),
+    "knowledge": Field("str", "relations", "the form of knowledge.csv for the tags m21's catalogue knows",
+                       choices=("flat", "relations")),
+})
+
 DATASETS.register("seed", "zslkit.data.datasets.seed:importer",
                   doc="the original project's MSD/FMA pickles (and its mels)", params={
     "root": Field("path", None, "folder holding data_common/ and data_tag_vector/", nullable=True, exists=True),

@@ -52,6 +52,10 @@ BASE: dict[str, dict[str, Any]] = {
                               "notebook and the cell (null: no limit, as training cells may run for hours; a "
                               "kernel that goes idle without replying is failed either way: docs/pipeline.md)",
                               nullable=True, lo=1, neutral=True),
+        "real_check": Field("path", None, "a transfer target's parameter file (params/realmusic.yaml): after stage "
+                            "06, the run's models are applied to it into <run>/real/ and the report page says how "
+                            "they do on real recordings; skipped, and said, when its packages are not installed",
+                            nullable=True, exists=True, neutral=True),
         "plugins": Field("list", [], "your modules that register entries (importers, side-information "
                          "kinds, encoders, heads): module names or .py files, imported first", item="str"),
     },
@@ -261,6 +265,10 @@ BASE: dict[str, dict[str, Any]] = {
                         "`zslkit transfer RUN PARAMS.yaml` sets it", nullable=True, exists=True),
         "models": Field("list", ["joint"], "the source run's joint models applied (joint, joint-<kind>, "
                         "joint-random ...)", item="str"),
+        "adapt": Field("list", ["none"], "each model applied once per entry: none = as trained; adabn = its "
+                       "batch-norm statistics re-estimated on the target's own audio first (AdaBN)", item="str",
+                       check=(lambda v: len(v) > 0 and set(v) <= {"none", "adabn"} and len(set(v)) == len(v),
+                              "a non-empty list of distinct values from none, adabn")),
     },
 }
 

@@ -157,6 +157,11 @@ class RunLayout:
     def html(self) -> Path:
         return self.root / "html"
 
+    @property
+    def real_check(self) -> Path:
+        """The run folder of the run's real-recordings check (``run.real_check``), or its ``skipped.json``'s."""
+        return self.root / "real"
+
     def train(self, model: str) -> Path:
         """The training folder of ``model`` (checkpoints, curves)."""
         return self.root / "train" / model

@@ -55,7 +55,7 @@ from .evaluate.protocol import metric_backend, metric_label
 from .evaluate.source_conse import peer_rows, source_conse_models
 from .layout import DatasetLayout, RunLayout
 from .model.frozen import backbone_spec, dataset_features, frozen_arch, supervised_record
-from .model.inference import embed_tag_vectors, resolve_device, track_embeddings
+from .model.inference import adapt_batch_norm, embed_tag_vectors, resolve_device, track_embeddings
 from .plan import base_kind
 from .registry import SIDEINFO
 from .tagging import load_source_model, source_params  # noqa: F401  (notebook 07 reads transfer.source_params)
@@ -176,7 +176,7 @@ def tag_side_vectors(kind: str, texts: Sequence[str], ds, sideinfo_params: Mappi
 def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: str = "joint",
                  device: str = "cpu", progress: bool = False,
                  target_sideinfo: Mapping[str, Any] | None = None,
-                 params: Mapping[str, Any] | None = None) -> Embeddings:
+                 params: Mapping[str, Any] | None = None, adapt: str = "none") -> Embeddings:
     """Every target track with a mel and every target tag in the source model's joint space.
 
     The target's side information is built as the source's (:func:`target_side_table`; ``target_sideinfo``:
@@ -186,6 +186,10 @@ def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: s
     A source model on a frozen backbone reads the backbone's features of the target's tracks: computed here from
     the target's audio the first time (cached in the target dataset, resumable; ``params``, the target's resolved
     parameters, say how many workers and how much of each file), and ``meta["backbone"]`` records the backbone.
+
+    ``adapt="adabn"`` re-estimates the audio encoder's batch-norm statistics on the target's tracks before they are
+    embedded (:func:`zslkit.model.inference.adapt_batch_norm`); ``meta["adapt"]`` records it and how many layers
+    it changed, and the model's label gets `` + adabn``.
 
     Raises
     ------
@@ -212,6 +216,8 @@ def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: s
         raise DataError(f"{ds.root}: no target track has " + ("backbone features (no audio could be read)" if frozen
                         else "a mel; run stage 01 of the target first"))
     e = src["embed"]
+    adapted = adapt_batch_norm(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
+                               e["batch_segments"], device) if adapt == "adabn" else 0
     tracks = track_embeddings(model.audio, store, ids, info["mean"], info["std"], info["arch"]["segment_frames"],
                               e["batch_segments"], e["normalize_segments"], device, progress)
     side = table.vectors.astype(np.float32)
@@ -221,6 +227,8 @@ def embed_target(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, name: s
                       {"sideinfo": kind, "model": name, "source_run": str(Path(run_dir).resolve()),
                        "checkpoint_epoch": info["epoch"], "encoder": info["arch"]["encoder"],
                        "control": SIDEINFO[base_kind(kind)].control,
+                       **({"adapt": adapt, "adapted_layers": adapted,
+                           "label": model_label(name, kind) + " + adabn"} if adapt != "none" else {}),
                        **({"backbone": record} if (record := supervised_record(info["arch"])) else {}),
                        **({"side_alignment": {**alignment, "columns_from": where}} if alignment else {})})
 
@@ -257,7 +265,7 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
     rows = []
     model = emb.meta.get("label") or model_label(emb.meta["model"], emb.meta["sideinfo"])
     ok = emb.scorable
-    sets = {"T": ok, "T unseen by source": ok & ~emb.seen}
+    sets = {"T": ok, "T seen by source": ok & emb.seen, "T unseen by source": ok & ~emb.seen}
     leaky = leaky_target_tags(emb)
     if leaky:  # the zero-shot part again, without the tags the source's frozen backbone was taught
         sets["T unseen by source non-leaky"] = ok & ~emb.seen & ~np.isin(emb.tags, list(leaky))
@@ -274,7 +282,7 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
             for m in metrics.metric_names(ev["ks"]):
                 rows.append({**common, "task": task, "metric": metric_label(m, axis),
                              **{k: res[m][k] for k in ("value", "ci_low", "ci_high", "n", "n_excluded")}})
-        if set_name != "T" and ev["permutations"] and len(tags) > 1:
+        if "unseen" in set_name and ev["permutations"] and len(tags) > 1:
             test = metrics.permutation_test(scores, labels, ev["permutations"], seed)
             rows += [{**common, "task": "permutation test", "n": test["n"], "metric": m, "value": v} for m, v in
                      (("mean AUC-l (own side information)", test["own"]),
@@ -286,6 +294,7 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
                          **{k: acc[k] for k in ("value", "ci_low", "ci_high", "n", "n_excluded")}})
             rows.append({**common, "task": "classification", "metric": "accuracy, chance (1 / tags)",
                          "value": acc["chance"], "n": len(tags)})
+    rows += group_rows(emb, ds, ev, model, source_name, seed) + concentration_rows(emb, model, source_name)
     rows.append({"model": model, "train_setting": source_name, "test_setting": "target", "task": "tags",
                  "metric": "target tags seen by the source", "value": int(emb.seen.sum()), "n": len(emb.tags)})
     rows.append({"model": model, "train_setting": source_name, "test_setting": "target", "task": "tags",
@@ -305,6 +314,42 @@ def evaluate_transfer(emb: Embeddings, ds, ev: Mapping[str, Any], source_name: s
         rows.append({**common, "metric": "target side-information columns unknown to the source (dropped)",
                      "value": len(aligned.get("extra_columns", []))})
     return rows
+
+
+def group_rows(emb: Embeddings, ds, ev: Mapping[str, Any], model: str, source_name: str, seed: int = 0) -> list[dict]:
+    """AUC-l of each tag group of the target (``tags.csv`` ``group``) over its scorable tags, seen and unseen
+    together, with the share of them the source saw (``labels``): which kinds of tag carry to the target and
+    which sit at chance (``test_setting`` ``target-T group <group>``)."""
+    groups = dict(zip(ds.tags.tag, ds.tags.group))
+    rows = []
+    for group in sorted({groups[t] for t in emb.tags}):
+        tags = [t for t, ok in zip(emb.tags, emb.scorable) if ok and groups[t] == group]
+        if not tags:
+            continue
+        seen = int(np.isin(tags, np.asarray(emb.tags)[emb.seen]).sum())
+        res = metrics.evaluate(emb.scores(emb.track_ids, tags), ds.labels(emb.track_ids, tags), 0, ev["ks"],
+                               ev["bootstrap"], seed, **metric_backend(ev))["AUC"]
+        rows.append({"model": model, "train_setting": source_name, "test_setting": f"target-T group {group}",
+                     "task": "retrieval", "metric": "AUC-l", "labels": f"{seen} of {len(tags)} seen",
+                     **{k: res[k] for k in ("value", "ci_low", "ci_high", "n", "n_excluded")}})
+    return rows
+
+
+def concentration_rows(emb: Embeddings, model: str, source_name: str) -> list[dict]:
+    """How concentrated the tracks' top tags are (hubness): with ``k = max(1, min(5, tags // 4))``, the largest share
+    of tracks whose top ``k`` holds one tag (``labels``: that tag) and how many tags reach any track's top ``k``.
+    A model that answers every track with the same tags has a share near 1."""
+    tags = [t for t, ok in zip(emb.tags, emb.scorable) if ok]
+    if len(tags) < 2:
+        return []
+    k = max(1, min(5, len(tags) // 4))
+    scores = emb.scores(emb.track_ids, tags)
+    top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+    counts = np.bincount(top.ravel(), minlength=len(tags))
+    common = {"model": model, "train_setting": source_name, "test_setting": "target-T", "task": "concentration"}
+    return [{**common, "metric": f"largest share of tracks with one tag in their top {k}",
+             "value": float(counts.max() / len(top)), "labels": tags[int(counts.argmax())], "n": len(top)},
+            {**common, "metric": f"tags in any track's top {k}", "value": int((counts > 0).sum()), "n": len(tags)}]
 
 
 def model_label(name: str, kind: str | None = None) -> str:
@@ -354,21 +399,23 @@ def transfer_models(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, para
     """
     rows, embedded, skipped = [], {}, {}
     source_name = src["run"]["name"]
-    for name in params["transfer"]["models"]:
+    runs = [(name, adapt) for name in params["transfer"]["models"] for adapt in params["transfer"]["adapt"]]
+    for name, adapt in runs:
+        key = name if adapt == "none" else f"{name}+{adapt}"
         try:
             emb = embed_target(run_dir, src, ds, name, params["train"]["device"], params["run"]["progress"],
-                               params.get("sideinfo"), params)
+                               params.get("sideinfo"), params, adapt)
             model_rows = evaluate_transfer(emb, ds, params["evaluate"], source_name, params["run"]["seed"])
             if emb.meta.get("backbone"):  # the target is (or overlaps) the corpus the backbone was trained on
                 model_rows += leakage.warning_rows(params, emb.meta["backbone"],
                                                    model_label(name, emb.meta["sideinfo"]), source_name)
         except Exception as exc:  # one model's failure must not lose the others' rows: it is reported
-            skipped[name] = failure(exc)
-            rows.append(skipped_row(name, source_name, skipped[name]))
+            skipped[key] = failure(exc)
+            rows.append(skipped_row(key, source_name, skipped[key]))
             continue
         if save_to is not None:
-            emb.save(RunLayout.at(save_to).embeddings(f"transfer-{name}"))
-        embedded[name] = emb
+            emb.save(RunLayout.at(save_to).embeddings(f"transfer-{key}"))
+        embedded[key] = emb
         rows += model_rows
     if params["evaluate"]["source_conse"]["sideinfo"]:
         rows += source_peer_rows(run_dir, src, ds, params)

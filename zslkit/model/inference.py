@@ -95,6 +95,53 @@ def segments(mel: np.ndarray, length: int) -> np.ndarray:
 
 
 @torch.no_grad()
+def adapt_batch_norm(encoder: torch.nn.Module, store: MelStore, track_ids: Sequence[str], mean: float,
+                     std: float, segment_frames: int, batch_segments: int = 512,
+                     device: str | torch.device = "cpu") -> int:
+    """AdaBN (Li et al., 2016): every batch-norm layer's running mean and variance re-estimated on the segments of
+    ``track_ids``, the learnt weights kept; the encoder is left in eval mode.
+
+    The statistics are the plain average over batches of up to ``batch_segments`` segments (``momentum=None``),
+    so they do not depend on the order of the tracks beyond the batching. Arguments as
+    :func:`track_embeddings`.
+
+    Returns
+    -------
+    n_layers : int
+        Batch-norm layers adapted (0: the encoder has none, and nothing changed).
+    """
+    norms = [m for m in encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return 0
+    momentum = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    encoder.eval()
+    for m in norms:
+        m.train()
+    pending: list[np.ndarray] = []
+    used = 0
+    try:
+        with torch.no_grad():
+            for i, t in enumerate(track_ids):
+                pending.append(segments(store[t], segment_frames))
+                if sum(len(p) for p in pending) >= batch_segments or i == len(track_ids) - 1:
+                    batch = np.concatenate(pending)
+                    if len(batch) > 1:  # batch norm needs two samples for a variance
+                        encoder(standardise(torch.from_numpy(batch).to(device), mean, std))
+                        used += len(batch)
+                    pending.clear()
+    finally:
+        for m, mom in zip(norms, momentum):
+            m.momentum = mom
+        encoder.eval()
+    if not used:
+        raise ParamError(f"transfer.adapt: adabn needs at least two segments to estimate batch statistics; "
+                         f"{len(track_ids)} track(s) gave fewer")
+    return len(norms)
+
+
 def track_embeddings(encoder: torch.nn.Module, store: MelStore, track_ids: Sequence[str], mean: float,
                      std: float, segment_frames: int, batch_segments: int = 512,
                      normalize_segments: bool = False, device: str | torch.device = "cpu",

@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from .. import config
+from ..data.datasets.realmusic import missing_packages
 from ..errors import RunError
 from ..io import write_json, write_text
 from ..layout import RunLayout
@@ -145,9 +146,35 @@ def run(params_path: str | os.PathLike, start: str | None = None, only: Sequence
     write_run_files(layout, params, params_path, stages, [p.name for p in chosen], done)
     try:
         execute(chosen, layout, params, params_path, root, stages, done, log)
+        last = PIPELINES["run"][-1]
+        if pipeline == "run" and params["run"].get("real_check") and last in [p.name[:2] for p in chosen]:
+            real_check(layout, params, root, log)
     finally:
         write_index(layout.root)
     return layout.root
+
+
+def real_check(layout: RunLayout, params: Mapping[str, Any], root: Path, log=print) -> Path | None:
+    """The real-recordings check of a finished run: its models applied to the target of ``run.real_check``
+    (a transfer: the target's notebook 01, then 07) into ``<run>/real/``, with the run's mel settings.
+
+    A ``realmusic`` target none of whose packages is installed is not an error: ``<run>/real/skipped.json`` says
+    why (the report page repeats it) and None is returned."""
+    check = Path(params["run"]["real_check"])
+    target = resolve_params(check, root)
+    out = RunLayout.at(layout.real_check)
+    why = missing_packages(target["data"]["realmusic"]) if target["data"]["source"] == "realmusic" else None
+    if why:
+        out.root.mkdir(parents=True, exist_ok=True)
+        write_json(out.root / "skipped.json", {"reason": why, "params": str(check)})
+        log(f"[zslkit] real-recordings check skipped: {why}")
+        return None
+    (out.root / "skipped.json").unlink(missing_ok=True)
+    log(f"[zslkit] real-recordings check: the run's models on {check} into {out.root}")
+    overrides = {"transfer": {"source": str(layout.root.resolve())},
+                 "audio": {k: params["audio"][k] for k in config.keys("audio", recorded_in="mels")},
+                 "run": {"reports_dir": str(layout.root), "name": layout.real_check.name}}
+    return run(check, force=True, root=root, log=log, overrides=overrides, pipeline="transfer")
 
 
 def resolve_params(params_path: str | os.PathLike, root: Path,

@@ -42,6 +42,7 @@ from ..io import write_text
 from ..layout import DatasetLayout, RunLayout
 from ..plan import SHIFT_PARTS, SOURCE_PEER, shift_setting_name
 from ..registry import HEADS, SIDEINFO
+from .real_check import real_check_lines
 from .style import format_p, parse, swatch
 
 CDN_SCRIPT = re.compile(r"<script[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", re.I)
@@ -578,7 +579,7 @@ def write_index(folder: str | Path) -> Path:
     if run.results.is_file():
         results = pd.read_csv(run.results, dtype={"stage": str})
         n_rows = len(results)
-        said = verdict(results, params)
+        said = verdict(results, params) + real_check_lines(folder)
         notes = adaptations(results, params)
         if notes:
             adapted = ("<h2>Adapted to the data</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes)

@@ -1,0 +1,155 @@
+"""The real-recordings importer (zslkit/data/datasets/realmusic.py) on a constructed package tree, AdaBN, and the
+transfer's seen / group / concentration rows."""
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from zslkit import DataError, ParamError
+from zslkit.data.datasets.realmusic import PACKAGES, import_realmusic, missing_packages, vorbis_comments, windows
+from zslkit.evaluate.embeddings import Embeddings
+from zslkit.model.inference import adapt_batch_norm, segments, standardise
+from zslkit.transfer import concentration_rows
+
+SR = 22050
+ALL = list(PACKAGES)
+
+
+def ogg(path, seconds, genre=None, amp=0.1, seed=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    y = (np.random.default_rng(seed).standard_normal(int(seconds * SR)) * amp).astype(np.float32)
+    with sf.SoundFile(str(path), "w", SR, 1, format="OGG", subtype="VORBIS") as f:
+        if genre:
+            f.genre = genre
+        f.write(y)
+
+
+@pytest.fixture(scope="module")
+def share(tmp_path_factory):
+    """Two Wesnoth-like tracks (one with a genre that proves nothing), a Muldjord song with its readme, a Sectoid
+    song without one, and a Sectoid song whose guitar is silent."""
+    root = tmp_path_factory.mktemp("share")
+    music = root / PACKAGES["wesnoth-1.16-music"].folder
+    ogg(music / "hymn.ogg", 30, "Romantic Classical")
+    ogg(music / "menu.ogg", 30, "Game")
+    mul = root / PACKAGES["fretsonfire-songs-muldjord"].folder / "chaos_god"
+    ogg(mul / "guitar.ogg", 30, seed=1)
+    ogg(mul / "song.ogg", 30, seed=2)
+    (mul / "readme.txt").write_text("This song was composed by El Senator of the danish Metal Band Muldjord.")
+    sec = root / PACKAGES["fretsonfire-songs-sectoid"].folder
+    ogg(sec / "Feelings" / "guitar.ogg", 30, seed=3)
+    ogg(sec / "Feelings" / "song.ogg", 30, seed=4)
+    ogg(sec / "Quiet" / "guitar.ogg", 30, amp=1e-4, seed=5)
+    ogg(sec / "Quiet" / "song.ogg", 30, seed=6)
+    return root
+
+
+@pytest.fixture(scope="module")
+def built(share, tmp_path_factory):
+    out = tmp_path_factory.mktemp("rm") / "realmusic"
+    return out, *import_realmusic(out, ALL, share, clips_per_track=2, clip_seconds=4.0)
+
+
+def positives(ds):
+    m = ds.annotations.toarray().astype(bool)
+    return {t: set(ds.tracks.track_id[m[:, j]]) for j, t in enumerate(ds.tags.tag)}
+
+
+def test_vorbis_comments_reads_the_genre_and_refuses_a_file_without_a_header(share, tmp_path):
+    path = share / PACKAGES["wesnoth-1.16-music"].folder / "hymn.ogg"
+    assert vorbis_comments(path)["GENRE"] == "Romantic Classical"
+    sf.write(tmp_path / "x.wav", np.zeros(100, np.float32), SR)
+    with pytest.raises(DataError, match="x.wav: no Vorbis comment header"):
+        vorbis_comments(tmp_path / "x.wav")
+
+
+def test_windows_spread_over_the_middle_and_fit_the_track():
+    assert windows(100.0, 3, 10.0) == [10.0, 45.0, 80.0]
+    assert windows(9.0, 3, 10.0) == []
+    starts = windows(30.0, 5, 10.0)        # room for two windows that do not overlap in 3..27 s
+    assert starts == [3.0, 17.0]
+
+
+def test_tags_are_only_what_the_packages_prove(built):
+    out, ds, report = built
+    assert dict(zip(ds.tags.tag, ds.tags.group)) == {"romantic": "era", "plucked": "excitation", "strings": "family",
+                                                     "guitar": "instrument", "classical": "style", "metal": "style"}
+    pos = positives(ds)
+    wes = {t for t in ds.tracks.track_id if t.startswith("wesnoth")}
+    assert pos["classical"] == pos["romantic"] == wes and len(wes) == 2      # hymn only: menu's genre proves nothing
+    assert all(t.startswith("fretsonfire-songs-muldjord") for t in pos["metal"])   # its readme says so
+    stems = dict(zip(ds.tracks.track_id, ds.tracks.stem))
+    assert {stems[t] for t in pos["guitar"]} == {"guitar", "mix"}
+    assert pos["guitar"] == pos["strings"] == pos["plucked"]
+    band = [t for t, s in stems.items() if s == "band without guitar"]
+    assert band and not any(t in pos["guitar"] for t in band)
+    left = {r["track_id"]: r["issue"] for r in report["left_out"]}
+    assert left["wesnoth-1.16-music/menu.ogg"] == "its GENRE field (Game) proves no tag"
+    assert any("Quiet" in t.lower() or "quiet" in t for t in left) and not any("quiet" in t for t in stems)
+    prov = pd.read_csv(out / "provenance.csv")
+    m = ds.annotations.toarray()
+    assert len(prov) == int(m.sum())                      # every positive has its evidence, nothing else
+    assert prov[prov.tag == "metal"].evidence.str.contains("readme.txt says 'metal band'").all()
+    assert set(pd.read_csv(out / "knowledge.csv").tag) == {"guitar", "strings", "plucked"}
+
+
+def test_the_mix_is_the_guitar_and_the_band_together(built, share):
+    out, ds, _ = built
+    row = ds.tracks[(ds.tracks.stem == "mix") & ds.tracks.package.str.endswith("muldjord")].iloc[0]
+    mix, sr = sf.read(out / row.path)
+    song = share / PACKAGES["fretsonfire-songs-muldjord"].folder / "chaos_god"
+    g, _ = sf.read(song / "guitar.ogg", start=int(row.taken_at * SR), frames=len(mix))
+    b, _ = sf.read(song / "song.ogg", start=int(row.taken_at * SR), frames=len(mix))
+    assert sr == SR and np.abs(mix - (g + b)).max() < 2e-3   # 16-bit PCM of the sum
+
+
+def test_missing_and_unknown_packages_are_said(share, tmp_path):
+    p = {"packages": ALL, "share_root": str(tmp_path)}
+    assert "none of wesnoth-1.16-music" in missing_packages(p) and "make realmusic" in missing_packages(p)
+    assert missing_packages({**p, "share_root": str(share)}) is None
+    with pytest.raises(DataError, match="make realmusic"):
+        import_realmusic(tmp_path / "x", ALL, tmp_path, 2, 4.0)
+    with pytest.raises(ParamError, match="unknown package 'sonic-pi'"):
+        import_realmusic(tmp_path / "x", ["sonic-pi"], share, 2, 4.0)
+    _, report = import_realmusic(tmp_path / "y", ["wesnoth-1.16-music", "fretsonfire-songs-sectoid"],
+                                 share, 1, 4.0)
+    assert set(report["clips"]) == {"wesnoth-1.16-music", "fretsonfire-songs-sectoid"}
+
+
+class _Tiny(torch.nn.Module):
+    def __init__(self, frames, mels):
+        super().__init__()
+        self.norm = torch.nn.BatchNorm1d(frames * mels)
+
+    def forward(self, x):
+        return self.norm(x.flatten(1))
+
+
+def test_adabn_sets_the_running_statistics_to_the_targets_and_keeps_the_weights():
+    rng = np.random.default_rng(0)
+    store = {f"t{i}": (rng.standard_normal((12, 3)) * 2 + 5).astype(np.float32) for i in range(5)}
+    enc = _Tiny(4, 3)
+    with torch.no_grad():
+        enc.norm.weight.fill_(2.0)
+    assert adapt_batch_norm(enc, store, list(store), 1.0, 2.0, 4, batch_segments=1000) == 1
+    x = standardise(torch.from_numpy(np.concatenate([segments(store[t], 4) for t in store])), 1.0, 2.0).flatten(1)
+    assert torch.allclose(enc.norm.running_mean, x.mean(0), atol=1e-5)
+    assert torch.allclose(enc.norm.running_var, x.var(0, unbiased=True), atol=1e-4)
+    assert not enc.training and enc.norm.momentum == 0.1 and (enc.norm.weight == 2.0).all()
+    assert adapt_batch_norm(torch.nn.Linear(2, 2), store, list(store), 0.0, 1.0, 4) == 0
+    with pytest.raises(ParamError, match="adabn needs at least two segments"):
+        adapt_batch_norm(_Tiny(12, 3), {"a": store["t0"]}, ["a"], 0.0, 1.0, 12)
+
+
+def test_concentration_names_the_tag_that_tops_every_track():
+    tags = [f"tag{i}" for i in range(8)]
+    tag_emb = np.eye(8, dtype=np.float32)
+    tracks = np.full((6, 8), 0.1, np.float32)
+    tracks[:, 3] = 1.0                      # tag3 first for every track
+    tracks[np.arange(6), np.arange(6) % 2 + 5] = 0.5   # then tag5 or tag6
+    emb = Embeddings([f"t{i}" for i in range(6)], tracks, tags, tag_emb, np.zeros(8, bool), tag_emb, {})
+    rows = {r["metric"]: r for r in concentration_rows(emb, "m", "src")}
+    top = rows["largest share of tracks with one tag in their top 2"]
+    assert top["value"] == 1.0 and top["labels"] == "tag3" and top["n"] == 6
+    assert rows["tags in any track's top 2"]["value"] == 3
