@@ -25,11 +25,9 @@ def ogg(path, seconds, genre=None, amp=0.1, seed=0):
         f.write(y)
 
 
-@pytest.fixture(scope="module")
-def share(tmp_path_factory):
+def make_share(root):
     """Two Wesnoth-like tracks (one with a genre that proves nothing), a Muldjord song with its readme, a Sectoid
-    song without one, and a Sectoid song whose guitar is silent."""
-    root = tmp_path_factory.mktemp("share")
+    song without one, and a Sectoid song whose guitar is silent, under ``root`` as Debian lays them out."""
     music = root / PACKAGES["wesnoth-1.16-music"].folder
     ogg(music / "hymn.ogg", 30, "Romantic Classical")
     ogg(music / "menu.ogg", 30, "Game")
@@ -43,6 +41,11 @@ def share(tmp_path_factory):
     ogg(sec / "Quiet" / "guitar.ogg", 30, amp=1e-4, seed=5)
     ogg(sec / "Quiet" / "song.ogg", 30, seed=6)
     return root
+
+
+@pytest.fixture(scope="module")
+def share(tmp_path_factory):
+    return make_share(tmp_path_factory.mktemp("share"))
 
 
 @pytest.fixture(scope="module")
@@ -153,3 +156,18 @@ def test_concentration_names_the_tag_that_tops_every_track():
     top = rows["largest share of tracks with one tag in their top 2"]
     assert top["value"] == 1.0 and top["labels"] == "tag3" and top["n"] == 6
     assert rows["tags in any track's top 2"]["value"] == 3
+
+
+def test_auc_interval_over_tracks_brackets_the_auc_and_is_nan_without_resamples():
+    from zslkit.evaluate.metrics import auc_ci_over_tracks, per_item
+    rng = np.random.default_rng(1)
+    labels = rng.random((80, 1)) < 0.4
+    scores = 2 * labels + rng.standard_normal((80, 1))    # one tag, AUC well above 0.5
+    auc = float(per_item(scores, labels, 0)["AUC"][0])
+    lo, hi = auc_ci_over_tracks(scores, labels, 500, 0)
+    assert 0.5 < lo < auc < hi <= 1.0
+    assert np.isnan(auc_ci_over_tracks(scores, labels, 0, 0)[0])
+    perfect = auc_ci_over_tracks(labels.astype(float), labels, 200, 0)
+    assert perfect == (1.0, 1.0)
+    ties = auc_ci_over_tracks(np.zeros((80, 1)), labels, 200, 0)   # every score tied: AUC 0.5 exactly
+    assert ties == (0.5, 0.5)

@@ -437,6 +437,55 @@ def test_transfer_to_a_folder_dataset_with_other_tags(smoke_run):
     assert emb.is_file()
 
 
+def test_the_real_check_scores_a_run_on_real_recordings_or_says_why_it_skipped(smoke_run, tmp_path):
+    import shutil
+
+    from test_realmusic import make_share
+
+    from zslkit.layout import RunLayout
+    from zslkit.run.report import read_results
+    from zslkit.show.report_page import write_index
+    _, _, smoke = smoke_run
+    source = tmp_path / "reports" / "smoke"
+    shutil.copytree(smoke, source)
+    share = make_share(tmp_path / "share")
+
+    def check(share_root):
+        P = {"run": {"name": "realmusic", "data_dir": str(tmp_path / "data"), "progress": False},
+             "data": {"source": "realmusic", "name": "realmusic",
+                      "realmusic": {"share_root": str(share_root), "clips_per_track": 1, "clip_seconds": 4.0}},
+             "evaluate": {"bootstrap": 50, "permutations": 100},
+             "transfer": {"models": ["joint", "joint-random"], "adapt": ["none", "adabn"]}}
+        path = tmp_path / "real.yaml"
+        path.write_text(yaml.safe_dump(P))
+        params = yaml.safe_load((source / "params.yaml").read_text())
+        params["run"]["real_check"] = str(path)
+        return runner.real_check(RunLayout.at(source), params, ROOT, log=lambda *a: None)
+
+    assert check(share) == source / "real"
+    r = read_results(source / "real")
+    t = r[r.stage == "07_transfer"]
+    scored = {"transfer joint (glove)", "transfer joint-random (random)"}
+    assert scored <= set(t.model)
+    if yaml.safe_load((source / "params.yaml").read_text())["model"]["encoder"] == "paper_bn":
+        assert {m + " + adabn" for m in scored} <= set(t.model)
+    else:  # no batch norm to adapt: said, not scored as if adapted
+        skipped = t[t.metric == "skipped"]
+        assert set(skipped.model) == {"transfer joint+adabn", "transfer joint-random+adabn"}
+        assert skipped.test_setting.str.contains("adabn needs batch norm").all()
+    groups = set(t.test_setting[t.test_setting.str.startswith("target-T group ", na=False)])
+    assert {"target-T group instrument", "target-T group style", "target-T group era"} <= groups
+    conc = t[t.task == "concentration"]
+    assert len(conc) == 2 * len(set(conc.model)) and conc.value.between(0, 6).all()
+    page = write_index(source).read_text()
+    assert "On real recordings (7 clips), transfer joint (glove): seen tags" in page   # 1 + 3 + 3 (one silent)
+    assert "random control (seen, instrument, unseen)" in page
+    # without the packages: no error, the page says the check was skipped and why
+    assert check(tmp_path / "no-share") is None
+    page = write_index(source).read_text()
+    assert "On real recordings: not checked: none of wesnoth-1.16-music" in page
+
+
 def test_tag_files_from_the_command_line(smoke_run, capsys):
     tmp, _, source = smoke_run
     audio = tmp / "to_tag"

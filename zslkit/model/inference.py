@@ -123,15 +123,14 @@ def adapt_batch_norm(encoder: torch.nn.Module, store: MelStore, track_ids: Seque
     pending: list[np.ndarray] = []
     used = 0
     try:
-        with torch.no_grad():
-            for i, t in enumerate(track_ids):
-                pending.append(segments(store[t], segment_frames))
-                if sum(len(p) for p in pending) >= batch_segments or i == len(track_ids) - 1:
-                    batch = np.concatenate(pending)
-                    if len(batch) > 1:  # batch norm needs two samples for a variance
-                        encoder(standardise(torch.from_numpy(batch).to(device), mean, std))
-                        used += len(batch)
-                    pending.clear()
+        for i, t in enumerate(track_ids):
+            pending.append(segments(store[t], segment_frames))
+            if sum(len(p) for p in pending) >= batch_segments or i == len(track_ids) - 1:
+                batch = np.concatenate(pending)
+                if len(batch) > 1:  # batch norm needs two samples for a variance
+                    encoder(standardise(torch.from_numpy(batch).to(device), mean, std))
+                    used += len(batch)
+                pending.clear()
     finally:
         for m, mom in zip(norms, momentum):
             m.momentum = mom
@@ -142,6 +141,7 @@ def adapt_batch_norm(encoder: torch.nn.Module, store: MelStore, track_ids: Seque
     return len(norms)
 
 
+@torch.no_grad()
 def track_embeddings(encoder: torch.nn.Module, store: MelStore, track_ids: Sequence[str], mean: float,
                      std: float, segment_frames: int, batch_segments: int = 512,
                      normalize_segments: bool = False, device: str | torch.device = "cpu",

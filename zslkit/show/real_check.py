@@ -4,6 +4,7 @@ by ``run.real_check``; :func:`zslkit.run.runner.real_check`), in one line per mo
 - :func:`real_check_table` condenses the check's ``results.csv`` (stage ``07_transfer``): per model, AUC-l on the
   tags the run saw, on the instrument tags, on the tags it never saw (with the permutation test's p), each tag
   group's AUC-l, and how concentrated the clips' top tags are.
+- :func:`real_check_shown` is that table as the page shows it (AUC-l with its interval, per model).
 - :func:`real_check_lines` says it in words for the verdict: each model against the random control's draws, and
   the tag groups whose interval holds 0.5 named as at chance, never averaged away.
 """
@@ -31,7 +32,8 @@ def real_check_table(results: pd.DataFrame) -> pd.DataFrame:
     (AUC-l; NaN where the check has no such tags), ``top share`` and ``top tag`` (the largest share of clips
     with one tag in their top k), then one column per tag group (``group <name>``, AUC-l) and, for each AUC-l,
     its 95 % interval as ``<column> ci`` (a ``(low, high)`` tuple)."""
-    rows = results[(results.stage.astype(str) == "07_transfer") & results.model.astype(str).str.startswith("transfer")]
+    rows = results[(results.stage.astype(str) == "07_transfer") & results.model.astype(str).str.startswith("transfer")
+                   & (results.metric != "skipped")]
     out = []
     for model, m in rows.groupby("model", sort=False):
         rec: dict = {"model": model}
@@ -52,8 +54,34 @@ def real_check_table(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def real_check_shown(folder: str | Path) -> pd.DataFrame:
+    """The check's table (:func:`real_check_table`) of the run at ``folder`` as text, each AUC-l with its 95 %
+    interval; empty when the run has no scored check."""
+    real = RunLayout.at(RunLayout.at(folder).real_check)
+    if not real.results.is_file():
+        return pd.DataFrame()
+    table = real_check_table(pd.read_csv(real.results, dtype={"stage": str}))
+    if table.empty:
+        return table
+    out = pd.DataFrame({"model": table.model})
+    for c in [c for c in table.columns if c not in ("model", "unseen p", "top share", "top tag")
+              and not c.endswith(" ci")]:
+        out[c.replace("group ", "group: ") if c.startswith("group ") else f"{c} tags AUC-l"] = [
+            "" if pd.isna(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, (lo, hi) in
+            zip(table[c], table[f"{c} ci"].map(lambda x: x if isinstance(x, tuple) else (np.nan, np.nan)))]
+    out["unseen p"] = table["unseen p"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    out["top tag (share of clips)"] = [f"{t} ({v:.0%})" if t else "" for t, v in zip(table["top tag"],
+                                                                                      table["top share"])]
+    return out
+
+
 def _is_control(model: str) -> bool:
     return "(random" in model
+
+
+def _adaptation(model: str) -> str:
+    """What a transferred model's label says was adapted (``" + adabn"``), or ``""``."""
+    return model.partition(" + ")[2]
 
 
 def _fmt(v: float) -> str:
@@ -81,9 +109,10 @@ def real_check_lines(folder: str | Path) -> list[str]:
         parts = [f"seen tags AUC-l {_fmt(rec['seen'])}", f"instrument tags {_fmt(rec['instrument'])}",
                  f"unseen tags {_fmt(rec['unseen'])}"
                  + (f" (p = {rec['unseen p']:.3f})" if not pd.isna(rec["unseen p"]) else "")]
-        if len(controls):
-            parts.append("random control " + " / ".join(
-                f"{_fmt(c['seen'])}, {_fmt(c['instrument'])}, {_fmt(c['unseen'])}" for _, c in controls.iterrows()))
+        same = controls[controls.model.map(_adaptation) == _adaptation(rec["model"])]
+        if len(same):
+            parts.append("random control (seen, instrument, unseen) " + " / ".join(
+                f"{_fmt(c['seen'])}, {_fmt(c['instrument'])}, {_fmt(c['unseen'])}" for _, c in same.iterrows()))
         if not pd.isna(rec["top share"]):
             parts.append(f"'{rec['top tag']}' is in the top tags of {rec['top share']:.0%} of the clips")
         chance = [k[len("group "):] for k in rec if k.startswith("group ") and not k.endswith(" ci")
@@ -96,8 +125,8 @@ def real_check_lines(folder: str | Path) -> list[str]:
 
 
 def _holds_half(table: pd.DataFrame, model: str, column: str) -> bool:
-    low, high = table.loc[table.model == model, f"{column} ci"].iloc[0]
-    return bool(pd.isna(low) or low <= 0.5 <= high)
+    ci = table.loc[table.model == model, f"{column} ci"].iloc[0]
+    return not isinstance(ci, tuple) or bool(pd.isna(ci[0]) or ci[0] <= 0.5 <= ci[1])
 
 
 def _clips(results: pd.DataFrame) -> int:

@@ -42,7 +42,7 @@ from ..io import write_text
 from ..layout import DatasetLayout, RunLayout
 from ..plan import SHIFT_PARTS, SOURCE_PEER, shift_setting_name
 from ..registry import HEADS, SIDEINFO
-from .real_check import real_check_lines
+from .real_check import real_check_lines, real_check_shown
 from .style import format_p, parse, swatch
 
 CDN_SCRIPT = re.compile(r"<script[^>]*\bsrc=[\"']https?://[^>]*>\s*</script>", re.I)
@@ -597,6 +597,13 @@ def write_index(folder: str | Path) -> Path:
                       "paired by tag for AUC-l (docs/evaluation.md, \"The shift\").</p>"
                       f"<div class='scroll'>{table_html(shift)}</div>")
         table += leakage_html(results)
+    real = real_check_shown(folder)
+    if len(real):
+        table += ("<h3>On real recordings</h3><p>The run's models on recorded music whose tags its packages prove "
+                  "(run.real_check; docs/transfer.md, \"Real recordings\"): AUC-l on the tags the run saw, on the "
+                  "instrument tags, on the tags it never saw, and by tag group; a group whose interval holds 0.5 is "
+                  "at chance. <a href='real/index.html'>The check's own page</a>.</p>"
+                  f"<div class='scroll'>{table_html(real)}</div>")
     verdict_html = ("<div class='verdict'><h2>Verdict</h2><ul>" + "".join(f"<li>{linked(v)}</li>" for v in said)
                     + "</ul><p><small>Transfers: the permutation test rejects (p &lt; 0.05) and the AUC-l "
                       "interval lies above every draw of the random control; weakly: one of the two; the "
