@@ -171,3 +171,66 @@ def test_auc_interval_over_tracks_brackets_the_auc_and_is_nan_without_resamples(
     assert perfect == (1.0, 1.0)
     ties = auc_ci_over_tracks(np.zeros((80, 1)), labels, 200, 0)   # every score tied: AUC 0.5 exactly
     assert ties == (0.5, 0.5)
+
+
+# ----------------------------------------------------------------------------- train.adapt: CORAL on real audio
+
+def test_coral_loss_known_answers():
+    from zslkit.model.adapt import coral_loss
+    x = torch.randn(64, 5, generator=torch.Generator().manual_seed(0))
+    assert coral_loss(x, x).item() == 0.0
+    c = torch.cov(x.T)
+    expected = (9 * (c ** 2).sum() / (4 * 25)).item()     # doubling the features quadruples the covariance
+    assert coral_loss(x, 2 * x).item() == pytest.approx(expected, rel=1e-5)
+    assert coral_loss(x, x + 3.0).item() == pytest.approx(0.0, abs=1e-6)   # a shift of the mean costs nothing
+
+
+def test_real_audio_crops_are_seeded_and_leave_batch_norm_statistics_alone():
+    from zslkit.model.adapt import RealAudio
+    rng = np.random.default_rng(0)
+    store = {f"r{i}": rng.standard_normal((n, 3)).astype(np.float32) for i, n in enumerate((20, 3, 9))}
+
+    class Store(dict):
+        track_ids = property(lambda self: list(self))
+
+    real = RealAudio(Store(store), 8, 6, seed=1, rank=0, weight=0.5)
+    a, b = real.batch_at(7), real.batch_at(7)
+    assert a.shape == (6, 8, 3) and np.array_equal(a, b) and not np.array_equal(a, real.batch_at(8))
+    enc = _Tiny(8, 3)
+    enc.train()
+    before = enc.norm.running_mean.clone(), enc.norm.running_var.clone()
+    x = torch.randn(6, 8, 3)
+    loss = real.loss(enc, x, torch.from_numpy(a))
+    assert loss.item() > 0 and loss.requires_grad
+    assert torch.equal(enc.norm.running_mean, before[0]) and torch.equal(enc.norm.running_var, before[1])
+    with pytest.raises(DataError, match="needs at least two"):
+        RealAudio(Store({"r0": store["r0"]}), 8, 6, 1, 0, 1.0)
+
+
+def test_training_with_coral_reads_stage_01s_unlabelled_mels_and_changes_only_the_training_loss(tmp_path):
+    import shutil
+
+    from conftest import synthetic_trainer, synthetic_training
+    syn = synthetic_training(tmp_path, max_epochs=2)
+    ds, split, P = syn
+    with pytest.raises(ParamError, match="set data.unlabelled"):
+        synthetic_trainer(syn, tmp_path / "no", adapt="coral")
+    P = {**P, "data": {**P["data"], "unlabelled": ["supertux-data"]}}
+    with pytest.raises(DataError, match="unlabelled/mels not found"):
+        synthetic_trainer((ds, split, P), tmp_path / "no", adapt="coral")
+    shutil.copytree(ds.root / "mels", tmp_path / "data" / "unlabelled" / "mels")
+    plain = synthetic_trainer((ds, split, P), tmp_path / "plain").fit(progress=False)
+    coral = synthetic_trainer((ds, split, P), tmp_path / "coral", adapt="coral", adapt_weight=50.0)
+    curves = coral.fit(progress=False)
+    assert coral.real is not None and np.isfinite(curves.valid_loss).all()
+    assert not np.allclose(curves.train_loss, plain.train_loss)
+    # validation is the task loss alone: the same model scored without the real crops
+    coral.net.eval()
+    batch = next(iter(coral._loader(coral.valid_src)))
+    assert coral.loss(batch).item() == coral._task_loss(coral.net, *_prepared(coral, batch)).item()
+
+
+def _prepared(trainer, batch):
+    from zslkit.model.inference import standardise
+    x, pos, neg, positives = batch
+    return standardise(x, trainer.mean, trainer.std), pos, neg, positives

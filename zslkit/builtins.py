@@ -163,8 +163,8 @@ DATASETS.register("realmusic", "zslkit.data.datasets.realmusic:importer",
                   doc="real recordings from Debian packages, tagged with what the packages prove (make realmusic)",
                   params={
     "packages": Field("list", ["wesnoth-1.16-music", "fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid"],
-                      "the packages read (zslkit/data/datasets/realmusic.py PACKAGES); missing ones are said",
-                      item="str"),
+                      "the packages read (zslkit/data/datasets/realmusic.py PACKAGES; those that prove no tag give "
+                      "nothing here); missing ones are said", item="str"),
     "share_root": Field("path", "/usr/share/games", "where the packages put their files"),
     "clips_per_track": Field("int", 3, "windows taken from each track (fewer from a short one)", lo=1, hi=50),
     "clip_seconds": Field("float", 15.0, "length of each window", lo=3.0, hi=120.0),

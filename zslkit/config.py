@@ -65,6 +65,10 @@ BASE: dict[str, dict[str, Any]] = {
         "name": Field("str", "m21-demo", "dataset folder name under run.data_dir",
                       check=(lambda v: re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v) is not None,
                              "letters, digits, '_', '.', '-' only")),
+        "unlabelled": Field("list", [], "Debian packages of real music whose clips stage 01 prepares without labels "
+                            "for train.adapt (singularity-music, supertux-data, hedgewars-data, warzone2100-music; "
+                            "never a package of run.real_check's check set), into <data_dir>/unlabelled, cut as "
+                            "data.realmusic says", item="str"),
     },
     "audio": {
         "sample_rate": Field("int", 22050, "decode rate (paper: 22,050)", lo=8000, hi=96000, recorded_in="mels"),
@@ -193,6 +197,10 @@ BASE: dict[str, dict[str, Any]] = {
                                  lambda: f"kinds flagged as controls: {', '.join(SIDEINFO.names(control=True))}")),
         "seed": Field("int", None, "seed of initialisation and sampling; null = run.seed (sweeps vary "
                       "this, not run.seed, which also seeds the data build)", nullable=True, lo=0),
+        "adapt": Field("str", "none", "learning from real audio without labels (data.unlabelled): coral = the "
+                       "CORAL loss between the encoder's embeddings of each training batch and of as many real "
+                       "crops (docs/models.md); none = the training data only", choices=("none", "coral")),
+        "adapt_weight": Field("float", 1.0, "weight of train.adapt's loss beside the task loss", lo=0.0),
     },
     "embed": {
         "normalize_segments": Field("bool", False, "average L2-normalised segment embeddings "

@@ -42,6 +42,12 @@ class DatasetLayout:
         return cls(Path(params["run"]["data_dir"]) / params["data"]["name"])
 
     @classmethod
+    def unlabelled(cls, params: Mapping[str, Any]) -> "DatasetLayout":
+        """The real audio without labels that stage 01 prepares for ``train.adapt`` (``data.unlabelled``):
+        ``run.data_dir / unlabelled``."""
+        return cls(Path(params["run"]["data_dir"]) / "unlabelled")
+
+    @classmethod
     def at(cls, root: str | os.PathLike) -> "DatasetLayout":
         return cls(Path(root))
 

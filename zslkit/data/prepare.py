@@ -16,6 +16,7 @@ from ..layout import DatasetLayout
 from ..registry import DATASETS
 from . import audio, leakage, splits
 from .datasets import Dataset
+from .datasets.realmusic import import_unlabelled
 from .features import BackboneSpec, compute_features, is_frozen
 from .melstore import mel_statistics
 from .preprocess import preprocess
@@ -36,6 +37,40 @@ def prepare_dataset(params: Mapping[str, Any]) -> tuple[Dataset, dict[str, Any]]
     ds, report = entry.obj(DatasetLayout.from_params(params).root, data[entry.name], params["run"], data["name"])
     write_json(ds.root / "build_report.json", report)
     return ds, report
+
+
+def check_set_packages(params: Mapping[str, Any]) -> list[str]:
+    """The packages of the run's real-recordings check (``run.real_check``'s ``data.realmusic.packages``); empty
+    without a check or when its target is not ``realmusic``."""
+    path = params["run"].get("real_check")
+    if not path:
+        return []
+    target = config.resolve(config.load_yaml(path), root=config.project_root(), source=str(path))
+    return list(target["data"]["realmusic"]["packages"]) if target["data"]["source"] == "realmusic" else []
+
+
+def unlabelled_audio(params: Mapping[str, Any]) -> Dataset | None:
+    """Stage 01's real audio without labels for ``train.adapt``: the clips of ``data.unlabelled``'s packages
+    (cut as ``data.realmusic`` says) imported into :meth:`DatasetLayout.unlabelled` with their log-mels, computed with
+    the run's audio settings (resumable, as the dataset's). None when ``data.unlabelled`` is empty.
+
+    Raises
+    ------
+    ParamError
+        A package of the list is one of the real-recordings check's (the two stay package-disjoint), or unknown.
+    DataError
+        None of the packages is installed.
+    """
+    packages = list(params["data"]["unlabelled"])
+    if not packages:
+        return None
+    rm = params["data"]["realmusic"]
+    root = DatasetLayout.unlabelled(params).root
+    ds, report = import_unlabelled(root, packages, rm["share_root"], rm["clips_per_track"], rm["clip_seconds"],
+                                   exclude=check_set_packages(params), name=root.name)
+    write_json(ds.root / "build_report.json", report)
+    compute_mels(ds, params)
+    return Dataset.load(ds.root)
 
 
 #: lists of a build report that are not files of the dataset (m21's scores that music21 cannot parse)

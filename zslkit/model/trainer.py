@@ -40,10 +40,13 @@ from tqdm.auto import tqdm
 
 from .. import config
 from ..data.audio import PAPER_MEAN, PAPER_STD
+from ..data.melstore import MelStore
 from ..errors import DataError, ParamError, RunError
 from ..io import write_csv
+from ..layout import DatasetLayout
 from ..registry import ENCODERS
 from . import distributed
+from .adapt import RealAudio
 from .augment import Augmenter, Context
 from .checkpoints import build_model, save_checkpoint
 from .ema import WeightAverage
@@ -58,7 +61,8 @@ from .sampling import BatchSource, EpochKeys, pack_tracks, track_set
 FEED_KEYS = config.keys("train", neutral=True)
 #: train keys added after checkpoints began to carry a digest, with the value that means "not used": left out of
 #: the digest at that value, so a checkpoint made before the key existed still resumes
-UNSET_SINCE_DIGEST = {"precision": "fp32", "augment": [], "finetune": None, "ema": 0.0, "tag_dropout": 0.0}
+UNSET_SINCE_DIGEST = {"precision": "fp32", "augment": [], "finetune": None, "ema": 0.0, "tag_dropout": 0.0,
+                      "adapt": "none", "adapt_weight": 1.0}
 #: train keys that only a joint model reads: left out of the classifier's digest
 JOINT_ONLY = ("tag_dropout",)
 #: mixed into the seed of the tag branch's dropout masks, so they are not the augmentations' draws
@@ -158,6 +162,7 @@ class Trainer:
                       "bad_epochs": 0, "history": []}
         self.train_src, self.valid_src, self.feed = self._batch_sources(ds)
         self.augment = self._augmenter(ds, params)
+        self.real = self._real_audio(params)
         self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=train["precision"] == "bf16")
         self._loaders: dict = {}
         self._step = None  # the loss module, wrapped in DistributedDataParallel under torchrun
@@ -284,12 +289,38 @@ class Trainer:
         rate = (ds.meta.get("mel_spec") or {}).get("sample_rate") or params["audio"]["sample_rate"]
         return Augmenter(items, Context(self.device, self.mean, int(rate)), self.seed, self.dist.rank)
 
+    def _real_audio(self, params: Mapping[str, Any]) -> RealAudio | None:
+        """``train.adapt``'s unlabelled real audio (stage 01's ``<data_dir>/unlabelled`` mels); None without it."""
+        if self.p["adapt"] == "none":
+            return None
+        if self.features is not None:
+            raise ParamError(f"train.adapt: {self.p['adapt']} needs an encoder trained from the mels; "
+                             f"model.encoder {params['model']['encoder']!r} is a frozen backbone")
+        if not params["data"]["unlabelled"]:
+            raise ParamError(f"train.adapt: {self.p['adapt']} needs real audio without labels: set data.unlabelled "
+                             "(e.g. [singularity-music, supertux-data, hedgewars-data, warzone2100-music]) and rerun "
+                             "stage 01")
+        folder = DatasetLayout.unlabelled(params).mels
+        if not folder.is_dir():
+            raise DataError(f"train.adapt: {folder} not found: stage 01 prepares data.unlabelled's mels; rerun it")
+        return RealAudio(MelStore.from_dir(folder), self.segment, self.batch_size, self.seed, self.dist.rank,
+                         self.p["adapt_weight"])
+
     # -- one batch -----------------------------------------------------------------------------
     def loss(self, batch, net: torch.nn.Module | None = None) -> torch.Tensor:
-        """The summed loss of a batch (of this process's rows) under ``net`` (default: the model)."""
+        """The summed loss of a batch (of this process's rows) under ``net`` (default: the model); in training,
+        with ``train.adapt``'s loss on the real crops of this step added (:mod:`zslkit.model.adapt`)."""
         net = self.net if net is None else net
         x, pos, neg, positives = (t.to(self.device, non_blocking=True) for t in batch)
         x = standardise(x, self.mean, self.std)
+        task = self._task_loss(net, x, pos, neg, positives)
+        if self.real is None or not net.training:
+            return task
+        real = standardise(torch.from_numpy(self.real.batch_at(self.state["step"])).to(self.device), self.mean,
+                           self.std)
+        return task + self.real.loss(net.audio, x, real)
+
+    def _task_loss(self, net, x, pos, neg, positives) -> torch.Tensor:
         if self.kind == "classifier":
             bce = F.binary_cross_entropy_with_logits(net(x), positives.float(), reduction="none")
             return bce.mean(dim=1).sum()  # per segment: mean over tags; summed over the batch

@@ -69,7 +69,17 @@ PACKAGES: dict[str, Package] = {p.name: p for p in (
     Package("wesnoth-1.16-music", "wesnoth/1.16/data/core/music", "vorbis_genre"),
     Package("fretsonfire-songs-muldjord", "fretsonfire/data/songs/muldjord", "fof_stems", TEXT_TAGS),
     Package("fretsonfire-songs-sectoid", "fretsonfire/data/songs/sectoid", "fof_stems", TEXT_TAGS),
+    # game scores whose metadata proves no tag (GENRE "Soundtrack" or none): real audio without labels, for
+    # train.adapt (data.unlabelled); never the check set's packages
+    Package("singularity-music", "singularity/music", "plain", adapt_only=True),
+    Package("supertux-data", "supertux2/music", "plain", adapt_only=True),
+    Package("hedgewars-data", "hedgewars/Data/Music", "plain", adapt_only=True),
+    Package("warzone2100-music", "warzone2100/music", "plain", adapt_only=True),
 )}
+#: the packages of the check set and of the unlabelled pool (data.realmusic.packages, data.unlabelled defaults)
+CHECK_PACKAGES = [p.name for p in PACKAGES.values() if not p.adapt_only]
+UNLABELLED_PACKAGES = [p.name for p in PACKAGES.values() if p.adapt_only]
+AUDIO_SUFFIXES = (".ogg", ".opus")
 
 #: guitar windows quieter than this (RMS, dBFS) are left out: the guitar rests there
 SILENT_DB = -45.0
@@ -225,6 +235,58 @@ def missing_packages(p: Mapping[str, Any]) -> str | None:
             "where apt-get and root or password-less sudo are there)")
 
 
+def scan_plain(pkg: Package, folder: Path, found: Found, n: int, seconds: float) -> None:
+    """Every Ogg Vorbis or Opus file under ``folder``, without tags."""
+    for path in sorted(p for p in folder.rglob("*") if p.suffix in AUDIO_SUFFIXES and p.is_file()):
+        try:
+            duration = sf.info(str(path)).duration
+        except (RuntimeError, sf.LibsndfileError) as exc:
+            found.left_out.append({"track_id": f"{pkg.name}/{path.name}", "path": str(path),
+                                   "issue": f"cannot be read: {exc}"})
+            continue
+        rel = path.relative_to(folder).with_suffix("")
+        for start in windows(duration, n, seconds):
+            found.add(f"{pkg.name}/{rel}@{start:.0f}", str(path), start, seconds, [],
+                      {"package": pkg.name, "file": str(path.relative_to(folder)), "stem": "", "title": ""})
+
+
+def import_unlabelled(out_dir: str | Path, packages: list[str], share_root: str | Path, clips_per_track: int,
+                      clip_seconds: float, exclude: list[str] = (), name: str | None = None) -> tuple[Dataset, dict]:
+    """Clips of real music **without labels** from ``packages`` (any of :data:`PACKAGES`; tags they prove are
+    dropped), for learning from real audio (``train.adapt``). ``exclude``: packages that must not be among them
+    (the check set's), refused with :class:`ParamError` naming the package.
+
+    Returns the dataset (no tags) and a report as :func:`import_realmusic`'s.
+    """
+    clash = sorted(set(packages) & set(exclude))
+    if clash:
+        raise ParamError(f"data.unlabelled: {clash[0]!r} is also a package of the real-recordings check "
+                         "(run.real_check): the check must stay package-disjoint from what training hears")
+    out_dir, share_root = Path(out_dir), Path(share_root)
+    found, status = Found(), {}
+    for name_ in packages:
+        if name_ not in PACKAGES:
+            raise ParamError(f"data.unlabelled: unknown package {name_!r}; known: {', '.join(PACKAGES)}")
+        folder = share_root / PACKAGES[name_].folder
+        if not folder.is_dir():
+            status[name_] = f"missing: {folder} not found (sudo apt-get install {name_}, or make realmusic)"
+            continue
+        status[name_] = dpkg_version(name_) or "installed (no dpkg record)"
+        scan_plain(PACKAGES[name_], folder, found, clips_per_track, clip_seconds)
+    if not found.records:
+        raise DataError(f"data.unlabelled: no clip from {', '.join(packages)} under {share_root} "
+                        f"({'; '.join(f'{k}: {v}' for k, v in status.items())}); run `make realmusic`")
+    for r in found.records:
+        r.tags = []
+    meta = {"name": name or out_dir.name, "share_root": str(share_root), "packages": status,
+            "labels": "none: real audio for train.adapt"}
+    ds = assemble(out_dir, found.records, pd.DataFrame({"tag": [], "group": []}), meta, "unlabelled")
+    report = {"packages": status, "left_out": found.left_out,
+              "clips": pd.Series([r.meta["package"] for r in found.records]).value_counts().to_dict()}
+    write_json(out_dir / "packages.json", report)
+    return ds, report
+
+
 def import_realmusic(out_dir: str | Path, packages: list[str], share_root: str | Path, clips_per_track: int,
                      clip_seconds: float, sample_rate: int = 22050, knowledge: str = "relations",
                      name: str | None = None) -> tuple[Dataset, dict]:
@@ -258,7 +320,9 @@ def import_realmusic(out_dir: str | Path, packages: list[str], share_root: str |
             status[name_] = f"missing: {folder} not found (sudo apt-get install {name_}, or make realmusic)"
             continue
         status[name_] = dpkg_version(name_) or "installed (no dpkg record)"
-        if pkg.kind == "vorbis_genre":
+        if pkg.adapt_only:
+            status[name_] = "proves no tag: for data.unlabelled only"
+        elif pkg.kind == "vorbis_genre":
             scan_vorbis_genre(pkg, folder, found, clips_per_track, clip_seconds)
         else:
             scan_fof_stems(pkg, folder, found, clips_per_track, clip_seconds, out_dir, sample_rate)
