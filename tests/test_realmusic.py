@@ -220,7 +220,7 @@ def test_training_with_coral_reads_stage_01s_unlabelled_mels_and_changes_only_th
         synthetic_trainer((ds, split, P), tmp_path / "no", adapt="coral")
     shutil.copytree(ds.root / "mels", tmp_path / "data" / "unlabelled" / "mels")
     plain = synthetic_trainer((ds, split, P), tmp_path / "plain").fit(progress=False)
-    coral = synthetic_trainer((ds, split, P), tmp_path / "coral", adapt="coral", adapt_weight=50.0)
+    coral = synthetic_trainer((ds, split, P), tmp_path / "coral", adapt="coral")
     curves = coral.fit(progress=False)
     assert coral.real is not None and np.isfinite(curves.valid_loss).all()
     assert not np.allclose(curves.train_loss, plain.train_loss)

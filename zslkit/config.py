@@ -200,7 +200,8 @@ BASE: dict[str, dict[str, Any]] = {
         "adapt": Field("str", "none", "learning from real audio without labels (data.unlabelled): coral = the "
                        "CORAL loss between the encoder's embeddings of each training batch and of as many real "
                        "crops (docs/models.md); none = the training data only", choices=("none", "coral")),
-        "adapt_weight": Field("float", 1.0, "weight of train.adapt's loss beside the task loss", lo=0.0),
+        "adapt_weight": Field("float", 100.0, "weight of train.adapt's loss beside the task loss (the CORAL term "
+                              "is about 0.01 on the demo: 100 makes it a third of the task loss)", lo=0.0),
     },
     "embed": {
         "normalize_segments": Field("bool", False, "average L2-normalised segment embeddings "

@@ -62,7 +62,7 @@ FEED_KEYS = config.keys("train", neutral=True)
 #: train keys added after checkpoints began to carry a digest, with the value that means "not used": left out of
 #: the digest at that value, so a checkpoint made before the key existed still resumes
 UNSET_SINCE_DIGEST = {"precision": "fp32", "augment": [], "finetune": None, "ema": 0.0, "tag_dropout": 0.0,
-                      "adapt": "none", "adapt_weight": 1.0}
+                      "adapt": "none", "adapt_weight": 100.0}
 #: train keys that only a joint model reads: left out of the classifier's digest
 JOINT_ONLY = ("tag_dropout",)
 #: mixed into the seed of the tag branch's dropout masks, so they are not the augmentations' draws
