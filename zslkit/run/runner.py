@@ -48,7 +48,8 @@ def changed_parameters(old: Mapping[str, Any], new: Mapping[str, Any],
             name = f"{section}.{key}"
             if not new_keys and key not in a:
                 continue
-            was = _with_new_defaults(a.get(key), name, known)
+            # a key the schema gained since the old run was saved: that run ran with its default
+            was = _with_new_defaults(a[key] if key in a or name not in known else known[name].default, name, known)
             if was != b.get(key) and not config.is_neutral(name, known):
                 out[name] = (was, b.get(key), config.stage_of(name, known))
     return out

@@ -6,7 +6,8 @@ by ``run.real_check``; :func:`zslkit.run.runner.real_check`), in one line per mo
   group's AUC-l, and how concentrated the clips' top tags are.
 - :func:`real_check_shown` is that table as the page shows it (AUC-l with its interval, per model).
 - :func:`real_check_lines` says it in words for the verdict: each model against the random control's draws, and
-  the tag groups whose interval holds 0.5 named as at chance, never averaged away.
+  the tag groups whose interval holds 0.5 named as at chance, those under it as ranked backwards, never averaged
+  away.
 """
 from __future__ import annotations
 
@@ -115,18 +116,24 @@ def real_check_lines(folder: str | Path) -> list[str]:
                 f"{_fmt(c['seen'])}, {_fmt(c['instrument'])}, {_fmt(c['unseen'])}" for _, c in same.iterrows()))
         if not pd.isna(rec["top share"]):
             parts.append(f"'{rec['top tag']}' is in the top tags of {rec['top share']:.0%} of the clips")
-        chance = [k[len("group "):] for k in rec if k.startswith("group ") and not k.endswith(" ci")
-                  and _holds_half(table, r.model, k)]
+        groups = [k for k in rec if k.startswith("group ") and not k.endswith(" ci") and not pd.isna(rec[k])]
+        chance = [k[len("group "):] for k in groups if _side(table, rec["model"], k) == 0]
+        below = [k[len("group "):] for k in groups if _side(table, rec["model"], k) < 0]
         line = f"On real recordings ({n_clips} clips), {rec['model']}: " + "; ".join(parts)
         if chance:
             line += f"; at chance (interval holds 0.5): {', '.join(chance)}"
+        if below:
+            line += f"; below chance, ranked backwards (interval under 0.5): {', '.join(below)}"
         lines.append(line + ".")
     return lines
 
 
-def _holds_half(table: pd.DataFrame, model: str, column: str) -> bool:
+def _side(table: pd.DataFrame, model: str, column: str) -> int:
+    """Where a group's AUC-l interval lies: 1 above 0.5, -1 under it, 0 holding it (or not known)."""
     ci = table.loc[table.model == model, f"{column} ci"].iloc[0]
-    return not isinstance(ci, tuple) or bool(pd.isna(ci[0]) or ci[0] <= 0.5 <= ci[1])
+    if not isinstance(ci, tuple) or pd.isna(ci[0]):
+        return 0
+    return 1 if ci[0] > 0.5 else -1 if ci[1] < 0.5 else 0
 
 
 def _clips(results: pd.DataFrame) -> int:

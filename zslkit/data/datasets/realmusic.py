@@ -11,11 +11,12 @@ Known packages (:data:`PACKAGES`; ``make realmusic`` installs them where apt-get
   A package-level tag holds only when a text the package ships says it: Muldjord's songs each carry a
   ``readme.txt`` saying the composer plays in a "metal band", so they are ``metal`` (:data:`TEXT_TAGS`).
 
-A proven instrument also gets its family and excitation from m21's catalogue (``guitar`` -> ``strings``,
-``plucked``), the taxonomy the demo trains with. Nothing else is inferred: a (clip, tag) pair that no field,
-stem or text asserts is a negative in ``annotations.npz``, as in every weakly labelled tagging set. In
-particular the band-without-guitar stem may still hold a rhythm guitar; ``provenance.csv`` says what each
-positive rests on.
+Nothing is inferred, not even a proven instrument's family or excitation (``guitar`` -> ``strings``,
+``plucked`` in m21's catalogue): the orchestral tracks hold bowed strings and perhaps a harp, and would be false
+negatives of those tags. A (clip, tag) pair that no field, stem or text asserts is a negative in
+``annotations.npz``, as in every weakly labelled tagging set; the band-without-guitar stem may still hold a rhythm
+guitar, and the Sectoid songs' style is not known (their titles are no proof), though they are negatives of
+``metal``. ``provenance.csv`` says what each positive rests on.
 
 Written: ``tracks.csv`` (``start``/``duration`` windows into the package files, the mixes as WAV files under
 ``mixes/``; ``taken_at``: where in the package's track each clip was taken), ``provenance.csv`` (``track_id, tag,
@@ -41,7 +42,6 @@ from ...errors import DataError, ParamError
 from ...io import atomic_path, write_csv, write_json
 from ..audio import load_audio
 from . import Dataset
-from .m21 import catalogue
 from .m21.knowledge import descriptions, knowledge_table
 from .tabular import Record, assemble
 
@@ -135,17 +135,6 @@ def windows(duration: float, n: int, seconds: float) -> list[float]:
     return [round(float(s), 2) for s in np.linspace(lo, hi, n)]
 
 
-def _family_tags(instrument: str) -> list[tuple[str, str, str]]:
-    """``(tag, group, evidence)`` for an instrument's family and excitation in m21's catalogue."""
-    inst = catalogue.instrument(instrument)
-    out = []
-    if inst.family:
-        out.append((inst.family, "family", f"{instrument} is of the family {inst.family} (m21 catalogue)"))
-    if inst.excitation:
-        out.append((inst.excitation, "excitation", f"{instrument} is {inst.excitation} (m21 catalogue)"))
-    return out
-
-
 @dataclass
 class Found:
     records: list[Record] = field(default_factory=list)
@@ -198,7 +187,7 @@ def scan_fof_stems(pkg: Package, folder: Path, found: Found, n: int, seconds: fl
             continue
         whole = _text_tags(pkg, song)
         duration = min(sf.info(str(guitar)).duration, sf.info(str(band)).duration)
-        gtags = [("guitar", "instrument", "guitar.ogg: the package's guitar stem")] + _family_tags("guitar")
+        gtags = [("guitar", "instrument", "guitar.ogg: the package's guitar stem")]
         slug = re.sub(r"[^a-z0-9]+", "_", song.name.lower()).strip("_")
         meta = {"package": pkg.name, "title": song.name}
         for start in windows(duration, n, seconds):
