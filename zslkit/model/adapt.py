@@ -89,15 +89,17 @@ class RealAudio:
     def loss(self, encoder: torch.nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """``weight * len(x) * coral(encoder(x), encoder(target))``, the encoder's batch-norm running statistics
         left as they were. ``x`` and ``target``: standardised segments on the encoder's device."""
-        norms = [m for m in encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-        saved = [(m.running_mean.clone(), m.running_var.clone(), m.num_batches_tracked.clone())
-                 if m.track_running_stats and m.running_mean is not None else None for m in norms]
+        # momentum 0 leaves the running statistics as they are (restoring them afterwards would modify, in place,
+        # tensors the backward pass still needs); the batch counter is put back
+        norms = [m for m in encoder.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+                 and m.track_running_stats and m.running_mean is not None]
+        saved = [(m.momentum, m.num_batches_tracked.item()) for m in norms]
+        for m in norms:
+            m.momentum = 0.0
         try:
             value = coral_loss(scaled_unit(encoder(x)), scaled_unit(encoder(target)))
         finally:
-            for m, s in zip(norms, saved):
-                if s is not None:
-                    m.running_mean.copy_(s[0])
-                    m.running_var.copy_(s[1])
-                    m.num_batches_tracked.copy_(s[2])
+            for m, (momentum, count) in zip(norms, saved):
+                m.momentum = momentum
+                m.num_batches_tracked.fill_(count)
         return self.weight * len(x) * value
