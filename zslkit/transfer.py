@@ -404,7 +404,8 @@ def transfer_models(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, para
     """
     rows, embedded, skipped = [], {}, {}
     source_name = src["run"]["name"]
-    runs = [(name, adapt) for name in params["transfer"]["models"] for adapt in params["transfer"]["adapt"]]
+    adapts = params["transfer"].get("adapt", ["none"])  # parameters resolved before transfer.adapt existed
+    runs = [(name, adapt) for name in params["transfer"]["models"] for adapt in adapts]
     for name, adapt in runs:
         key = name if adapt == "none" else f"{name}+{adapt}"
         try:
