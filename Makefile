@@ -25,36 +25,35 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 demo: $(STAMP) banks realmusic
 	$(BIN)/zslkit run $(PARAMS) $(ARGS)
 
-# the Debian General MIDI banks m21 renders with besides the bundled TimGM6mb (docs/datasets.md), installed
-# where apt-get and root or password-less sudo are there; elsewhere the demo builds with the banks it finds and
-# says which (build_report.json, notebook 01, the report page). `make test` never needs them.
+# $(call apt-install,NAME,FILES,PACKAGES,WITHOUT): PACKAGES installed with apt-get unless FILES are all there, where
+# apt-get and root or password-less sudo are; elsewhere it says so, with WITHOUT (what the demo does without them;
+# no comma in it) and the command to run. Never fails: `make demo` goes on and says what it lacks.
+define apt-install
+	@if ls -d $(2) >/dev/null 2>&1; then echo "$(1): installed ($(3))"; \
+	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
+	  S=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "$(1): installing $(3)"; \
+	  $$S apt-get install -y -q $(3) || { $$S apt-get update -q && $$S apt-get install -y -q $(3); } \
+	  || echo "$(1): apt-get could not install them: $(4)"; \
+	else echo "$(1): cannot install $(3) here (needs apt-get and root or password-less sudo): $(4)."; \
+	  echo "$(1): to add them: sudo apt-get install $(3)"; fi
+endef
+
+# the Debian General MIDI banks m21 renders with besides the bundled TimGM6mb (docs/datasets.md); without them the
+# demo builds with the banks it finds and says which (build_report.json, notebook 01, the report page). `make test`
+# never needs them.
 M21_BANKS      := fluid-soundfont-gm musescore-general-soundfont-small fluidr3mono-gm-soundfont csound-soundfont
 M21_BANK_FILES := /usr/share/sounds/sf2/FluidR3_GM.sf2 /usr/share/sounds/sf3/MuseScore_General.sf3 \
                   /usr/share/sounds/sf3/FluidR3Mono_GM.sf3 /usr/share/sounds/sf2/sf_GMbank.sf2
 banks:
-	@if ls $(M21_BANK_FILES) >/dev/null 2>&1; then echo "banks: the Debian General MIDI banks are installed"; \
-	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
-	  S=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "banks: installing $(M21_BANKS)"; \
-	  $$S apt-get install -y -q $(M21_BANKS) || { $$S apt-get update -q && $$S apt-get install -y -q $(M21_BANKS); } \
-	  || echo "banks: apt-get could not install them: the demo builds with the banks it finds, and says which"; \
-	else echo "banks: cannot install the Debian General MIDI banks here (needs apt-get and root or password-less"; \
-	  echo "       sudo): the demo builds with the banks it finds (the bundled TimGM6mb at least) and says which."; \
-	  echo "       To add them: sudo apt-get install $(M21_BANKS)"; fi
+	$(call apt-install,banks,$(M21_BANK_FILES),$(M21_BANKS),the demo builds with the banks it finds (the bundled TimGM6mb at least) and says which)
 
 # the real-recordings check's Debian packages (params/realmusic.yaml, docs/transfer.md "Real recordings"): recorded
-# music whose tags the packages prove; installed like the banks, and the demo says plainly when they are missing
+# music whose tags the packages prove; without them the demo skips its real-recordings check and says so
 REAL_PACKAGES := wesnoth-1.16-music fretsonfire-songs-muldjord fretsonfire-songs-sectoid
 REAL_FOLDERS  := /usr/share/games/wesnoth/1.16/data/core/music /usr/share/games/fretsonfire/data/songs/muldjord \
                  /usr/share/games/fretsonfire/data/songs/sectoid
 realmusic:
-	@if ls -d $(REAL_FOLDERS) >/dev/null 2>&1; then echo "realmusic: the real-recordings packages are installed"; \
-	elif command -v apt-get >/dev/null 2>&1 && { [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; }; then \
-	  S=$$([ "$$(id -u)" = 0 ] || echo sudo); echo "realmusic: installing $(REAL_PACKAGES)"; \
-	  $$S apt-get install -y -q $(REAL_PACKAGES) || { $$S apt-get update -q && $$S apt-get install -y -q $(REAL_PACKAGES); } \
-	  || echo "realmusic: apt-get could not install them: the demo skips the real-recordings check, and says so"; \
-	else echo "realmusic: cannot install $(REAL_PACKAGES) here (needs apt-get and root or password-less sudo):"; \
-	  echo "           the demo skips its real-recordings check and says so on its page."; \
-	  echo "           To add them: sudo apt-get install $(REAL_PACKAGES)"; fi
+	$(call apt-install,realmusic,$(REAL_FOLDERS),$(REAL_PACKAGES),the demo skips its real-recordings check and says so on its page)
 
 smoke: $(STAMP)
 	$(BIN)/zslkit run params/smoke.yaml $(ARGS)

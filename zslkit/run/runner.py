@@ -175,7 +175,9 @@ def real_check(layout: RunLayout, params: Mapping[str, Any], root: Path, log=pri
     overrides = {"transfer": {"source": str(layout.root.resolve())},
                  "audio": {k: params["audio"][k] for k in config.keys("audio", recorded_in="mels")},
                  "run": {"reports_dir": str(layout.root), "name": layout.real_check.name}}
-    return run(check, force=True, root=root, log=log, overrides=overrides, pipeline="transfer")
+    folder = run(check, force=True, root=root, log=log, overrides=overrides, pipeline="transfer")
+    write_index(layout.root)  # the run's page with the check's lines
+    return folder
 
 
 def resolve_params(params_path: str | os.PathLike, root: Path,

@@ -16,8 +16,9 @@ items, ``train.augment: [[], [specaugment, mixup]]`` gives ``none`` and ``specau
 value is a plain override. A grid of single values is one run, a variant of the base named like the
 sweep, in ``reports/<name>/``, with no comparison (``params/probe_insegment.yaml``). A sweep resumes:
 a run whose stages all have rows in its ``results.csv`` is skipped, a partial one restarts at its
-first missing stage (training resumes from its last checkpoint). Runs are headless: no explorer widget
-(``embed.widget: false``) and, unless the sweep sets ``embed.interactive``, no interactive maps.
+first missing stage (training resumes from its last checkpoint). A run whose parameters set ``run.real_check``
+is then scored on real recordings too (:func:`zslkit.run.runner.real_check`), once. Runs are headless: no
+explorer widget (``embed.widget: false``) and, unless the sweep sets ``embed.interactive``, no interactive maps.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ import yaml
 from .. import config
 from ..errors import ParamError, RunError
 from ..io import write_csv, write_text
+from ..layout import RunLayout
 from ..show.style import model_colour, model_hatch
 from . import runner
 from .report import read_results
@@ -141,15 +143,19 @@ def run_sweep(path: str | os.PathLike, root: str | os.PathLike | None = None, dr
         run_dir = reports / r["name"]
         have = done_stages(run_dir)
         todo = [s for s in sweep["stages"] if STAGE_NAMES[s] not in have]
-        if not todo:
+        if todo:
+            log(f"[zslkit] {i}/{len(runs)} {r['name']}: stages {', '.join(todo)}")
+        else:
             log(f"[zslkit] {i}/{len(runs)} {r['name']}: done, skipped")
-            continue
-        log(f"[zslkit] {i}/{len(runs)} {r['name']}: stages {', '.join(todo)}")
         if dry_run:
             continue
-        write_text(params_file, text)
-        started = run_dir.exists() and any(run_dir.iterdir())
-        runner.run(params_file, only=todo, force=started, root=root, log=log)
+        if todo:
+            write_text(params_file, text)
+            started = run_dir.exists() and any(run_dir.iterdir())
+            runner.run(params_file, only=todo, force=started, root=root, log=log)
+        checked = RunLayout.at(RunLayout.at(run_dir).real_check).results.is_file()
+        if r["params"]["run"].get("real_check") and "05_evaluate" in done_stages(run_dir) and not checked:
+            runner.real_check(RunLayout.at(run_dir), r["params"], root, log)  # each run on real recordings too
     if dry_run:
         return folder
     if [r["name"] for r in runs] == [sweep["name"]]:  # a grid of single values: one run, in the sweep's folder
