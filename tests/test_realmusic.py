@@ -239,3 +239,47 @@ def _prepared(trainer, batch):
     from zslkit.model.inference import standardise
     x, pos, neg, positives = batch
     return standardise(x, trainer.mean, trainer.std), pos, neg, positives
+
+
+# ----------------------------------------------------------------------------- the check on the run's page
+
+def _rows(model, seen, unseen, style_ci, top=("classical", 0.9)):
+    common = {"stage": "07_transfer", "model": model, "train_setting": "demo", "labels": "annotation"}
+    return [
+        {**common, "test_setting": "target-T", "task": "annotation", "metric": "AUC-i", "value": 0.5, "n": 150,
+         "n_excluded": 20},
+        {**common, "test_setting": "target-T seen by source", "task": "retrieval", "metric": "AUC-l", "value": seen,
+         "ci_low": np.nan, "ci_high": np.nan, "n": 1},
+        {**common, "test_setting": "target-T group instrument", "task": "retrieval", "metric": "AUC-l",
+         "value": seen, "ci_low": seen - 0.05, "ci_high": seen + 0.05, "n": 1},
+        {**common, "test_setting": "target-T unseen by source", "task": "retrieval", "metric": "AUC-l",
+         "value": unseen, "ci_low": unseen - 0.1, "ci_high": unseen + 0.1, "n": 3},
+        {**common, "test_setting": "target-T group style", "task": "retrieval", "metric": "AUC-l",
+         "value": sum(style_ci) / 2, "ci_low": style_ci[0], "ci_high": style_ci[1], "n": 2},
+        {**common, "test_setting": "target-T", "task": "concentration", "metric": "largest share of tracks with "
+         "one tag in their top 1", "value": top[1], "labels": top[0], "n": 170},
+    ]
+
+
+def test_the_page_says_each_model_against_the_control_and_names_groups_at_or_under_chance(tmp_path):
+    from zslkit.show.real_check import real_check_lines, real_check_shown
+    real = tmp_path / "real"
+    real.mkdir()
+    rows = (_rows("transfer joint (glove)", 0.79, 0.26, (0.2, 0.3))
+            + _rows("transfer joint (glove) + adabn", 0.71, 0.30, (0.45, 0.6))
+            + _rows("transfer joint-random (random)", 0.72, 0.71, (0.6, 0.8), ("romantic", 0.95)))
+    pd.DataFrame(rows).to_csv(real / "results.csv", index=False)
+    lines = real_check_lines(tmp_path)
+    assert len(lines) == 1                                   # the adapted model is in the table only
+    assert lines[0].startswith("On real recordings (170 clips), transfer joint (glove): seen tags AUC-l 0.79; "
+                               "instrument tags 0.79; unseen tags 0.26")
+    assert "random control (seen, instrument, unseen) 0.72, 0.72, 0.71" in lines[0]
+    assert "'classical' is in the top tags of 90% of the clips" in lines[0]
+    assert lines[0].endswith("below chance, ranked backwards (interval under 0.5): style.")
+    shown = real_check_shown(tmp_path).set_index("model")
+    assert shown.loc["transfer joint (glove)", "seen tags AUC-l"] == "0.790"          # one tag: no interval
+    assert shown.loc["transfer joint (glove) + adabn", "group: style"] == "0.525 [0.450, 0.600]"
+    (real / "results.csv").unlink()
+    assert real_check_lines(tmp_path) == [] and real_check_shown(tmp_path).empty
+    (real / "skipped.json").write_text('{"reason": "none of wesnoth-1.16-music is installed"}')
+    assert real_check_lines(tmp_path) == ["On real recordings: not checked: none of wesnoth-1.16-music is installed."]

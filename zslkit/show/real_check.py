@@ -5,9 +5,9 @@ by ``run.real_check``; :func:`zslkit.run.runner.real_check`), in one line per mo
   tags the run saw, on the instrument tags, on the tags it never saw (with the permutation test's p), each tag
   group's AUC-l, and how concentrated the clips' top tags are.
 - :func:`real_check_shown` is that table as the page shows it (AUC-l with its interval, per model).
-- :func:`real_check_lines` says it in words for the verdict: each model against the random control's draws, and
-  the tag groups whose interval holds 0.5 named as at chance, those under it as ranked backwards, never averaged
-  away.
+- :func:`real_check_lines` says it in words for the verdict: each model as trained (adapted ones only in the
+  table) against the random control's draws, and the tag groups whose interval holds 0.5 named as at chance,
+  those under it as ranked backwards, never averaged away.
 """
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def real_check_shown(folder: str | Path) -> pd.DataFrame:
     for c in [c for c in table.columns if c not in ("model", "unseen p", "top share", "top tag")
               and not c.endswith(" ci")]:
         out[c.replace("group ", "group: ") if c.startswith("group ") else f"{c} tags AUC-l"] = [
-            "" if pd.isna(v) else f"{v:.3f} [{lo:.3f}, {hi:.3f}]" for v, (lo, hi) in
+            "" if pd.isna(v) else f"{v:.3f}" + ("" if pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]") for v, (lo, hi) in
             zip(table[c], table[f"{c} ci"].map(lambda x: x if isinstance(x, tuple) else (np.nan, np.nan)))]
     out["unseen p"] = table["unseen p"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     out["top tag (share of clips)"] = [f"{t} ({v:.0%})" if t else "" for t, v in zip(table["top tag"],
@@ -105,7 +105,8 @@ def real_check_lines(folder: str | Path) -> list[str]:
     n_clips = _clips(results)
     controls = table[table.model.map(_is_control)]
     lines = []
-    for _, r in table[~table.model.map(_is_control)].iterrows():
+    # the models as trained; their adapted versions (AdaBN) are in the table below the headline
+    for _, r in table[~table.model.map(_is_control) & (table.model.map(_adaptation) == "")].iterrows():
         rec = r.to_dict()
         parts = [f"seen tags AUC-l {_fmt(rec['seen'])}", f"instrument tags {_fmt(rec['instrument'])}",
                  f"unseen tags {_fmt(rec['unseen'])}"
