@@ -152,6 +152,25 @@ class Found:
             self.evidence.append((track_id, t, e))
 
 
+def installed(packages: list[str], share_root: Path, status: dict[str, str], key: str):
+    """Yield ``(Package, folder)`` for each installed package of ``packages``, recording in ``status`` its dpkg
+    version or why it is missing. An unknown name raises :class:`ParamError` naming ``key``."""
+    for name in packages:
+        if name not in PACKAGES:
+            raise ParamError(f"{key}: unknown package {name!r}; known: {', '.join(PACKAGES)}")
+        folder = share_root / PACKAGES[name].folder
+        if not folder.is_dir():
+            status[name] = f"missing: {folder} not found (sudo apt-get install {name}, or make realmusic)"
+            continue
+        status[name] = dpkg_version(name) or "installed (no dpkg record)"
+        yield PACKAGES[name], folder
+
+
+def _nothing_found(key: str, packages: list[str], share_root: Path, status: Mapping[str, str]) -> DataError:
+    return DataError(f"{key}: no clip from {', '.join(packages)} under {share_root} "
+                     f"({'; '.join(f'{k}: {v}' for k, v in status.items())}); run `make realmusic`")
+
+
 def scan_vorbis_genre(pkg: Package, folder: Path, found: Found, n: int, seconds: float) -> None:
     for path in sorted(folder.glob("*.ogg")):
         fields = vorbis_comments(path)
@@ -253,18 +272,10 @@ def import_unlabelled(out_dir: str | Path, packages: list[str], share_root: str 
                          "(run.real_check): the check must stay package-disjoint from what training hears")
     out_dir, share_root = Path(out_dir), Path(share_root)
     found, status = Found(), {}
-    for name_ in packages:
-        if name_ not in PACKAGES:
-            raise ParamError(f"data.unlabelled: unknown package {name_!r}; known: {', '.join(PACKAGES)}")
-        folder = share_root / PACKAGES[name_].folder
-        if not folder.is_dir():
-            status[name_] = f"missing: {folder} not found (sudo apt-get install {name_}, or make realmusic)"
-            continue
-        status[name_] = dpkg_version(name_) or "installed (no dpkg record)"
-        scan_plain(PACKAGES[name_], folder, found, clips_per_track, clip_seconds)
+    for pkg, folder in installed(packages, share_root, status, "data.unlabelled"):
+        scan_plain(pkg, folder, found, clips_per_track, clip_seconds)
     if not found.records:
-        raise DataError(f"data.unlabelled: no clip from {', '.join(packages)} under {share_root} "
-                        f"({'; '.join(f'{k}: {v}' for k, v in status.items())}); run `make realmusic`")
+        raise _nothing_found("data.unlabelled", packages, share_root, status)
     for r in found.records:
         r.tags = []
     meta = {"name": name or out_dir.name, "share_root": str(share_root), "packages": status,
@@ -299,25 +310,18 @@ def import_realmusic(out_dir: str | Path, packages: list[str], share_root: str |
     """
     out_dir, share_root = Path(out_dir), Path(share_root)
     unknown = [p for p in packages if p not in PACKAGES]
-    if unknown:
+    if unknown:  # before anything is read
         raise ParamError(f"data.realmusic.packages: unknown package {unknown[0]!r}; known: {', '.join(PACKAGES)}")
     found, status = Found(), {}
-    for name_ in packages:
-        pkg = PACKAGES[name_]
-        folder = share_root / pkg.folder
-        if not folder.is_dir():
-            status[name_] = f"missing: {folder} not found (sudo apt-get install {name_}, or make realmusic)"
-            continue
-        status[name_] = dpkg_version(name_) or "installed (no dpkg record)"
+    for pkg, folder in installed(packages, share_root, status, "data.realmusic.packages"):
         if pkg.adapt_only:
-            status[name_] = "proves no tag: for data.unlabelled only"
+            status[pkg.name] += "; proves no tag: for data.unlabelled only"
         elif pkg.kind == "vorbis_genre":
             scan_vorbis_genre(pkg, folder, found, clips_per_track, clip_seconds)
         else:
             scan_fof_stems(pkg, folder, found, clips_per_track, clip_seconds, out_dir, sample_rate)
     if not found.records:
-        raise DataError(f"data.realmusic: no clip from {', '.join(packages)} under {share_root} "
-                        f"({'; '.join(f'{k}: {v}' for k, v in status.items())}); run `make realmusic`")
+        raise _nothing_found("data.realmusic", packages, share_root, status)
     order = sorted(found.groups, key=lambda t: (found.groups[t], t))
     tags = pd.DataFrame({"tag": order, "group": [found.groups[t] for t in order]})
     meta = {"name": name or out_dir.name, "share_root": str(share_root), "packages": status,
