@@ -270,3 +270,16 @@ def test_the_supervised_source_peer_is_never_the_headlines_best_nor_the_verdicts
     assert head.model.tolist()[0] == "embedding table" and head.model.tolist()[-1] == peer
     said = verdict(results, {"train": {"controls": ["random"]}})
     assert not any(peer in s for s in said)
+
+
+def test_a_transfer_runs_brief_names_the_source_and_the_models_not_training_defaults():
+    from zslkit.show.report_page import params_brief
+    P = {"data": {"name": "realmusic", "source": "realmusic"}, "split": {"name": "s0"},
+         "model": {"encoder": "paper"}, "train": {"setting": "A"},
+         "transfer": {"source": "/somewhere/reports/demo", "models": ["joint", "joint-random"],
+                      "adapt": ["none", "adabn"]}}
+    brief = dict(params_brief(P))
+    assert brief == {"target dataset": "realmusic (source realmusic)", "source run": "demo",
+                     "models applied": "joint, joint-random; each also with adabn"}
+    P["transfer"]["source"] = None          # a training run: its split and model
+    assert "model" in dict(params_brief(P)) and "source run" not in dict(params_brief(P))

@@ -332,8 +332,17 @@ def shift_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def params_brief(params: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The parameters a reader needs to place the run, as (label, value) pairs."""
+    """The parameters a reader needs to place the run, as (label, value) pairs. A transfer run (``transfer.source``
+    set) trains nothing: its brief names the target, the source run and the models applied, not the split, model
+    and training keys its own parameter file holds at their defaults."""
     d, s, m, t = (params.get(k, {}) for k in ("data", "split", "model", "train"))
+    tr = params.get("transfer") or {}
+    if tr.get("source"):
+        return [("target dataset", f"{d.get('name')} (source {d.get('source')})"),
+                ("source run", Path(str(tr["source"])).name),
+                ("models applied", ", ".join(tr.get("models") or [])
+                 + (f"; each also with {', '.join(a for a in tr.get('adapt') or [] if a != 'none')}"
+                    if any(a != "none" for a in tr.get("adapt") or []) else ""))]
     side = [m.get("sideinfo")] + list(t.get("also") or [])
     return [("dataset", f"{d.get('name')} (source {d.get('source')})"),
             ("tag split", f"{s.get('name')}: {s.get('ratio')} seen, seed {s.get('seed')}"),
