@@ -283,3 +283,37 @@ def test_the_page_says_each_model_against_the_control_and_names_groups_at_or_und
     assert real_check_lines(tmp_path) == [] and real_check_shown(tmp_path).empty
     (real / "skipped.json").write_text('{"reason": "none of wesnoth-1.16-music is installed"}')
     assert real_check_lines(tmp_path) == ["On real recordings: not checked: none of wesnoth-1.16-music is installed."]
+
+
+# ----------------------------------------------------------------------------- agreement with a tagger
+
+def test_spearman_per_tag_known_answers():
+    from zslkit.evaluate.agreement import spearman_per_tag
+    x = np.arange(10.0)
+    scores = np.stack([x, x, x, np.ones(10)], axis=1)
+    probs = np.stack([x ** 3, -x, np.r_[x[:5], x[:5]], x], axis=1)   # monotone, reversed, partial, constant score
+    rho = spearman_per_tag(scores, probs)
+    assert rho[0] == pytest.approx(1.0) and rho[1] == pytest.approx(-1.0) and np.isnan(rho[3])
+    from scipy.stats import spearmanr
+    assert rho[2] == pytest.approx(spearmanr(x, probs[:, 2]).statistic)
+
+
+def test_agreement_rows_compare_the_source_tags_the_tagger_knows_and_refuse_the_taggers_own_features():
+    from zslkit.evaluate.agreement import agreement_rows
+    rng = np.random.default_rng(0)
+    tracks = rng.standard_normal((30, 4)).astype(np.float32)
+    source_tags = ["piano", "reel", "violin"]                      # reel: not one of the tagger's
+    tag_emb = np.eye(4, dtype=np.float32)[:3]
+    source = Embeddings(["s"], np.zeros((1, 4), np.float32), source_tags, tag_emb, np.ones(3, bool), tag_emb, {})
+    emb = Embeddings([f"t{i}" for i in range(30)], tracks, ["guitar"], tag_emb[:1], np.ones(1, bool), tag_emb[:1], {})
+    unit = tracks / np.linalg.norm(tracks, axis=1, keepdims=True)
+    vocabulary = ["violin", "drums", "piano"]
+    probs = np.stack([unit[:, 2], rng.random(30), -unit[:, 0]], axis=1)   # violin agrees, piano disagrees
+    rows = {r["labels"]: r for r in agreement_rows("m", emb, source, probs, vocabulary, "MTT_musicnn", "demo")}
+    assert set(rows) == {"piano", "violin", "mean"}
+    assert rows["violin"]["value"] == pytest.approx(1.0) and rows["piano"]["value"] == pytest.approx(-1.0)
+    assert rows["mean"]["value"] == pytest.approx(0.0) and rows["mean"]["n"] == 2
+    assert rows["mean"]["metric"] == "Spearman rho with MTT_musicnn (agreement, not truth)"
+    emb.meta["encoder"] = "musicnn"
+    (row,) = agreement_rows("m", emb, source, probs, vocabulary, "MTT_musicnn", "demo")
+    assert row["metric"] == "skipped" and "agreeing with itself" in row["labels"]

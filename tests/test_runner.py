@@ -455,7 +455,8 @@ def test_the_real_check_scores_a_run_on_real_recordings_or_says_why_it_skipped(s
              "data": {"source": "realmusic", "name": "realmusic",
                       "realmusic": {"share_root": str(share_root), "clips_per_track": 1, "clip_seconds": 4.0}},
              "evaluate": {"bootstrap": 50, "permutations": 100},
-             "transfer": {"models": ["joint", "joint-random"], "adapt": ["none", "adabn"]}}
+             "transfer": {"models": ["joint", "joint-random"], "adapt": ["none", "adabn"],
+                          "agreement": "MTT_musicnn"}}
         path = tmp_path / "real.yaml"
         path.write_text(yaml.safe_dump(P))
         params = yaml.safe_load((source / "params.yaml").read_text())
@@ -475,6 +476,9 @@ def test_the_real_check_scores_a_run_on_real_recordings_or_says_why_it_skipped(s
         assert skipped.test_setting.str.contains("adabn needs batch norm").all()
     groups = set(t.test_setting[t.test_setting.str.startswith("target-T group ", na=False)])
     assert {"target-T group instrument", "target-T group style", "target-T group era"} <= groups
+    agree = t[t.task == "agreement"]       # the smoke run's tags musicnn knows, each model
+    assert set(agree.model) == scored and (agree.labels == "mean").sum() == 2
+    assert agree.value.dropna().between(-1, 1).all()
     conc = t[t.task == "concentration"]
     assert len(conc) == 2 * len(set(conc.model)) and conc.value.between(0, 6).all()
     import re

@@ -278,6 +278,10 @@ BASE: dict[str, dict[str, Any]] = {
                        "batch-norm statistics re-estimated on the target's own audio first (AdaBN)", item="str",
                        check=(lambda v: len(v) > 0 and set(v) <= {"none", "adabn"} and len(set(v)) == len(v),
                               "a non-empty list of distinct values from none, adabn")),
+        "agreement": Field("str", None, "a supervised tagger (MTT_musicnn, MSD_musicnn) each model's scores of the "
+                           "source run's own tags are compared with on the target's clips, for the tags both know: "
+                           "Spearman's rho, reported as agreement, never as truth; null: none",
+                           nullable=True, choices=("MTT_musicnn", "MSD_musicnn")),
     },
 }
 

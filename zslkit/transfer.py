@@ -50,6 +50,7 @@ from .data.sideinfo import Context, SideInfo, build_tables
 from .data.sideinfo.csvtable import read_attribute_csv
 from .errors import DataError, ParamError
 from .evaluate import metrics
+from .evaluate.agreement import agreement_rows, tagger_probabilities
 from .evaluate.embeddings import Embeddings
 from .evaluate.protocol import metric_backend, metric_label
 from .evaluate.source_conse import peer_rows, source_conse_models
@@ -423,9 +424,30 @@ def transfer_models(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, para
             emb.save(RunLayout.at(save_to).embeddings(f"transfer-{key}"))
         embedded[key] = emb
         rows += model_rows
+    if params["transfer"].get("agreement") and embedded:
+        rows += tagger_agreement_rows(run_dir, src, ds, embedded, params)
     if params["evaluate"]["source_conse"]["sideinfo"]:
         rows += source_peer_rows(run_dir, src, ds, params)
     return rows, embedded, skipped
+
+
+def tagger_agreement_rows(run_dir: str | os.PathLike, src: Mapping[str, Any], ds, embedded: Mapping[str, Embeddings],
+                          params: Mapping[str, Any]) -> list[dict]:
+    """Each applied model's agreement with ``transfer.agreement``'s tagger on the target's clips, for the source
+    run's own tags the tagger knows (:mod:`zslkit.evaluate.agreement`); a model whose source embeddings (stage 04)
+    are missing, or a tagger that cannot run, is a skipped row, never lost rows of the models."""
+    tagger, source_name = params["transfer"]["agreement"], src["run"]["name"]
+    rows = []
+    for key, emb in embedded.items():
+        label = emb.meta.get("label") or model_label(emb.meta["model"], emb.meta["sideinfo"])
+        try:
+            source = Embeddings.load(RunLayout.at(run_dir).embeddings(key.split("+")[0]))
+            probs, vocabulary = tagger_probabilities(ds, tagger, params, emb.track_ids, params["run"]["progress"])
+            rows += agreement_rows(label, emb, source, probs, vocabulary, tagger, source_name)
+        except Exception as exc:  # reported like a model that could not be applied
+            rows.append({"model": label, "train_setting": source_name, "task": "agreement", "metric": "skipped",
+                         "test_setting": f"target-T, tags shared with {tagger}", "labels": failure(exc)})
+    return rows
 
 
 def source_seen_tags(run_dir: str | os.PathLike) -> list[str]:

@@ -3,7 +3,8 @@ by ``run.real_check``; :func:`zslkit.run.runner.real_check`), in one line per mo
 
 - :func:`real_check_table` condenses the check's ``results.csv`` (stage ``07_transfer``): per model, AUC-l on the
   tags the run saw, on the instrument tags, on the tags it never saw (with the permutation test's p), each tag
-  group's AUC-l, and how concentrated the clips' top tags are.
+  group's AUC-l, how concentrated the clips' top tags are, and, where ``transfer.agreement`` names a tagger, the
+  mean agreement with it (:mod:`zslkit.evaluate.agreement`; labelled as agreement, never as truth).
 - :func:`real_check_shown` is that table as the page shows it (AUC-l with its interval, per model).
 - :func:`real_check_lines` says it in words for the verdict: each model as trained (adapted ones only in the
   table) against the random control's draws, and the tag groups whose interval holds 0.5 named as at chance,
@@ -44,6 +45,10 @@ def real_check_table(results: pd.DataFrame) -> pd.DataFrame:
             rec[f"{key} ci"] = (float(r.ci_low), float(r.ci_high)) if r is not None else (np.nan, np.nan)
         p = _value(m, UNSEEN, "permutation p-value (H1: own > permuted)", "permutation test")
         rec["unseen p"] = float(p.value) if p is not None else np.nan
+        agree = m[(m.task == "agreement") & (m.labels == "mean") & (m.metric != "skipped")]
+        rec["agreement"] = float(agree.value.iloc[0]) if len(agree) else np.nan
+        rec["agreement tags"] = int(agree.n.iloc[0]) if len(agree) else 0
+        rec["tagger"] = str(agree.metric.iloc[0]).split(" with ")[1].split(" ")[0] if len(agree) else ""
         conc = m[(m.task == "concentration") & m.metric.astype(str).str.startswith("largest share")]
         rec["top share"] = float(conc.value.iloc[0]) if len(conc) else np.nan
         rec["top tag"] = str(conc.labels.iloc[0]) if len(conc) else ""
@@ -65,12 +70,14 @@ def real_check_shown(folder: str | Path) -> pd.DataFrame:
     if table.empty:
         return table
     out = pd.DataFrame({"model": table.model})
-    for c in [c for c in table.columns if c not in ("model", "unseen p", "top share", "top tag")
-              and not c.endswith(" ci")]:
+    for c in [c for c in table.columns if c not in ("model", "unseen p", "top share", "top tag", "agreement",
+                                                     "agreement tags", "tagger") and not c.endswith(" ci")]:
         out[c.replace("group ", "group: ") if c.startswith("group ") else f"{c} tags AUC-l"] = [
             "" if pd.isna(v) else f"{v:.3f}" + ("" if pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]") for v, (lo, hi) in
             zip(table[c], table[f"{c} ci"].map(lambda x: x if isinstance(x, tuple) else (np.nan, np.nan)))]
     out["unseen p"] = table["unseen p"].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    out["agreement with the tagger (rho, not truth)"] = table["agreement"].map(
+        lambda v: "" if pd.isna(v) else f"{v:.2f}")
     out["top tag (share of clips)"] = [f"{t} ({v:.0%})" if t else "" for t, v in zip(table["top tag"],
                                                                                       table["top share"])]
     return out
@@ -115,6 +122,10 @@ def real_check_lines(folder: str | Path) -> list[str]:
         if len(same):
             parts.append("random control (seen, instrument, unseen) " + " / ".join(
                 f"{_fmt(c['seen'])}, {_fmt(c['instrument'])}, {_fmt(c['unseen'])}" for _, c in same.iterrows()))
+        if not pd.isna(rec["agreement"]):
+            parts.append(f"agreement with {rec['tagger']} on {rec['agreement tags']} tags both know (not truth): "
+                         f"mean Spearman rho {rec['agreement']:.2f}" + (" (control " + " / ".join(
+                             _fmt(v) for v in same["agreement"]) + ")" if len(same) else ""))
         if not pd.isna(rec["top share"]):
             parts.append(f"'{rec['top tag']}' is in the top tags of {rec['top share']:.0%} of the clips")
         groups = [k for k in rec if k.startswith("group ") and not k.endswith(" ci") and not pd.isna(rec[k])]
