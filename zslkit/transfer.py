@@ -437,12 +437,15 @@ def tagger_agreement_rows(run_dir: str | os.PathLike, src: Mapping[str, Any], ds
     run's own tags the tagger knows (:mod:`zslkit.evaluate.agreement`); a model whose source embeddings (stage 04)
     are missing, or a tagger that cannot run, is a skipped row, never lost rows of the models."""
     tagger, source_name = params["transfer"]["agreement"], src["run"]["name"]
-    rows = []
+    rows, read = [], {}  # the tagger's probabilities, read once per set of tracks (the models mostly share one)
     for key, emb in embedded.items():
         label = emb.meta.get("label") or model_label(emb.meta["model"], emb.meta["sideinfo"])
         try:
             source = Embeddings.load(RunLayout.at(run_dir).embeddings(key.split("+")[0]))
-            probs, vocabulary = tagger_probabilities(ds, tagger, params, emb.track_ids, params["run"]["progress"])
+            ids = tuple(emb.track_ids)
+            if ids not in read:
+                read[ids] = tagger_probabilities(ds, tagger, params, ids, params["run"]["progress"])
+            probs, vocabulary = read[ids]
             rows += agreement_rows(label, emb, source, probs, vocabulary, tagger, source_name)
         except Exception as exc:  # reported like a model that could not be applied
             rows.append({"model": label, "train_setting": source_name, "task": "agreement", "metric": "skipped",

@@ -70,8 +70,9 @@ def real_check_shown(folder: str | Path) -> pd.DataFrame:
     if table.empty:
         return table
     out = pd.DataFrame({"model": table.model})
-    for c in [c for c in table.columns if c not in ("model", "unseen p", "top share", "top tag", "agreement",
-                                                     "agreement tags", "tagger") and not c.endswith(" ci")]:
+    # "instrument" is the instrument group's column again: shown once, as "group: instrument"
+    not_shown = ("model", "instrument", "unseen p", "top share", "top tag", "agreement", "agreement tags", "tagger")
+    for c in [c for c in table.columns if c not in not_shown and not c.endswith(" ci")]:
         out[c.replace("group ", "group: ") if c.startswith("group ") else f"{c} tags AUC-l"] = [
             "" if pd.isna(v) else f"{v:.3f}" + ("" if pd.isna(lo) else f" [{lo:.3f}, {hi:.3f}]") for v, (lo, hi) in
             zip(table[c], table[f"{c} ci"].map(lambda x: x if isinstance(x, tuple) else (np.nan, np.nan)))]
